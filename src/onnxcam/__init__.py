@@ -1,0 +1,19 @@
+"""onnxcam: class activation maps for any ONNX classifier, through batched ONNX Runtime."""
+
+from onnxcam import exporters
+from onnxcam.api import Explainer, explain
+from onnxcam.engine.explanation import Explanation
+from onnxcam.engine.graph import LayerInfo
+from onnxcam.engine.methods import methods
+from onnxcam.errors import OnnxcamError
+
+__version__ = "0.1.0"
+__all__ = [
+    "Explainer",
+    "Explanation",
+    "LayerInfo",
+    "OnnxcamError",
+    "explain",
+    "exporters",
+    "methods",
+]

@@ -1,0 +1,146 @@
+"""The public entry point: an Explainer holds one model, one target layer and one ORT session."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from onnxcam.engine import graph
+from onnxcam.engine.explanation import Explanation
+from onnxcam.engine.methods import Context, create
+from onnxcam.engine.runner import Runner
+from onnxcam.engine.targets import Target, resolve_targets
+from onnxcam.errors import InputError, LayerError
+
+_NUMPY_OF = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16}
+
+
+class Explainer:
+    """Explains one ONNX classifier at one layer.
+
+    model: path, bytes or ModelProto. layer: "auto", a tensor name, or a module path recorded by
+    onnxcam's exporters. provider: cpu, cuda, tensorrt, openvino, dml or coreml; a provider that
+    is missing or falls back is an error unless allow_fallback. batch_size bounds memory: at most
+    two batches of perturbed inputs exist at once.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | bytes | onnx.ModelProto,
+        layer: str = "auto",
+        provider: str = "cpu",
+        batch_size: int = 64,
+        threads: int | None = None,
+        allow_fallback: bool = False,
+        progress: bool = True,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = graph.load(model)
+        self.layer = graph.resolve_layer(self.model, layer)
+        self.logits_name = graph.logits_tensor(self.model)
+        self.input = graph.model_input(self.model)
+        self._layer_output = graph.exposed_name(self.model, self.layer)
+        exposed = graph.expose(self.model, [self.logits_name, self.layer])
+        self.runner = Runner(exposed, provider, threads, allow_fallback)
+        self.provider = self.runner.provider
+        self.batch_size = batch_size
+        self.progress = progress
+
+    def layers(self) -> list[graph.LayerInfo]:
+        """Candidate target layers, the `auto` pick first."""
+        return graph.list_layers(self.model)
+
+    def validate(self, x: np.ndarray) -> np.ndarray:
+        """Check rank, size, dtype and finiteness of a batch against the model's input."""
+        if not isinstance(x, np.ndarray):
+            raise InputError(f"expected a numpy array, got {type(x).__name__}")
+        shape = self.input.shape
+        layout = "(N, C, H, W)" if shape is None or len(shape) == 4 else "(N, C, T)"
+        if shape is not None and x.ndim != len(shape):
+            raise InputError(f"expected input of rank {len(shape)} {layout}, got shape {x.shape}")
+        if x.ndim not in (3, 4):
+            raise InputError(f"expected input of shape (N, C, H, W) or (N, C, T), got {x.shape}")
+        if shape is not None:
+            for axis, (want, got) in enumerate(zip(shape[1:], x.shape[1:], strict=True), start=1):
+                if isinstance(want, int) and want != got:
+                    expected = tuple("N" if i == 0 else d for i, d in enumerate(shape))
+                    raise InputError(
+                        f"expected input shape {expected}, got {x.shape} (axis {axis})"
+                    )
+        expected_dtype = _NUMPY_OF.get(self.input.elem_type, np.float32)
+        if x.dtype != expected_dtype:
+            raise InputError(
+                f"expected dtype {np.dtype(expected_dtype).name}, got {x.dtype.name} "
+                f"(convert with x.astype(np.{np.dtype(expected_dtype).name}))"
+            )
+        if len(x) == 0:
+            raise InputError("expected at least one input, got an empty batch")
+        if not np.isfinite(x).all():
+            bad = np.argwhere(~np.isfinite(x).reshape(len(x), -1).all(axis=1)).ravel()
+            raise InputError(f"input contains NaN or Inf (inputs {bad.tolist()})")
+        return np.ascontiguousarray(x)
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Class scores (N, classes) and target-layer activations (N, K, *s) for a valid batch."""
+        logits, activations = self.runner.run(
+            x, [self.logits_name, self._layer_output], self.batch_size
+        )
+        if activations.ndim not in (3, 4) or all(d == 1 for d in activations.shape[2:]):
+            raise LayerError(
+                f"layer {self.layer!r} has shape {activations.shape}: expected (N, K, H, W) or "
+                "(N, K, T) with spatial size > 1"
+            )
+        if logits.ndim != 2:
+            logits = logits.reshape(len(x), -1)
+        return logits, activations.astype(np.float32, copy=False)
+
+    def explain(
+        self, x: np.ndarray, method: str = "score-cam", target: Target = None, **options: Any
+    ) -> Explanation:
+        """Explain a batch x (N, C, H, W) or (N, C, T) for `target` (None = top-1 class)."""
+        x = self.validate(x)
+        algorithm = create(method, **options)
+        started = time.perf_counter()
+        logits, activations = self.forward(x)
+        targets = resolve_targets(target, logits)
+        ctx = Context(
+            x.astype(np.float32, copy=False),
+            activations,
+            logits,
+            targets,
+            self.runner,
+            self.logits_name,
+            self.batch_size,
+            self.progress,
+        )
+        result = algorithm.explain(ctx)
+        metadata = {
+            "provider": self.provider,
+            "batch_size": self.batch_size,
+            "layer_shape": list(activations.shape[1:]),
+            "seconds": time.perf_counter() - started,
+            **result.metadata,
+        }
+        return Explanation(
+            result.maps, result.raw, result.weights, targets, logits, method, self.layer, metadata
+        )
+
+
+def explain(
+    model: str | Path | bytes | onnx.ModelProto,
+    x: np.ndarray,
+    method: str = "score-cam",
+    target: Target = None,
+    layer: str = "auto",
+    provider: str = "cpu",
+    batch_size: int = 64,
+    **options: Any,
+) -> Explanation:
+    """One-shot form of Explainer(model, ...).explain(x, ...)."""
+    explainer = Explainer(model, layer=layer, provider=provider, batch_size=batch_size)
+    return explainer.explain(x, method=method, target=target, **options)

@@ -1,0 +1,190 @@
+"""`onnxcam layers | explain | export | demo`: the Python API on the command line.
+
+Errors in what the user gave print one line and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from onnxcam.errors import OnnxcamError
+
+EXIT_USAGE = 2
+
+
+def _option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.replace("-", "_"), json.loads(value)
+    except json.JSONDecodeError:
+        return key.replace("-", "_"), value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onnxcam", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    layers = sub.add_parser("layers", help="list candidate target layers of an ONNX model")
+    layers.add_argument("model", help="ONNX file")
+
+    explain = sub.add_parser("explain", help="explain images or .npy inputs")
+    explain.add_argument("model", help="ONNX file")
+    explain.add_argument("inputs", nargs="+", help="image files or preprocessed .npy arrays")
+    explain.add_argument("--method", default="score-cam", help="method name (default score-cam)")
+    explain.add_argument("--layer", default="auto", help="tensor name, module path or auto")
+    explain.add_argument("--target", default="top1", help="top1 or a class index")
+    explain.add_argument("--provider", default="cpu", help="cpu, cuda, tensorrt, openvino, ...")
+    explain.add_argument("--allow-fallback", action="store_true", help="accept a CPU fallback")
+    explain.add_argument("--batch-size", type=int, default=64, help="inputs per ORT run")
+    explain.add_argument("--threads", type=int, default=None, help="ORT intra-op threads")
+    explain.add_argument(
+        "--preprocess",
+        default="auto",
+        help="imagenet, inception, unit, or auto: what the exporter recorded, else imagenet",
+    )
+    explain.add_argument(
+        "--size", default=None, help="input size HxW for images (default: model's)"
+    )
+    explain.add_argument(
+        "--option", type=_option, action="append", default=[], help="method option KEY=VALUE"
+    )
+    explain.add_argument("--out", default="out", help="output directory")
+    explain.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    export = sub.add_parser("export", help="export a PyTorch model to ONNX with layer outputs")
+    export.add_argument("factory", help="module:callable returning a torch.nn.Module")
+    export.add_argument(
+        "--input-shape", required=True, help="example input shape, e.g. 1,3,224,224"
+    )
+    export.add_argument("--layers", default="", help="comma-separated module paths to expose")
+    export.add_argument("--legacy", action="store_true", help="use the TorchScript exporter")
+    export.add_argument("-o", "--output", required=True, help="ONNX file to write")
+
+    demo = sub.add_parser("demo", help="explain a photo with a pretrained EfficientNet-Lite0")
+    demo.add_argument("--out", default="out", help="output directory")
+    demo.add_argument("--provider", default="cpu")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    from onnxcam.engine import graph
+
+    layers = graph.list_layers(graph.load(args.model))
+    if not layers:
+        print("no tensors with spatial axes found")
+        return 1
+    width = max(len(info.name) for info in layers)
+    for info in layers:
+        mark = "*" if info.auto else " "
+        scope = f"  [{info.scope}]" if info.scope else ""
+        print(f"{mark} {info.name:<{width}}  {info.op_type:<18} {info.shape_text()}{scope}")
+    print("* = what --layer auto picks")
+    return 0
+
+
+def _image_size(args: argparse.Namespace, shape) -> tuple[int, ...]:
+    if args.size:
+        try:
+            return tuple(int(v) for v in args.size.lower().split("x"))
+        except ValueError:
+            raise OnnxcamError(f"--size expects HxW such as 224x224, got {args.size!r}") from None
+    spatial = tuple(shape[2:]) if shape is not None else (None, None)
+    return tuple(d if isinstance(d, int) else 224 for d in spatial)
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from onnxcam.api import Explainer
+    from onnxcam.exporters import stored_preprocess
+    from onnxcam.files import prepare_dir
+    from onnxcam.io import Preprocess, load_inputs, preset
+
+    out = prepare_dir(args.out)
+    explainer = Explainer(
+        args.model,
+        layer=args.layer,
+        provider=args.provider,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        allow_fallback=args.allow_fallback,
+        progress=not args.quiet,
+    )
+    stored = stored_preprocess(explainer.model)
+    if args.preprocess == "auto":
+        preprocess = Preprocess(**stored) if stored else preset("imagenet")
+    else:
+        preprocess = preset(args.preprocess)
+    shape = explainer.input.shape
+    channels = shape[1] if shape is not None and isinstance(shape[1], int) else 3
+    x, pictures, names = load_inputs(args.inputs, _image_size(args, shape), preprocess, channels)
+    target = None if args.target == "top1" else args.target
+    result = explainer.explain(x, method=args.method, target=target, **dict(args.option))
+    images = pictures if all(p is not None for p in pictures) else None
+    result.save(out, images=images, names=names)
+    for name, cls, prob in zip(names, result.targets, result.probabilities, strict=True):
+        print(f"{name}: class {cls} (p={prob:.3f}) -> {out / name}.png")
+    print(
+        f"{args.method} at layer {explainer.layer} on {explainer.provider}: "
+        f"{result.metadata['seconds']:.2f} s for {len(x)} input(s); manifest {out}/manifest.json"
+    )
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import importlib
+
+    from onnxcam.exporters import from_torch
+
+    module_name, _, attr = args.factory.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise OnnxcamError(
+            f"cannot load {args.factory!r} (expected module:callable): {err}"
+        ) from err
+    import torch
+
+    model = factory() if not isinstance(factory, torch.nn.Module) else factory
+    shape = tuple(int(v) for v in args.input_shape.split(","))
+    layers = [p for p in args.layers.split(",") if p]
+    result = from_torch(model, torch.randn(*shape), args.output, layers, dynamo=not args.legacy)
+    print(f"wrote {result.path} (max |ORT - torch| = {result.max_abs_diff:.2e})")
+    for path, tensor in result.layers.items():
+        print(f"  {path} -> {tensor}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from onnxcam.demo import run_demo
+
+    return run_demo(Path(args.out), provider=args.provider, progress=not args.quiet)
+
+
+COMMANDS = {
+    "layers": _cmd_layers,
+    "explain": _cmd_explain,
+    "export": _cmd_export,
+    "demo": _cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (OnnxcamError, ValueError) as err:
+        print(f"onnxcam: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("onnxcam: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""ONNX and ONNX Runtime work; imports neither torch, keras nor tensorflow."""

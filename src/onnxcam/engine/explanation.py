@@ -1,0 +1,86 @@
+"""The result of one explain call, and how it is saved: PNG overlays, .npy maps, a manifest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from onnxcam.engine.targets import softmax
+from onnxcam.files import npy_bytes, prepare_dir, write_atomic
+
+
+@dataclass
+class Explanation:
+    """Maps for N inputs.
+
+    maps: (N, *S) float32 in [0, 1] at input resolution. raw: (N, *s) at the layer's resolution,
+    after ReLU, before resize. weights: (N, K) channel weights, or None for methods without
+    them. targets: (N,) explained class. logits: (N, classes) scores of the unperturbed inputs.
+    """
+
+    maps: np.ndarray
+    raw: np.ndarray
+    weights: np.ndarray | None
+    targets: np.ndarray
+    logits: np.ndarray
+    method: str
+    layer: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """(N,) softmax probability of the explained class."""
+        return softmax(self.logits)[np.arange(len(self.targets)), self.targets]
+
+    def save(
+        self,
+        out_dir: str | Path,
+        images: Sequence[np.ndarray] | None = None,
+        names: Sequence[str] | None = None,
+    ) -> Path:
+        """Write `<name>.png` (overlay on `images` where given), `<name>.npy` and manifest.json.
+
+        Returns the manifest's path. Every file goes to a temporary name and is renamed.
+        """
+        from onnxcam.viz import overlay, png_bytes
+
+        out = prepare_dir(out_dir)
+        n = len(self.maps)
+        names = list(names) if names is not None else [f"{i:04d}" for i in range(n)]
+        if len(names) != n or (images is not None and len(images) != n):
+            raise ValueError(f"expected {n} names and images, one per map")
+        entries = []
+        for i, name in enumerate(names):
+            files = {"map": write_atomic(out / f"{name}.npy", npy_bytes(self.maps[i])).name}
+            if self.maps[i].ndim == 2:
+                picture = overlay(self.maps[i], None if images is None else images[i])
+                files["overlay"] = write_atomic(out / f"{name}.png", png_bytes(picture)).name
+            entries.append(
+                {
+                    "name": name,
+                    "target": int(self.targets[i]),
+                    "probability": float(self.probabilities[i]),
+                    "files": files,
+                }
+            )
+        manifest = {
+            "method": self.method,
+            "layer": self.layer,
+            "metadata": self.metadata,
+            "inputs": entries,
+        }
+        text = json.dumps(manifest, indent=2, default=_jsonable)
+        return write_atomic(out / "manifest.json", text.encode())
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")

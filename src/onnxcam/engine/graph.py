@@ -1,0 +1,283 @@
+"""Pure ModelProto work: load, list candidate layers, resolve `auto`, expose tensors as outputs.
+
+Nothing here runs a model; shapes come from ONNX shape inference, so symbolic (`batch`, `?`)
+and unknown (-1) dimensions are kept as they are and shown to the user as such.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto, helper, shape_inference
+
+from onnxcam.errors import LayerError, ModelError
+
+Dim = int | str | None
+LAYER_MAP_KEY = "onnxcam.layers"
+FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A tensor that can be explained: its name, producing op, inferred shape and module scope."""
+
+    name: str
+    op_type: str
+    shape: tuple[Dim, ...] | None
+    scope: str = ""
+    auto: bool = False
+
+    def shape_text(self) -> str:
+        if self.shape is None:
+            return "?"
+        return "(" + ", ".join("?" if d is None else str(d) for d in self.shape) + ")"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, element type and shape of one graph input or output."""
+
+    name: str
+    elem_type: int
+    shape: tuple[Dim, ...] | None
+
+
+def load(source: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
+    """Read and check an ONNX model; a missing, unreadable or truncated file is a ModelError."""
+    if isinstance(source, onnx.ModelProto):
+        model = source
+    elif isinstance(source, bytes):
+        model = _parse(source, "<bytes>")
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ModelError(f"ONNX model not found: {path} (expected a .onnx file)")
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise ModelError(f"cannot read ONNX model {path}: {err.strerror}") from err
+        model = _parse(data, str(path))
+        if any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer):
+            onnx.load_external_data_for_model(model, str(path.parent))
+    try:
+        onnx.checker.check_model(model)
+    except (onnx.checker.ValidationError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(f"invalid ONNX model: {first}") from err
+    if not model.graph.output:
+        raise ModelError("invalid ONNX model: the graph has no outputs")
+    return model
+
+
+def _parse(data: bytes, label: str) -> onnx.ModelProto:
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception as err:  # protobuf raises its own DecodeError types
+        raise ModelError(
+            f"cannot parse {label} as an ONNX model ({len(data)} bytes): the file is truncated "
+            "or not ONNX"
+        ) from err
+    if not model.graph.node:
+        raise ModelError(f"{label} holds no ONNX graph ({len(data)} bytes): truncated or not ONNX")
+    return model
+
+
+def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with value_info filled by shape inference (the model itself if inference fails)."""
+    try:
+        return shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # inference is best effort: a model ORT runs need not infer fully
+        return model
+
+
+def _shape_of(value: onnx.ValueInfoProto) -> tuple[Dim, ...] | None:
+    tensor = value.type.tensor_type
+    if not tensor.HasField("shape"):
+        return None
+    dims: list[Dim] = []
+    for d in tensor.shape.dim:
+        if d.HasField("dim_value") and d.dim_value > 0:
+            dims.append(d.dim_value)
+        elif d.HasField("dim_param"):
+            dims.append(d.dim_param)
+        else:
+            dims.append(None)
+    return tuple(dims)
+
+
+def tensor_specs(model: onnx.ModelProto) -> dict[str, TensorSpec]:
+    """Element type and shape of every typed tensor (inputs, outputs, value_info)."""
+    graph = model.graph
+    specs = {}
+    for value in [*graph.input, *graph.value_info, *graph.output]:
+        specs[value.name] = TensorSpec(
+            value.name, value.type.tensor_type.elem_type, _shape_of(value)
+        )
+    return specs
+
+
+def model_input(model: onnx.ModelProto) -> TensorSpec:
+    """The data input of the model (initializers listed as inputs by old exporters are skipped)."""
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [v for v in model.graph.input if v.name not in initializers]
+    if len(inputs) != 1:
+        names = ", ".join(v.name for v in inputs) or "none"
+        raise ModelError(f"expected a model with one data input, got {len(inputs)}: {names}")
+    value = inputs[0]
+    return TensorSpec(value.name, value.type.tensor_type.elem_type, _shape_of(value))
+
+
+def _producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    return {out: node for node in model.graph.node for out in node.output if out}
+
+
+def logits_tensor(model: onnx.ModelProto) -> str:
+    """The class-score tensor: the first output, or the input of the Softmax that produces it."""
+    producers = _producers(model)
+    name = model.graph.output[0].name
+    node = producers.get(name)
+    while node is not None and node.op_type == "Identity":
+        name = node.input[0]
+        node = producers.get(name)
+    if node is not None and node.op_type == "Softmax":
+        return node.input[0]
+    return model.graph.output[0].name
+
+
+def _is_spatial(spec: TensorSpec | None) -> bool:
+    """(N, K, T) or (N, K, H, W) float tensor whose spatial size is not known to be 1."""
+    if spec is None or spec.shape is None or spec.elem_type not in FLOAT_TYPES:
+        return False
+    if len(spec.shape) not in (3, 4):
+        return False
+    return not all(d == 1 for d in spec.shape[2:])
+
+
+def _scope(node: onnx.NodeProto) -> str:
+    """The innermost module path the torch exporter recorded for a node, if any."""
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            try:
+                scopes = ast.literal_eval(prop.value)
+            except (ValueError, SyntaxError):
+                return ""
+            return scopes[-2] if len(scopes) >= 2 else ""
+    return ""
+
+
+def auto_layer(model: onnx.ModelProto, specs: dict[str, TensorSpec]) -> str | None:
+    """The last spatial tensor in front of the classifier: found walking back from the logits.
+
+    The walk follows float tensors only (never shape arithmetic) and stops at the first tensor
+    with spatial axes, which is the one that feeds the global pooling or flatten.
+    """
+    producers = _producers(model)
+    constants = {t.name for t in model.graph.initializer}
+    constants |= {n.output[0] for n in model.graph.node if n.op_type == "Constant"}
+    start = logits_tensor(model)
+    queue, seen = deque([start]), {start}
+    while queue:
+        name = queue.popleft()
+        spec = specs.get(name)
+        if name != start and _is_spatial(spec):
+            return name
+        node = producers.get(name)
+        if node is None or node.op_type in ("Shape", "Size"):
+            continue
+        for inp in node.input:
+            inp_spec = specs.get(inp)
+            if not inp or inp in seen or inp in constants:
+                continue
+            if inp_spec is not None and inp_spec.elem_type not in FLOAT_TYPES:
+                continue
+            seen.add(inp)
+            queue.append(inp)
+    return None
+
+
+def list_layers(model: onnx.ModelProto) -> list[LayerInfo]:
+    """Candidate target layers, best first: the `auto` pick, then the rest from the output back."""
+    inferred = infer_shapes(model)
+    specs = tensor_specs(inferred)
+    auto = auto_layer(inferred, specs)
+    layers = [
+        LayerInfo(out, node.op_type, specs[out].shape, _scope(node), out == auto)
+        for node in reversed(inferred.graph.node)
+        for out in node.output
+        if _is_spatial(specs.get(out))
+    ]
+    layers.sort(key=lambda info: not info.auto)
+    return layers
+
+
+def _exported(model: onnx.ModelProto) -> dict[str, str]:
+    """The module-path -> tensor map that onnxcam's exporters store in the model's metadata."""
+    for prop in model.metadata_props:
+        if prop.key == LAYER_MAP_KEY:
+            return json.loads(prop.value)
+    return {}
+
+
+def resolve_layer(model: onnx.ModelProto, layer: str) -> str:
+    """Map `auto`, a tensor name or an exported module path to a tensor name (or LayerError)."""
+    layers = list_layers(model)
+    if layer == "auto":
+        for info in layers:
+            if info.auto:
+                return info.name
+        if layers:
+            return layers[0].name
+        raise LayerError("no layer with spatial axes found in the model: name one explicitly")
+    aliases = _exported(model)
+    name = aliases.get(layer, layer)
+    specs = tensor_specs(infer_shapes(model))
+    known = set(_producers(model)) | {v.name for v in model.graph.input}
+    if name not in known:
+        shown = ", ".join(info.name for info in layers[:12])
+        more = f" (and {len(layers) - 12} more)" if len(layers) > 12 else ""
+        alias = f"; exported module paths: {', '.join(aliases)}" if aliases else ""
+        raise LayerError(
+            f"unknown layer {layer!r}; candidates: {shown or 'none'}{more}{alias}. "
+            "Run `onnxcam layers MODEL` for the full list."
+        )
+    spec = specs.get(name)
+    if spec is not None and spec.shape is not None and not _is_spatial(spec):
+        raise LayerError(
+            f"layer {layer!r} has shape {LayerInfo(name, '', spec.shape).shape_text()}: expected "
+            "(N, K, H, W) or (N, K, T) with spatial size > 1"
+        )
+    return name
+
+
+def expose(model: onnx.ModelProto, tensors: list[str]) -> onnx.ModelProto:
+    """A copy of the model that also returns `tensors` as graph outputs."""
+    exposed = copy.deepcopy(model)
+    graph = exposed.graph
+    specs = tensor_specs(infer_shapes(model))
+    present = {o.name for o in graph.output}
+    inputs = {v.name for v in graph.input}
+    for name in tensors:
+        if name in present:
+            continue
+        source = name
+        if name in inputs:  # a graph input cannot also be an output: pass it through Identity
+            name = f"{name}__onnxcam_exposed"
+            graph.node.append(helper.make_node("Identity", [source], [name]))
+        spec = specs.get(source)
+        elem = spec.elem_type if spec is not None and spec.elem_type else TensorProto.FLOAT
+        graph.output.append(helper.make_tensor_value_info(name, elem, None))
+        present.add(name)
+    return exposed
+
+
+def exposed_name(model: onnx.ModelProto, tensor: str) -> str:
+    """The output name under which `expose` returns `tensor`."""
+    inputs = {v.name for v in model.graph.input}
+    return f"{tensor}__onnxcam_exposed" if tensor in inputs else tensor

@@ -1,0 +1,23 @@
+"""The explanation methods; importing this package registers them all."""
+
+from onnxcam.engine.methods import score_cam
+from onnxcam.engine.methods.base import (
+    ChannelWeightMethod,
+    Context,
+    Method,
+    MethodOutput,
+    create,
+    methods,
+    register,
+)
+
+__all__ = [
+    "ChannelWeightMethod",
+    "Context",
+    "Method",
+    "MethodOutput",
+    "create",
+    "methods",
+    "register",
+    "score_cam",
+]

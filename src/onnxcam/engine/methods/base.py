@@ -1,0 +1,92 @@
+"""What every method gets (Context) and gives (MethodOutput), and the registry of methods.
+
+A method is a small class with one hook: `explain` for methods that make maps their own way,
+or `channel_weights` for CAM-style methods, whose maps the shared post-processing builds.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from onnxcam.engine.postprocess import PostProcess, combine
+from onnxcam.engine.runner import Runner
+
+
+@dataclass
+class Context:
+    """One forward pass's worth of state for N inputs."""
+
+    x: np.ndarray  # (N, C, *S) model inputs
+    activations: np.ndarray  # (N, K, *s) target-layer output
+    logits: np.ndarray  # (N, classes) class scores of the unperturbed inputs
+    targets: np.ndarray  # (N,) explained class per input
+    runner: Runner
+    logits_name: str  # graph output that holds the class scores
+    batch_size: int
+    progress: bool = True
+
+    @property
+    def input_size(self) -> tuple[int, ...]:
+        return self.x.shape[2:]
+
+
+@dataclass
+class MethodOutput:
+    raw: np.ndarray  # (N, *s) after ReLU, before resize
+    maps: np.ndarray  # (N, *S) in [0, 1]
+    weights: np.ndarray | None = None  # (N, K)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class Method(ABC):
+    """Base class: `name` is the CLI name; options come as keyword arguments."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def explain(self, ctx: Context) -> MethodOutput:
+        """Maps for every input of the context."""
+
+
+class ChannelWeightMethod(Method):
+    """CAM-style method: L = ReLU(sum_k w_k A^k), post-processed as `self.post` says."""
+
+    post: PostProcess = PostProcess()
+
+    @abstractmethod
+    def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
+        """(N, K) weights and metadata about how they were obtained."""
+
+    def explain(self, ctx: Context) -> MethodOutput:
+        weights, metadata = self.channel_weights(ctx)
+        raw, maps, constant = combine(ctx.activations, weights, ctx.input_size, self.post)
+        metadata["constant_maps"] = constant.tolist()
+        return MethodOutput(raw, maps, weights, metadata)
+
+
+_REGISTRY: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator: make a method available under its CLI name."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def methods() -> list[str]:
+    """Registered method names."""
+    return sorted(_REGISTRY)
+
+
+def create(name: str, **options: Any) -> Method:
+    """An instance of the method registered as `name`, with its options."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown method {name!r}: expected one of {', '.join(methods())}")
+    try:
+        return _REGISTRY[name](**options)
+    except TypeError as err:
+        raise ValueError(f"bad options for method {name!r}: {err}") from err

@@ -1,0 +1,183 @@
+"""One ONNX Runtime session per model graph, and the batched evaluation of perturbations.
+
+`map_batches` is the only batching loop of the perturbation methods: a method describes its
+perturbed inputs as a `Perturbation`, and the runner builds each chunk into one of two reused
+buffers on a worker thread while ORT (which releases the GIL) runs the previous chunk. Memory
+stays at two batches whatever the number of perturbations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+import numpy as np
+import onnx
+from tqdm.auto import tqdm
+
+from onnxcam.engine.graph import model_input
+from onnxcam.engine.ort import onnxruntime as ort
+from onnxcam.errors import ModelError, ProviderError
+
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "dml": "DmlExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+}
+#: What each provider falls back to when fallback is allowed, best first.
+FALLBACKS = {"tensorrt": ["cuda", "cpu"]}
+_ONNX_TO_NUMPY = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16}
+_SESSION_CACHE_SIZE = 8
+_sessions: OrderedDict[tuple, ort.InferenceSession] = OrderedDict()
+
+
+class Perturbation(Protocol):
+    """A lazily built sequence of perturbed model inputs."""
+
+    n_items: int
+    item_shape: tuple[int, ...]
+
+    def fill(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
+        """Build items [start, stop) into out[: stop - start] and return that view."""
+
+
+ScoreFn = Callable[[np.ndarray, int, int], np.ndarray]
+
+
+def provider_chain(provider: str, allow_fallback: bool) -> list[str]:
+    """ORT provider names to ask for, the requested one first; CPU last when fallback is allowed."""
+    key = provider.lower()
+    if key not in PROVIDERS:
+        raise ProviderError(
+            f"unknown provider {provider!r}: expected one of {', '.join(PROVIDERS)}"
+        )
+    chain = [key, *FALLBACKS.get(key, ["cpu"])] if allow_fallback else [key]
+    if key != "cpu" and not allow_fallback:
+        chain.append("cpu")  # ORT needs CPU for the ops a device provider leaves; checked below
+    available = set(ort.get_available_providers())
+    if PROVIDERS[key] not in available and not allow_fallback:
+        raise ProviderError(
+            f"provider {provider!r} ({PROVIDERS[key]}) is not available in this ONNX Runtime "
+            f"build; available: {', '.join(sorted(available))}. Install onnxcam[gpu] for CUDA, "
+            "or pass allow_fallback=True (--allow-fallback) to fall back"
+        )
+    return [PROVIDERS[p] for p in dict.fromkeys(chain) if PROVIDERS[p] in available]
+
+
+def open_session(
+    model: onnx.ModelProto,
+    provider: str = "cpu",
+    threads: int | None = None,
+    allow_fallback: bool = False,
+) -> ort.InferenceSession:
+    """An InferenceSession on `provider`, cached per (graph, provider, threads)."""
+    data = model.SerializeToString()
+    providers = provider_chain(provider, allow_fallback)
+    key = (hashlib.sha1(data).hexdigest(), tuple(providers), threads, allow_fallback)
+    if key in _sessions:
+        _sessions.move_to_end(key)
+        return _sessions[key]
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    try:
+        session = ort.InferenceSession(data, sess_options=options, providers=providers)
+    except Exception as err:  # ORT raises its own exception types
+        raise ModelError(f"ONNX Runtime cannot load the model: {err}") from err
+    got = session.get_providers()[0]
+    if got != PROVIDERS[provider.lower()] and not allow_fallback:
+        raise ProviderError(
+            f"asked for provider {provider!r} but the session runs on {got}; pass "
+            "allow_fallback=True (--allow-fallback) to accept that"
+        )
+    _sessions[key] = session
+    while len(_sessions) > _SESSION_CACHE_SIZE:
+        _sessions.popitem(last=False)
+    return session
+
+
+class Runner:
+    """Runs one model graph in batches on one provider."""
+
+    def __init__(
+        self,
+        model: onnx.ModelProto,
+        provider: str = "cpu",
+        threads: int | None = None,
+        allow_fallback: bool = False,
+    ) -> None:
+        self.session = open_session(model, provider, threads, allow_fallback)
+        spec = model_input(model)
+        self.input_name = spec.name
+        self.input_dtype = _ONNX_TO_NUMPY.get(spec.elem_type, np.float32)
+        self.provider = self.session.get_providers()[0]
+        self._device = (
+            "cuda" if self.provider in (PROVIDERS["cuda"], PROVIDERS["tensorrt"]) else None
+        )
+
+    def run_batch(self, x: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+        """One inference on one batch; on CUDA, IO binding copies the input to the device once."""
+        x = x.astype(self.input_dtype, copy=False)
+        if self._device is None:
+            return self.session.run(outputs, {self.input_name: x})
+        binding = self.session.io_binding()
+        device_x = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(x), self._device, 0)
+        binding.bind_ortvalue_input(self.input_name, device_x)
+        for name in outputs:
+            binding.bind_output(name, "cpu")
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()
+
+    def run(self, x: np.ndarray, outputs: list[str], batch_size: int) -> list[np.ndarray]:
+        """Outputs for all of x, run batch_size rows at a time and concatenated."""
+        parts = [
+            self.run_batch(x[i : i + batch_size], outputs) for i in _starts(len(x), batch_size)
+        ]
+        return [np.concatenate([p[j] for p in parts]) for j in range(len(outputs))]
+
+    def map_batches(
+        self,
+        perturbation: Perturbation,
+        output: str,
+        score: ScoreFn,
+        batch_size: int,
+        progress: bool = True,
+        desc: str = "passes",
+    ) -> np.ndarray:
+        """Score every perturbed input: score(outputs, start, stop) -> (stop - start,) values."""
+        n = perturbation.n_items
+        scores = np.empty(n, np.float64)
+        if n == 0:
+            return scores
+        size = min(batch_size, n)
+        buffers = [np.empty((size, *perturbation.item_shape), np.float32) for _ in range(2)]
+        chunks = list(_starts(n, size))
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="onnxcam-chunk") as pool,
+            tqdm(total=n, desc=desc, unit="pass", disable=not progress, leave=False) as bar,
+        ):
+            pending = pool.submit(perturbation.fill, 0, min(size, n), buffers[0])
+            for i, start in enumerate(chunks):
+                stop = min(start + size, n)
+                batch = pending.result()
+                if i + 1 < len(chunks):
+                    nxt = chunks[i + 1]
+                    pending = pool.submit(
+                        perturbation.fill, nxt, min(nxt + size, n), buffers[(i + 1) % 2]
+                    )
+                (out,) = self.run_batch(batch, [output])
+                scores[start:stop] = score(out, start, stop)
+                bar.update(stop - start)
+        return scores
+
+
+def _starts(n: int, size: int) -> Iterator[int]:
+    return iter(range(0, n, size))

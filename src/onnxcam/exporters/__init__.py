@@ -1,0 +1,61 @@
+"""Framework model -> ONNX file with the chosen layers' outputs as extra graph outputs.
+
+Torch and Keras are imported only when an exporter is called.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from onnxcam.engine.graph import LAYER_MAP_KEY
+from onnxcam.files import write_atomic
+
+PREPROCESS_KEY = "onnxcam.preprocess"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Where the ONNX file went and which tensor holds each requested layer's output."""
+
+    path: Path
+    layers: dict[str, str] = field(default_factory=dict)
+    max_abs_diff: float | None = None
+
+
+def from_torch(module: Any, example: Any, path: str | Path, layers: list[str] | None = None, **kw):
+    """Export a torch.nn.Module; see onnxcam.exporters.torch.export for the options."""
+    from onnxcam.exporters.torch import export
+
+    return export(module, example, path, layers or [], **kw)
+
+
+def save_with_metadata(
+    model: onnx.ModelProto, path: str | Path, layers: dict[str, str], preprocess: dict | None
+) -> Path:
+    """Record the layer map (and preprocessing) in the model's metadata and write it atomically."""
+    entries = {p.key: p.value for p in model.metadata_props}
+    entries[LAYER_MAP_KEY] = json.dumps(layers)
+    if preprocess is not None:
+        entries[PREPROCESS_KEY] = json.dumps(preprocess)
+    del model.metadata_props[:]
+    for key, value in entries.items():
+        model.metadata_props.add(key=key, value=value)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_atomic(path, model.SerializeToString())
+
+
+def stored_preprocess(model: onnx.ModelProto) -> dict | None:
+    """The preprocessing recorded at export, if any."""
+    for prop in model.metadata_props:
+        if prop.key == PREPROCESS_KEY:
+            return json.loads(prop.value)
+    return None
+
+
+__all__ = ["ExportResult", "from_torch", "save_with_metadata", "stored_preprocess"]

@@ -1,0 +1,127 @@
+"""Inputs: image files through a preprocessing preset, or .npy arrays already preprocessed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from onnxcam.errors import InputError
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Image -> model input: scale to cover the input size / crop_fraction, centre-crop,
+    divide by 255, subtract mean and divide by std per channel."""
+
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    crop_fraction: float = 0.875
+
+    def to_dict(self) -> dict:
+        return {"mean": list(self.mean), "std": list(self.std), "crop_fraction": self.crop_fraction}
+
+
+PRESETS = {
+    "imagenet": Preprocess(),
+    "inception": Preprocess((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "unit": Preprocess((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+}
+
+
+def preset(name: str) -> Preprocess:
+    if name not in PRESETS:
+        raise InputError(f"unknown preprocessing {name!r}: expected one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def fit_image(image: Image.Image, size: tuple[int, int], crop_fraction: float) -> Image.Image:
+    """Resize so the image covers size / crop_fraction, then take the centre (H, W) crop."""
+    height, width = size
+    scale = max(height / image.height, width / image.width) / crop_fraction
+    resized = image.resize(
+        (max(width, round(image.width * scale)), max(height, round(image.height * scale))),
+        Image.BILINEAR,
+    )
+    left = (resized.width - width) // 2
+    top = (resized.height - height) // 2
+    return resized.crop((left, top, left + width, top + height))
+
+
+def load_image(
+    path: str | Path, size: tuple[int, int], preprocess: Preprocess, channels: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
+    """(C, H, W) float32 model input and the (H, W, 3) uint8 picture it was made from."""
+    try:
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError) as err:
+        raise InputError(f"cannot read image {path}: {err}") from err
+    picture = np.asarray(fit_image(image, size, preprocess.crop_fraction))
+    pixels = picture.astype(np.float32) / 255.0
+    if channels == 1:
+        pixels = pixels.mean(axis=2, keepdims=True)
+    elif channels != 3:
+        raise InputError(f"the model takes {channels} input channels: give .npy arrays, not images")
+    mean = np.asarray(preprocess.mean[:channels], np.float32)
+    std = np.asarray(preprocess.std[:channels], np.float32)
+    return ((pixels - mean) / std).transpose(2, 0, 1).copy(), picture
+
+
+def load_array(path: str | Path) -> np.ndarray:
+    """A preprocessed .npy array: one input (C, *S) or a batch (N, C, *S), as float32."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read array {path}: {err}") from err
+    if array.dtype.kind != "f":
+        raise InputError(
+            f"{path}: expected a float array of preprocessed inputs, got {array.dtype}"
+        )
+    return array.astype(np.float32, copy=False)
+
+
+def load_inputs(
+    paths: Sequence[str | Path],
+    size: tuple[int, ...],
+    preprocess: Preprocess,
+    channels: int,
+) -> tuple[np.ndarray, list[np.ndarray | None], list[str]]:
+    """Stack images and .npy files into one batch: inputs, pictures (None for arrays), names.
+
+    `size` is the model's spatial input size, used for images (which need two axes).
+    """
+    inputs, pictures, names = [], [], []
+    for path in map(Path, paths):
+        if path.suffix.lower() == ".npy":
+            array = load_array(path)
+            batch = array if array.ndim == len(size) + 2 else array[None]
+            inputs.extend(batch)
+            pictures.extend([None] * len(batch))
+            names.extend(
+                [path.stem] if len(batch) == 1 else [f"{path.stem}_{i}" for i in range(len(batch))]
+            )
+        else:
+            if len(size) != 2:
+                raise InputError(f"{path}: the model takes {len(size)}-D inputs; give .npy arrays")
+            x, picture = load_image(path, size, preprocess, channels)
+            inputs.append(x)
+            pictures.append(picture)
+            names.append(path.stem)
+    shapes = {a.shape for a in inputs}
+    if len(shapes) > 1:
+        raise InputError(f"inputs differ in shape: {sorted(shapes)}; expected one shape for all")
+    return np.stack(inputs), pictures, _unique(names)
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        out.append(name if count == 0 else f"{name}_{count}")
+    return out

@@ -1,0 +1,8 @@
+"""Numba kernels for the array work between inference passes; each has a NumPy reference."""
+
+from onnxcam.kernels.combine import weighted_sum
+from onnxcam.kernels.masks import masked_inputs
+from onnxcam.kernels.normalize import minmax_normalize
+from onnxcam.kernels.resize import resize, resize_normalize
+
+__all__ = ["masked_inputs", "minmax_normalize", "resize", "resize_normalize", "weighted_sum"]

@@ -1,0 +1,36 @@
+"""Numba compilation settings shared by every kernel.
+
+Caching is decided once, at import: compiled kernels are cached on disk only where the cache
+directory is writable (a read-only site-packages must never make `import onnxcam` fail).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from functools import partial
+from pathlib import Path
+
+import numba
+
+
+def cache_dir_is_writable(directory: Path | None = None) -> bool:
+    """Whether Numba can write its cache to `directory` (default: where Numba would put it)."""
+    if os.environ.get("ONNXCAM_NUMBA_CACHE", "1") == "0":
+        return False
+    if directory is None:
+        env = os.environ.get("NUMBA_CACHE_DIR")
+        directory = Path(env) if env else Path(__file__).parent / "__pycache__"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory):
+            pass
+    except OSError:
+        return False
+    return True
+
+
+CACHE = cache_dir_is_writable()
+
+#: Decorator for kernels: no Python objects, GIL released so ORT and kernels overlap.
+jit = partial(numba.njit, cache=CACHE, nogil=True)

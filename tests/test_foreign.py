@@ -1,0 +1,81 @@
+"""ONNX files this project did not export, explained end to end."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import onnx
+import torch
+from PIL import Image
+from skimage import data
+from toy_models import tiny_vgg
+
+from onnxcam import Explainer
+from onnxcam.engine import graph
+from onnxcam.engine.runner import open_session
+from onnxcam.engine.targets import softmax
+from onnxcam.kernels.masks import masked_inputs_reference
+
+
+def numpy_score_cam(model: onnx.ModelProto, layer: str, x: np.ndarray) -> np.ndarray:
+    """Score-CAM weights from plain ORT calls, one masked input per channel."""
+    session = open_session(graph.expose(model, [graph.logits_tensor(model), layer]))
+    name = graph.model_input(model).name
+    logits_name = graph.logits_tensor(model)
+    logits, acts = session.run([logits_name, layer], {name: x})
+    cls = int(logits[0].argmax())
+    valid = np.array([a.max() > a.min() for a in acts[0]])
+    scores = np.full(len(valid), -np.inf)
+    for k in np.flatnonzero(valid):
+        masked = masked_inputs_reference(x, acts, np.array([0]), np.array([k]))
+        scores[k] = session.run([logits_name], {name: masked})[0][0, cls]
+    return softmax(scores)
+
+
+def text_strip() -> np.ndarray:
+    """scikit-image's text photo as the OCR classifier expects it: (1, 3, 48, 192) in [-1, 1]."""
+    image = Image.fromarray(data.text()).convert("RGB").resize((192, 48), Image.BILINEAR)
+    pixels = np.asarray(image, np.float32) / 255.0
+    return ((pixels - 0.5) / 0.5).transpose(2, 0, 1)[None].copy()
+
+
+def test_rapidocr_text_orientation_classifier(rapidocr_cls_bytes):
+    model = graph.load(rapidocr_cls_bytes)
+    explainer = Explainer(model, progress=False, batch_size=32)
+    x = text_strip()
+    result = explainer.explain(x)
+    assert explainer.layer == "pool2d_9.tmp_0"
+    assert result.maps.shape == (1, 48, 192) and result.weights.shape == (1, 200)
+    assert abs(result.maps.max() - 1) < 1e-5 and result.maps.min() == 0
+    np.testing.assert_allclose(
+        result.weights[0], numpy_score_cam(model, explainer.layer, x), atol=1e-4
+    )
+    flipped = explainer.explain(x[..., ::-1, ::-1].copy())  # upside-down text: the other class
+    assert flipped.targets[0] != result.targets[0]
+
+
+def test_legacy_torchscript_export_without_onnxcam(tmp_path):
+    """A plain torch.onnx.export(dynamo=False) file, no extra outputs, no metadata."""
+    model = tiny_vgg(seed=2)
+    path = tmp_path / "plain.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model,
+            (torch.randn(2, 3, 64, 64),),
+            str(path),
+            dynamo=False,
+            input_names=["data"],
+            output_names=["out"],
+            dynamic_axes={"data": {0: "n"}, "out": {0: "n"}},
+        )
+    loaded = graph.load(path)
+    explainer = Explainer(path, progress=False)
+    # auto: the last max-pool's output feeds the flatten in front of the classifier
+    assert next(n for n in loaded.graph.node if explainer.layer in n.output).op_type == "MaxPool"
+    x = np.random.default_rng(7).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    result = explainer.explain(x)
+    for i in range(2):
+        want = numpy_score_cam(loaded, explainer.layer, x[i : i + 1])
+        np.testing.assert_allclose(result.weights[i], want, atol=1e-4)

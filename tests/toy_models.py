@@ -1,0 +1,107 @@
+"""Small torch models built on the fly for the tests (random weights, randomised BatchNorm)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = x if self.down is None else self.down(x)
+        return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))) + skip)
+
+
+class TinyResNet(nn.Module):
+    """ResNet-shaped: conv-BN-ReLU-maxpool stem, residual stages, GAP + Linear."""
+
+    def __init__(self, widths=(8, 16, 24), classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, widths[0], 3, 1, 1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.layer1 = BasicBlock(widths[0], widths[0])
+        self.layer2 = BasicBlock(widths[0], widths[1], stride=2)
+        self.layer3 = BasicBlock(widths[1], widths[2], stride=2)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(widths[2], classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer3(self.layer2(self.layer1(self.stem(x))))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+class TinyVGG(nn.Module):
+    """VGG-shaped: a 31-module nn.Sequential of conv/ReLU/max-pool, flatten, MLP head."""
+
+    def __init__(self, classes: int = 7) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 3
+        for width, convs in ((4, 2), (6, 2), (8, 3), (8, 3), (8, 3)):
+            for _ in range(convs):
+                layers += [nn.Conv2d(cin, width, 3, padding=1), nn.ReLU()]
+                cin = width
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)  # features.29 is the last ReLU
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(8 * 2 * 2, 16), nn.ReLU(), nn.Linear(16, classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def randomise_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial running statistics and affine parameters, so BN folding is really tested."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(torch.rand(n, generator=generator) - 0.5)
+            module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
+            module.bias.data.copy_(torch.rand(n, generator=generator) - 0.5)
+    return model.eval()
+
+
+def tiny_resnet(seed: int = 0) -> TinyResNet:
+    torch.manual_seed(seed)
+    return randomise_batchnorm(TinyResNet(), seed)
+
+
+def tiny_vgg(seed: int = 0) -> TinyVGG:
+    torch.manual_seed(seed)
+    return TinyVGG().eval()
+
+
+def hook_outputs(model: nn.Module, x: torch.Tensor, paths: list[str]) -> dict[str, torch.Tensor]:
+    """What torch forward hooks see at `paths` for input x."""
+    seen: dict[str, torch.Tensor] = {}
+    handles = [
+        model.get_submodule(p).register_forward_hook(
+            lambda _m, _i, out, p=p: seen.__setitem__(p, out.detach().clone())
+        )
+        for p in paths
+    ]
+    with torch.no_grad():
+        model(x)
+    for handle in handles:
+        handle.remove()
+    return seen
