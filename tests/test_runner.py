@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 
 from onnxcam import Explainer
 from onnxcam.engine.ort import check_runtime_install, onnxruntime
-from onnxcam.engine.runner import PROVIDERS, Runner, open_session, provider_chain
+from onnxcam.engine.runner import PROVIDERS, Perturbation, Runner, open_session, provider_chain
 from onnxcam.errors import ProviderError
 
 HAS_CUDA = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
@@ -35,7 +35,7 @@ def sum_model() -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], ir_version=7)
 
 
-class Constant:
+class Constant(Perturbation):
     """Item i is filled with the value i; records the buffers and threads it was given."""
 
     def __init__(self, n: int) -> None:
@@ -86,12 +86,9 @@ def test_missing_provider_is_an_error_unless_fallback_is_allowed(resnet_onnx):
     with pytest.raises(ProviderError, match="not available") as info:
         Explainer(resnet_onnx, provider="cuda")
     assert "CPUExecutionProvider" in str(info.value)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert (
-            Explainer(resnet_onnx, provider="cuda", allow_fallback=True).provider
-            == PROVIDERS["cpu"]
-        )
+    with pytest.warns(RuntimeWarning, match="runs on CPUExecutionProvider"):
+        fallen = Explainer(resnet_onnx, provider="cuda", allow_fallback=True)
+    assert fallen.provider == PROVIDERS["cpu"]
 
 
 def test_threads_and_session_cache():

@@ -105,3 +105,33 @@ def hook_outputs(model: nn.Module, x: torch.Tensor, paths: list[str]) -> dict[st
     for handle in handles:
         handle.remove()
     return seen
+
+
+def scoped_tensor(model, scope: str) -> str:
+    """The first ONNX tensor produced under a torch module path (from the exporter's metadata)."""
+    from onnxcam.engine.graph import _scope
+
+    return next(node.output[0] for node in model.graph.node if _scope(node) == scope)
+
+
+def linear_onnx(V, shape, bias=None):
+    """y = V^T flatten(X) (+ bias): a model whose target layer can be its input (spec §4 iii)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("Flatten", ["x"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "V"], ["logits" if bias is None else "pre"]),
+    ]
+    inits = [numpy_helper.from_array(np.asarray(V, np.float32), "V")]
+    if bias is not None:
+        nodes.append(helper.make_node("Add", ["pre", "b"], ["logits"]))
+        inits.append(numpy_helper.from_array(np.asarray(bias, np.float32), "b"))
+    graph = helper.make_graph(
+        nodes,
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *shape])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", V.shape[1]])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)

@@ -12,8 +12,8 @@ import onnx
 from onnxcam.engine import graph
 from onnxcam.engine.explanation import Explanation
 from onnxcam.engine.methods import Context, create
-from onnxcam.engine.runner import Runner
 from onnxcam.engine.targets import Target, resolve_targets
+from onnxcam.engine.views import ModelViews
 from onnxcam.errors import InputError, LayerError
 
 _NUMPY_OF = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16}
@@ -42,11 +42,10 @@ class Explainer:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model = graph.load(model)
         self.layer = graph.resolve_layer(self.model, layer)
-        self.logits_name = graph.logits_tensor(self.model)
         self.input = graph.model_input(self.model)
-        self._layer_output = graph.exposed_name(self.model, self.layer)
-        exposed = graph.expose(self.model, [self.logits_name, self.layer])
-        self.runner = Runner(exposed, provider, threads, allow_fallback)
+        self.views = ModelViews(self.model, self.layer, provider, threads, allow_fallback)
+        self.runner = self.views.full
+        self.logits_name = self.views.logits
         self.provider = self.runner.provider
         self.batch_size = batch_size
         self.progress = progress
@@ -88,7 +87,7 @@ class Explainer:
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Class scores (N, classes) and target-layer activations (N, K, *s) for a valid batch."""
         logits, activations = self.runner.run(
-            x, [self.logits_name, self._layer_output], self.batch_size
+            x, [self.logits_name, self.views.layer_output], self.batch_size
         )
         if activations.ndim not in (3, 4) or all(d == 1 for d in activations.shape[2:]):
             raise LayerError(
@@ -113,8 +112,7 @@ class Explainer:
             activations,
             logits,
             targets,
-            self.runner,
-            self.logits_name,
+            self.views,
             self.batch_size,
             self.progress,
         )

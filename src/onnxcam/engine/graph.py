@@ -13,8 +13,9 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnx
-from onnx import TensorProto, helper, shape_inference
+from onnx import TensorProto, helper, numpy_helper, shape_inference
 
 from onnxcam.errors import LayerError, ModelError
 
@@ -281,3 +282,112 @@ def exposed_name(model: onnx.ModelProto, tensor: str) -> str:
     """The output name under which `expose` returns `tensor`."""
     inputs = {v.name for v in model.graph.input}
     return f"{tensor}__onnxcam_exposed" if tensor in inputs else tensor
+
+
+@dataclass(frozen=True)
+class Split:
+    """A model cut at `tensor`: the tail maps (tensor, *crossing) to the class scores.
+
+    `crossing` are tensors computed before the cut that the tail still reads (skip connections
+    around it); the head computes them once and they are fed to the tail with the activation.
+    """
+
+    tail: onnx.ModelProto
+    tensor: str
+    crossing: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+def split(model: onnx.ModelProto, tensor: str, outputs: list[str] | None = None) -> Split:
+    """Cut the model at `tensor`; the tail computes `outputs` (default: the class scores)."""
+    graph = model.graph
+    outputs = outputs or [logits_tensor(model)]
+    producers = _producers(model)
+    needed: set[int] = set()
+    index = {id(node): i for i, node in enumerate(graph.node)}
+    stack = [producers[o] for o in outputs if o in producers]
+    while stack:
+        node = stack.pop()
+        if index[id(node)] in needed:
+            continue
+        needed.add(index[id(node)])
+        stack.extend(producers[i] for i in node.input if i in producers and i != tensor)
+    tainted, tail_nodes = {tensor}, []
+    for i, node in enumerate(graph.node):
+        if i in needed and any(name in tainted for name in node.input):
+            tail_nodes.append(node)
+            tainted.update(node.output)
+    missing = [o for o in outputs if o not in tainted]
+    if missing:
+        raise LayerError(f"cannot split at {tensor!r}: output {missing[0]!r} does not depend on it")
+    produced = {out for node in tail_nodes for out in node.output}
+    initializers = {t.name: t for t in graph.initializer}
+    constants = {n.output[0]: n for n in graph.node if n.op_type == "Constant"}
+    reads = [name for node in tail_nodes for name in node.input if name and name not in produced]
+    reads = list(dict.fromkeys(reads))
+    crossing = [n for n in reads if n != tensor and n not in initializers and n not in constants]
+    specs = tensor_specs(infer_shapes(model))
+    for name in crossing:
+        spec = specs.get(name)
+        if spec is None or spec.elem_type not in FLOAT_TYPES or spec.shape is None:
+            raise LayerError(
+                f"cannot split at {tensor!r}: the tail reads {name!r}, computed before the cut "
+                "and not a float activation with a known shape"
+            )
+    inputs = [_batch_input(name, specs.get(name)) for name in (tensor, *crossing)]
+    tail_graph = helper.make_graph(
+        [constants[n] for n in reads if n in constants] + tail_nodes,
+        f"{graph.name}_tail",
+        inputs,
+        [helper.make_tensor_value_info(o, _elem(specs.get(o)), None) for o in outputs],
+        [initializers[n] for n in reads if n in initializers],
+    )
+    tail = helper.make_model(
+        tail_graph, opset_imports=list(model.opset_import), ir_version=model.ir_version
+    )
+    return Split(tail, tensor, tuple(crossing), tuple(outputs))
+
+
+def _elem(spec: TensorSpec | None) -> int:
+    return spec.elem_type if spec is not None and spec.elem_type else TensorProto.FLOAT
+
+
+def _batch_input(name: str, spec: TensorSpec | None) -> onnx.ValueInfoProto:
+    """A tail input with a free batch axis (the tail runs on batches of perturbed activations)."""
+    shape = None if spec is None or spec.shape is None else ["N", *spec.shape[1:]]
+    return helper.make_tensor_value_info(name, _elem(spec), shape)
+
+
+CHANNEL_SCALE = "onnxcam_channel_scale"
+
+
+def scale_channels(model: onnx.ModelProto, tensor: str, scale_input: str) -> onnx.ModelProto:
+    """A copy whose consumers of `tensor` read tensor * scale, scale a new (N, K) graph input.
+
+    A graph output named `tensor` keeps the unscaled value.
+    """
+    scaled = copy.deepcopy(model)
+    graph = scaled.graph
+    spec = tensor_specs(infer_shapes(model)).get(tensor)
+    rank = len(spec.shape) if spec is not None and spec.shape is not None else 4
+    target = f"{tensor}__scaled"
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == tensor:
+                node.input[i] = target
+    shape = numpy_helper.from_array(
+        np.array([0, -1] + [1] * (rank - 2), dtype=np.int64), f"{target}_shape"
+    )
+    graph.initializer.append(shape)
+    producer_index = max(
+        (i for i, node in enumerate(graph.node) if tensor in node.output), default=-1
+    )
+    new_nodes = [
+        helper.make_node("Reshape", [scale_input, shape.name], [f"{target}_factor"]),
+        helper.make_node("Mul", [tensor, f"{target}_factor"], [target]),
+    ]
+    for offset, node in enumerate(new_nodes, start=1):
+        graph.node.insert(producer_index + offset, node)
+    channels = None if spec is None or spec.shape is None else spec.shape[1]
+    graph.input.append(helper.make_tensor_value_info(scale_input, _elem(spec), ["N", channels]))
+    return scaled

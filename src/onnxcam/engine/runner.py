@@ -9,16 +9,17 @@ stays at two batches whatever the number of perturbations.
 from __future__ import annotations
 
 import hashlib
+import warnings
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
 
 import numpy as np
 import onnx
 from tqdm.auto import tqdm
 
-from onnxcam.engine.graph import model_input
+from onnxcam.engine.graph import model_input, tensor_specs
 from onnxcam.engine.ort import onnxruntime as ort
 from onnxcam.errors import ModelError, ProviderError
 
@@ -37,14 +38,19 @@ _SESSION_CACHE_SIZE = 8
 _sessions: OrderedDict[tuple, ort.InferenceSession] = OrderedDict()
 
 
-class Perturbation(Protocol):
-    """A lazily built sequence of perturbed model inputs."""
+class Perturbation(ABC):
+    """A lazily built sequence of perturbed model inputs: `n_items` of shape `item_shape`."""
 
     n_items: int
     item_shape: tuple[int, ...]
 
+    @abstractmethod
     def fill(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
         """Build items [start, stop) into out[: stop - start] and return that view."""
+
+    def feeds(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Further graph inputs for items [start, stop), e.g. tensors that cross a graph cut."""
+        return {}
 
 
 ScoreFn = Callable[[np.ndarray, int, int], np.ndarray]
@@ -93,11 +99,13 @@ def open_session(
     except Exception as err:  # ORT raises its own exception types
         raise ModelError(f"ONNX Runtime cannot load the model: {err}") from err
     got = session.get_providers()[0]
-    if got != PROVIDERS[provider.lower()] and not allow_fallback:
-        raise ProviderError(
-            f"asked for provider {provider!r} but the session runs on {got}; pass "
-            "allow_fallback=True (--allow-fallback) to accept that"
-        )
+    if got != PROVIDERS[provider.lower()]:
+        message = f"asked for provider {provider!r} but the session runs on {got}"
+        if not allow_fallback:
+            raise ProviderError(
+                f"{message}; pass allow_fallback=True (--allow-fallback) to accept that"
+            )
+        warnings.warn(f"{message} (fallback allowed)", RuntimeWarning, stacklevel=3)
     _sessions[key] = session
     while len(_sessions) > _SESSION_CACHE_SIZE:
         _sessions.popitem(last=False)
@@ -113,9 +121,10 @@ class Runner:
         provider: str = "cpu",
         threads: int | None = None,
         allow_fallback: bool = False,
+        input_name: str | None = None,
     ) -> None:
         self.session = open_session(model, provider, threads, allow_fallback)
-        spec = model_input(model)
+        spec = model_input(model) if input_name is None else tensor_specs(model)[input_name]
         self.input_name = spec.name
         self.input_dtype = _ONNX_TO_NUMPY.get(spec.elem_type, np.float32)
         self.provider = self.session.get_providers()[0]
@@ -123,14 +132,19 @@ class Runner:
             "cuda" if self.provider in (PROVIDERS["cuda"], PROVIDERS["tensorrt"]) else None
         )
 
-    def run_batch(self, x: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
-        """One inference on one batch; on CUDA, IO binding copies the input to the device once."""
-        x = x.astype(self.input_dtype, copy=False)
+    def run_batch(
+        self, x: np.ndarray, outputs: list[str], feeds: dict[str, np.ndarray] | None = None
+    ) -> list[np.ndarray]:
+        """One inference on one batch; on CUDA, IO binding copies the inputs to the device once."""
+        inputs = {self.input_name: x.astype(self.input_dtype, copy=False), **(feeds or {})}
         if self._device is None:
-            return self.session.run(outputs, {self.input_name: x})
+            return self.session.run(outputs, inputs)
         binding = self.session.io_binding()
-        device_x = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(x), self._device, 0)
-        binding.bind_ortvalue_input(self.input_name, device_x)
+        for name, value in inputs.items():
+            device_value = ort.OrtValue.ortvalue_from_numpy(
+                np.ascontiguousarray(value), self._device, 0
+            )
+            binding.bind_ortvalue_input(name, device_value)
         for name in outputs:
             binding.bind_output(name, "cpu")
         self.session.run_with_iobinding(binding)
@@ -173,7 +187,7 @@ class Runner:
                     pending = pool.submit(
                         perturbation.fill, nxt, min(nxt + size, n), buffers[(i + 1) % 2]
                     )
-                (out,) = self.run_batch(batch, [output])
+                (out,) = self.run_batch(batch, [output], perturbation.feeds(start, stop))
                 scores[start:stop] = score(out, start, stop)
                 bar.update(stop - start)
         return scores

@@ -1,6 +1,6 @@
 """The explanation methods; importing this package registers them all."""
 
-from onnxcam.engine.methods import score_cam
+from onnxcam.engine.methods import eigen_cam, feature_space, input_space, score_cam
 from onnxcam.engine.methods.base import (
     ChannelWeightMethod,
     Context,
@@ -17,6 +17,9 @@ __all__ = [
     "Method",
     "MethodOutput",
     "create",
+    "eigen_cam",
+    "feature_space",
+    "input_space",
     "methods",
     "register",
     "score_cam",

@@ -14,6 +14,7 @@ import numpy as np
 
 from onnxcam.engine.postprocess import PostProcess, combine
 from onnxcam.engine.runner import Runner
+from onnxcam.engine.views import ModelViews
 
 
 @dataclass
@@ -24,14 +25,22 @@ class Context:
     activations: np.ndarray  # (N, K, *s) target-layer output
     logits: np.ndarray  # (N, classes) class scores of the unperturbed inputs
     targets: np.ndarray  # (N,) explained class per input
-    runner: Runner
-    logits_name: str  # graph output that holds the class scores
+    views: ModelViews  # the model's graphs: full, tail after the layer, channel-scaled
     batch_size: int
     progress: bool = True
 
     @property
     def input_size(self) -> tuple[int, ...]:
         return self.x.shape[2:]
+
+    @property
+    def runner(self) -> Runner:
+        """The full model, returning class scores (and the layer)."""
+        return self.views.full
+
+    @property
+    def logits_name(self) -> str:
+        return self.views.logits
 
 
 @dataclass

@@ -1,14 +1,20 @@
-"""Score-CAM (Wang et al. 2020): each channel's upsampled, normalised map masks the input, and the
-class score of the masked input weights the channel (spec §2.7).
+"""The Score-CAM family (spec §2.7-2.10): each channel's upsampled, normalised map masks the
+input, and the class score of the masked input weights the channel.
 
-Profiles pin the choices on which implementations disagree:
-- `paper` (default): logit score, softmax over channels, masks resized with
-  align_corners=False then min-max (eps 1e-8), constant channels skipped with weight 0 and no
-  forward pass, combination at layer resolution, ReLU, resize, min-max.
-- `pgc`: pytorch-grad-cam's ScoreCAM: masks resized with align_corners=True, constant channels
-  forwarded as zero masks (one shared pass per image), min-max (eps 1e-7) before and after resize.
-- `official`: the authors' code: softmax probability of the masked input, no channel softmax,
-  combination and ReLU at input resolution, min-max without eps.
+- `score-cam` (Wang et al. 2020). Profiles pin the choices on which implementations disagree:
+  `paper` (default): logit score, softmax over channels, masks resized with align_corners=False
+  then min-max (eps 1e-8), constant channels skipped with weight 0 and no forward pass,
+  combination at layer resolution, ReLU, resize, min-max. `pgc`: pytorch-grad-cam's ScoreCAM,
+  masks resized with align_corners=True, constant channels forwarded as zero masks (one shared
+  pass per image), min-max (eps 1e-7) before and after resize. `official`: the authors' code,
+  softmax probability of the masked input, no channel softmax, combination and ReLU at input
+  resolution, min-max without eps.
+- `faster-score-cam`: Score-CAM on the `max_channels` channels of largest spatial std per image.
+- `ss-cam`: scores averaged over `n_samples` masks with Gaussian noise (sigma) added, seeded per
+  (seed, channel, sample) so a map does not depend on batching or provider.
+- `is-cam`: scores averaged over `n_steps` scaled masked inputs, `linear` (i/N) or `cumulative`
+  (sum_{j<=i} j/N, torchcam) schedule.
+Every member takes `max_channels` to trade fidelity for speed.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import numpy as np
 
 from onnxcam.engine.methods.base import ChannelWeightMethod, Context, register
 from onnxcam.engine.postprocess import PostProcess
+from onnxcam.engine.runner import Perturbation
 from onnxcam.engine.targets import class_scores
 from onnxcam.kernels import masked_inputs
 
@@ -50,32 +57,71 @@ PROFILES = {
 }
 
 
-class MaskedInputs:
-    """Perturbation: X[n] * s(Up(A[n, k])) for each (n, k) item; k = -1 gives a zero input."""
+class MaskedInputs(Perturbation):
+    """Item i: X[n_i] * (s(Up(A[n_i, k_i])) + noise_i) * scale_i; k_i = -1 gives a zero mask.
 
-    def __init__(self, x, activations, images, channels, align_corners, eps):
-        self.x, self.activations = x, activations
+    noise_i is drawn from (seed, k_i, sample_i) when sigma > 0, so it does not depend on the
+    image or the batch the item falls in.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        images: np.ndarray,
+        channels: np.ndarray,
+        profile: ScoreCamProfile,
+        scales: np.ndarray | None = None,
+        samples: np.ndarray | None = None,
+        sigma: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        self.x, self.activations = ctx.x, ctx.activations
         self.images, self.channels = images, channels
-        self.align_corners, self.eps = align_corners, eps
+        self.profile, self.scales = profile, scales
+        self.samples, self.sigma, self.seed = samples, sigma, seed
         self.n_items = len(images)
-        self.item_shape = x.shape[1:]
+        self.item_shape = ctx.x.shape[1:]
 
     def fill(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
-        return masked_inputs(
+        batch = masked_inputs(
             self.x,
             self.activations,
             self.images[start:stop],
             self.channels[start:stop],
             out,
-            self.align_corners,
-            self.eps,
+            self.profile.mask_align_corners,
+            self.profile.mask_eps,
         )
+        if self.sigma > 0:
+            for b, i in enumerate(range(start, stop)):
+                rng = np.random.default_rng(
+                    (self.seed, int(self.channels[i]), int(self.samples[i]))
+                )
+                noise = rng.standard_normal(self.item_shape[1:], dtype=np.float32) * self.sigma
+                batch[b] += self.x[self.images[i]] * noise
+        if self.scales is not None:
+            batch *= self.scales[start:stop].reshape(-1, *[1] * len(self.item_shape))
+        return batch
 
 
 def constant_channels(activations: np.ndarray) -> np.ndarray:
     """(N, K) True where a channel's map is constant (its mask would be all zeros)."""
     flat = activations.reshape(activations.shape[0], activations.shape[1], -1)
     return flat.max(axis=-1) <= flat.min(axis=-1)
+
+
+def top_std_channels(activations: np.ndarray, max_channels: int | None) -> np.ndarray:
+    """(N, K) True for the max_channels channels of largest spatial std per image (ties: low k)."""
+    n, k = activations.shape[:2]
+    if max_channels is None or max_channels >= k:
+        return np.ones((n, k), bool)
+    if max_channels < 1:
+        raise ValueError(f"max_channels must be >= 1, got {max_channels}")
+    std = activations.reshape(n, k, -1).std(axis=-1)
+    order = np.argsort(-std, axis=1, kind="stable")[:, :max_channels]
+    chosen = np.zeros((n, k), bool)
+    np.put_along_axis(chosen, order, True, axis=1)
+    return chosen
 
 
 def channel_softmax(scores: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -93,7 +139,7 @@ def channel_softmax(scores: np.ndarray, valid: np.ndarray | None = None) -> np.n
 class ScoreCAM(ChannelWeightMethod):
     name = "score-cam"
 
-    def __init__(self, profile: str = "paper") -> None:
+    def __init__(self, profile: str = "paper", max_channels: int | None = None) -> None:
         if profile not in PROFILES:
             raise ValueError(
                 f"unknown Score-CAM profile {profile!r}: expected {', '.join(PROFILES)}"
@@ -101,42 +147,113 @@ class ScoreCAM(ChannelWeightMethod):
         self.profile_name = profile
         self.profile = PROFILES[profile]
         self.post = self.profile.post
+        self.max_channels = max_channels
+
+    #: Masked inputs per channel (samples or integration steps).
+    repeats = 1
+
+    def perturbation(self, ctx: Context, images: np.ndarray, channels: np.ndarray) -> Perturbation:
+        """The masked inputs for the (image, channel) items, each channel `repeats` times."""
+        return MaskedInputs(ctx, images, channels, self.profile)
 
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
         p = self.profile
         n_images, n_channels = ctx.activations.shape[:2]
         constant = constant_channels(ctx.activations)
-        images, channels = np.nonzero(~constant)
+        chosen = top_std_channels(ctx.activations, self.max_channels)
+        valid = chosen & ~constant
+        images, channels = np.nonzero(valid)
+        images, channels = np.repeat(images, self.repeats), np.repeat(channels, self.repeats)
         zero_items = np.zeros(0, np.int64)
         if not p.skip_constant:  # one zero-mask pass per image stands for all its constant channels
-            zero_items = np.flatnonzero(constant.any(axis=1))
+            zero_items = np.flatnonzero((constant & chosen).any(axis=1))
             images = np.concatenate([images, zero_items])
             channels = np.concatenate([channels, np.full(len(zero_items), -1)])
         classes = ctx.targets[images]
         scores = ctx.runner.map_batches(
-            MaskedInputs(
-                ctx.x, ctx.activations, images, channels, p.mask_align_corners, p.mask_eps
-            ),
+            self.perturbation(ctx, images, channels),
             ctx.logits_name,
             lambda out, start, stop: class_scores(out, classes[start:stop], p.score),
             ctx.batch_size,
             ctx.progress,
-            desc="score-cam",
+            desc=self.name,
         )
-        grid = np.zeros((n_images, n_channels))
         n_masked = len(images) - len(zero_items)
-        grid[images[:n_masked], channels[:n_masked]] = scores[:n_masked]
-        valid = ~constant
+        grid = np.zeros((n_images, n_channels))
+        np.add.at(grid, (images[:n_masked], channels[:n_masked]), scores[:n_masked] / self.repeats)
         if not p.skip_constant:
             zero_scores = np.zeros(n_images)
             zero_scores[zero_items] = scores[n_masked:]
             grid = np.where(constant, zero_scores[:, None], grid)
-            valid = np.ones_like(constant)
+            valid = chosen
         weights = channel_softmax(grid, valid) if p.channel_softmax else np.where(valid, grid, 0.0)
         metadata = {
             "profile": self.profile_name,
             "channels": int(n_channels),
+            "channels_used": int(valid.sum()),
+            "max_channels": self.max_channels,
             "passes_run": len(images),
-            "passes_skipped": int(n_images * n_channels - len(images)),
+            "passes_skipped": int(n_images * n_channels * self.repeats - len(images)),
         }
         return weights, metadata
+
+
+@register
+class FasterScoreCAM(ScoreCAM):
+    name = "faster-score-cam"
+
+    def __init__(self, max_channels: int = 10, profile: str = "paper") -> None:
+        super().__init__(profile=profile, max_channels=max_channels)
+
+
+@register
+class SSCAM(ScoreCAM):
+    name = "ss-cam"
+
+    def __init__(
+        self,
+        n_samples: int = 35,
+        sigma: float = 2.0,
+        seed: int = 0,
+        max_channels: int | None = None,
+    ) -> None:
+        super().__init__(max_channels=max_channels)
+        if n_samples < 1 or sigma < 0:
+            raise ValueError(
+                f"ss-cam needs n_samples >= 1 and sigma >= 0, got {n_samples}, {sigma}"
+            )
+        self.repeats, self.sigma, self.seed = n_samples, sigma, seed
+
+    def perturbation(self, ctx: Context, images: np.ndarray, channels: np.ndarray) -> Perturbation:
+        samples = np.tile(np.arange(self.repeats), len(images) // self.repeats)
+        return MaskedInputs(
+            ctx, images, channels, self.profile, samples=samples, sigma=self.sigma, seed=self.seed
+        )
+
+
+SCHEDULES = ("linear", "cumulative")
+
+
+@register
+class ISCAM(ScoreCAM):
+    name = "is-cam"
+
+    def __init__(
+        self, n_steps: int = 10, schedule: str = "linear", max_channels: int | None = None
+    ) -> None:
+        super().__init__(max_channels=max_channels)
+        if n_steps < 1 or schedule not in SCHEDULES:
+            raise ValueError(
+                f"is-cam needs n_steps >= 1 and a schedule in {SCHEDULES}, "
+                f"got {n_steps} and {schedule!r}"
+            )
+        self.repeats, self.schedule = n_steps, schedule
+
+    def coefficients(self) -> np.ndarray:
+        """Scale of the masked input at steps 1..N: i/N, or cumulative sum_{j<=i} j/N."""
+        steps = np.arange(1, self.repeats + 1) / self.repeats
+        return steps if self.schedule == "linear" else np.cumsum(steps)
+
+    def perturbation(self, ctx: Context, images: np.ndarray, channels: np.ndarray) -> Perturbation:
+        scales = np.tile(self.coefficients(), len(images) // self.repeats).astype(np.float32)
+        return MaskedInputs(ctx, images, channels, self.profile, scales=scales)

@@ -1,0 +1,76 @@
+"""graph.split: the tail after a cut, fed with the tensors that cross it, equals the full model."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+from toy_models import scoped_tensor
+
+from onnxcam.engine import graph
+from onnxcam.engine.runner import open_session
+from onnxcam.errors import LayerError
+
+
+def tail_of_head(model: onnx.ModelProto, tensor: str, x: np.ndarray) -> tuple[np.ndarray, ...]:
+    cut = graph.split(model, tensor)
+    logits = graph.logits_tensor(model)
+    name = graph.model_input(model).name
+    head = open_session(graph.expose(model, [logits, tensor, *cut.crossing]))
+    full, *fed = head.run([logits, tensor, *cut.crossing], {name: x})
+    (tail,) = open_session(cut.tail).run(
+        [logits], dict(zip([tensor, *cut.crossing], fed, strict=True))
+    )
+    return full, tail, cut.crossing
+
+
+def test_residual_connection_crossing_the_cut(resnet_onnx):
+    model = graph.load(resnet_onnx)
+    inside = scoped_tensor(model, "layer3.relu")  # after conv1-bn1, before the residual add
+    x = np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32)
+    full, tail, crossing = tail_of_head(model, inside, x)
+    assert len(crossing) == 1  # the down-sampled skip path, computed in the head
+    assert np.abs(full - tail).max() <= 1e-5
+
+
+@pytest.mark.slow
+def test_efficientnet_lite0_split_inside_a_residual_block():
+    from onnxcam.demo import efficientnet_lite0_onnx
+
+    model = graph.load(efficientnet_lite0_onnx())
+    inside = scoped_tensor(model, "_blocks.14._swish")
+    x = np.random.default_rng(1).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    full, tail, crossing = tail_of_head(model, inside, x)
+    assert crossing  # block 13's output feeds block 14's skip connection
+    assert np.abs(full - tail).max() <= 1e-5 * max(1.0, np.abs(full).max())
+
+
+def test_split_at_the_input_is_the_whole_model(resnet_onnx):
+    model = graph.load(resnet_onnx)
+    cut = graph.split(model, "input")
+    assert cut.crossing == () and len(cut.tail.graph.node) == len(model.graph.node)
+
+
+def test_tail_that_reads_shape_arithmetic_is_refused():
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Reshape", ["a", "shape"], ["b"]),
+        helper.make_node("ReduceMean", ["b"], ["logits"], axes=[2, 3], keepdims=0),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3, 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    with pytest.raises(LayerError, match="not a float activation"):
+        graph.split(model, "a")
+
+
+def test_output_that_does_not_depend_on_the_cut(resnet_onnx):
+    model = graph.load(resnet_onnx)
+    with pytest.raises(LayerError, match="does not depend on it"):
+        graph.split(model, "layer3", outputs=["layer2"])
