@@ -39,6 +39,7 @@ lint: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/scorecam.py
+	$(BIN)/python bench/methods.py
 
 clean:
 	rm -rf $(VENV) out .cache .pytest_cache

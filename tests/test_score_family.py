@@ -85,3 +85,16 @@ def test_top_std_ties_prefer_lower_channels():
     acts = np.zeros((1, 4, 2, 2), np.float32)
     acts[0, 1, 0, 0] = acts[0, 3, 0, 0] = acts[0, 2, 0, 0] = 1.0
     assert top_std_channels(acts, 2)[0].tolist() == [False, True, True, False]
+
+
+def test_channels_with_equal_normalised_maps_share_a_pass(explainer):
+    x = X.copy()
+    x[:, 3] = 2 * x[:, 1]  # the same map after min-max (exactly): the same masked input
+    result = explainer.explain(x, method="score-cam")
+    assert result.metadata["passes_shared"] == 2 and result.metadata["passes_run"] == 2 * 3
+    for n in range(2):
+        c = result.targets[n]
+        scores = np.array([(x[n] * m).ravel() @ V[:, c] for m in masks_of(x[n])])
+        np.testing.assert_allclose(result.weights[n], channel_softmax(scores[None])[0], atol=1e-5)
+    noisy = explainer.explain(x, method="ss-cam", n_samples=2, sigma=0.1)
+    assert noisy.metadata["passes_shared"] == 0  # noise differs per channel

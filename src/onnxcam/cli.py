@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--target", default="top1", help="top1 or a class index")
     explain.add_argument("--provider", default="cpu", help="cpu, cuda, tensorrt, openvino, ...")
     explain.add_argument("--allow-fallback", action="store_true", help="accept a CPU fallback")
-    explain.add_argument("--batch-size", type=int, default=64, help="inputs per ORT run")
+    explain.add_argument(
+        "--batch-size", type=int, default=None, help="inputs per ORT run (8 on CPU, else 64)"
+    )
     explain.add_argument("--threads", type=int, default=None, help="ORT intra-op threads")
     explain.add_argument(
         "--preprocess",

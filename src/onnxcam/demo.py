@@ -86,9 +86,10 @@ def run_demo(out: Path, provider: str = "cpu", progress: bool = True) -> int:
     layer = next(info for info in explainer.layers() if info.name == explainer.layer)
     print(f"layer: {layer.name} [{layer.scope}] {tuple(meta['layer_shape'])} (auto), ", end="")
     print(f"provider {explainer.provider}")
+    constant = meta["passes_skipped"] - meta["passes_shared"]
     print(
         f"score-cam: {meta['seconds']:.2f} s, {meta['passes_run']} masked passes "
-        f"({meta['passes_skipped']} constant channels skipped)"
+        f"({constant} constant channels skipped, {meta['passes_shared']} shared a pass)"
     )
     print(f"wrote {out}/chelsea.png, {out}/chelsea.npy, {manifest}")
     return 0

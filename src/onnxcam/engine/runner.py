@@ -1,9 +1,9 @@
 """One ONNX Runtime session per model graph, and the batched evaluation of perturbations.
 
 `map_batches` is the only batching loop of the perturbation methods: a method describes its
-perturbed inputs as a `Perturbation`, and the runner builds each chunk into one of two reused
-buffers on a worker thread while ORT (which releases the GIL) runs the previous chunk. Memory
-stays at two batches whatever the number of perturbations.
+perturbed inputs as a `Perturbation`, and the runner builds each block of them into one of two
+reused buffers on a worker thread while ORT (which releases the GIL) runs the previous block.
+Memory stays at two blocks whatever the number of perturbations.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import onnx
 from tqdm.auto import tqdm
@@ -35,6 +36,8 @@ PROVIDERS = {
 FALLBACKS = {"tensorrt": ["cuda", "cpu"]}
 _ONNX_TO_NUMPY = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16}
 _SESSION_CACHE_SIZE = 8
+#: Fewest perturbed inputs the worker builds per hand-over (memory: two such blocks).
+MIN_BLOCK = 32
 _sessions: OrderedDict[tuple, ort.InferenceSession] = OrderedDict()
 
 
@@ -132,6 +135,11 @@ class Runner:
             "cuda" if self.provider in (PROVIDERS["cuda"], PROVIDERS["tensorrt"]) else None
         )
 
+    def _worker_threads(self) -> None:
+        """On the CPU provider, ORT's threads own the cores: the worker builds blocks on one."""
+        if self._device is None:
+            numba.set_num_threads(1)
+
     def run_batch(
         self, x: np.ndarray, outputs: list[str], feeds: dict[str, np.ndarray] | None = None
     ) -> list[np.ndarray]:
@@ -166,30 +174,40 @@ class Runner:
         progress: bool = True,
         desc: str = "passes",
     ) -> np.ndarray:
-        """Score every perturbed input: score(outputs, start, stop) -> (stop - start,) values."""
+        """Score every perturbed input: score(outputs, start, stop) -> (stop - start,) values.
+
+        The worker thread builds blocks of at least MIN_BLOCK items (several ORT batches when
+        batch_size is small), so the hand-over between threads is paid once per block.
+        """
         n = perturbation.n_items
         scores = np.empty(n, np.float64)
         if n == 0:
             return scores
-        size = min(batch_size, n)
-        buffers = [np.empty((size, *perturbation.item_shape), np.float32) for _ in range(2)]
-        chunks = list(_starts(n, size))
+        block = min(n, max(batch_size, MIN_BLOCK))
+        buffers = [np.empty((block, *perturbation.item_shape), np.float32) for _ in range(2)]
+
+        def build(start: int, slot: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+            stop = min(start + block, n)
+            return perturbation.fill(start, stop, buffers[slot]), perturbation.feeds(start, stop)
+
+        starts = list(_starts(n, block))
         with (
-            ThreadPoolExecutor(1, thread_name_prefix="onnxcam-chunk") as pool,
+            ThreadPoolExecutor(
+                1, thread_name_prefix="onnxcam-chunk", initializer=self._worker_threads
+            ) as pool,
             tqdm(total=n, desc=desc, unit="pass", disable=not progress, leave=False) as bar,
         ):
-            pending = pool.submit(perturbation.fill, 0, min(size, n), buffers[0])
-            for i, start in enumerate(chunks):
-                stop = min(start + size, n)
-                batch = pending.result()
-                if i + 1 < len(chunks):
-                    nxt = chunks[i + 1]
-                    pending = pool.submit(
-                        perturbation.fill, nxt, min(nxt + size, n), buffers[(i + 1) % 2]
-                    )
-                (out,) = self.run_batch(batch, [output], perturbation.feeds(start, stop))
-                scores[start:stop] = score(out, start, stop)
-                bar.update(stop - start)
+            pending = pool.submit(build, 0, 0)
+            for i, start in enumerate(starts):
+                inputs, feeds = pending.result()
+                if i + 1 < len(starts):
+                    pending = pool.submit(build, starts[i + 1], (i + 1) % 2)
+                for lo in range(0, len(inputs), batch_size):
+                    hi = min(lo + batch_size, len(inputs))
+                    part = {name: value[lo:hi] for name, value in feeds.items()}
+                    (out,) = self.run_batch(inputs[lo:hi], [output], part)
+                    scores[start + lo : start + hi] = score(out, start + lo, start + hi)
+                    bar.update(hi - lo)
         return scores
 
 

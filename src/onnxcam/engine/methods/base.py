@@ -34,6 +34,12 @@ class Context:
         return self.x.shape[2:]
 
     @property
+    def tail_batch_size(self) -> int:
+        """Activations per tail run: as many bytes as batch_size inputs (the tail is cheap)."""
+        ratio = np.prod(self.x.shape[1:]) / np.prod(self.activations.shape[1:])
+        return int(max(self.batch_size, min(1024, self.batch_size * ratio)))
+
+    @property
     def runner(self) -> Runner:
         """The full model, returning class scores (and the layer)."""
         return self.views.full

@@ -97,18 +97,16 @@ class AblationCAM(ChannelWeightMethod):
 
         if self.mode == "tail":
             crossing = ctx.views.crossing(ctx.x, ctx.batch_size)
-            runner, perturbation = (
-                ctx.views.tail,
-                ActivationEdits(acts, images, ablate, crossing),
-            )
+            runner, batch_size = ctx.views.tail, ctx.tail_batch_size
+            perturbation: Perturbation = ActivationEdits(acts, images, ablate, crossing)
         else:
-            runner = ctx.views.scaled
+            runner, batch_size = ctx.views.scaled, ctx.batch_size
             perturbation = ScaledInputs(ctx.x, images, channels, n_channels)
         ablated = runner.map_batches(
             perturbation,
             ctx.logits_name,
             lambda out, start, stop: class_scores(out, classes[start:stop]),
-            ctx.batch_size,
+            batch_size,
             ctx.progress,
             desc=f"{self.name} ({self.mode})",
         )
@@ -174,7 +172,7 @@ class ReciproCAM(Method):
             ActivationEdits(acts, images, mosaic, crossing),
             ctx.logits_name,
             lambda out, start, stop: class_scores(out, classes[start:stop], "prob"),
-            ctx.batch_size,
+            ctx.tail_batch_size,
             ctx.progress,
             desc=self.name,
         )

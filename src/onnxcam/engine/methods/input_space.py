@@ -22,7 +22,11 @@ from onnxcam.kernels import minmax_normalize, resize
 
 
 class RiseMasks(Perturbation):
-    """Item i: X[images[i]] * M[masks[i]]; masks are rebuilt from (grid, shift) on demand."""
+    """Item i: X[images[i]] * M[i mod n_masks]; masks are built from (grid, shift) per block.
+
+    The masks of the blocks in flight are kept (at most two) so that scoring a block reuses
+    them instead of building them again on the main thread.
+    """
 
     def __init__(
         self, x: np.ndarray, n_masks: int, cells: int, p: float, seed: int, images: np.ndarray
@@ -37,6 +41,7 @@ class RiseMasks(Perturbation):
         self.n_items = len(images)
         self.item_shape = x.shape[1:]
         self.n_masks = n_masks
+        self._blocks: dict[tuple[int, int], np.ndarray] = {}
 
     def masks(self, indices: np.ndarray) -> np.ndarray:
         """(B, *spatial) float32 masks for mask indices."""
@@ -50,8 +55,18 @@ class RiseMasks(Perturbation):
     def mask_index(self, start: int, stop: int) -> np.ndarray:
         return np.arange(start, stop) % self.n_masks
 
+    def block_masks(self, start: int, stop: int) -> np.ndarray:
+        """Masks of items [start, stop), from the block built by `fill`; older blocks are freed."""
+        for (lo, hi), masks in list(self._blocks.items()):
+            if hi <= start:
+                del self._blocks[(lo, hi)]
+            elif lo <= start and stop <= hi:
+                return masks[start - lo : stop - lo]
+        return self.masks(self.mask_index(start, stop))
+
     def fill(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
         masks = self.masks(self.mask_index(start, stop))
+        self._blocks[(start, stop)] = masks
         batch = out[: stop - start]
         np.multiply(self.x[self.images[start:stop]], masks[:, None], out=batch)
         return batch
@@ -85,10 +100,10 @@ class RISE(Method):
 
         def accumulate(out: np.ndarray, start: int, stop: int) -> np.ndarray:
             scores = class_scores(out, classes[start:stop], self.score)
-            masks = perturbation.masks(perturbation.mask_index(start, stop))
-            np.add.at(
-                saliency, images[start:stop], scores.reshape(-1, *[1] * masks.ndim)[:, 0] * masks
-            )
+            masks = perturbation.block_masks(start, stop)
+            owners = images[start:stop]
+            for n in np.unique(owners):
+                saliency[n] += np.tensordot(scores[owners == n], masks[owners == n], axes=1)
             return scores
 
         ctx.runner.map_batches(

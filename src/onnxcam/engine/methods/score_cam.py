@@ -14,7 +14,8 @@ input, and the class score of the masked input weights the channel.
   (seed, channel, sample) so a map does not depend on batching or provider.
 - `is-cam`: scores averaged over `n_steps` scaled masked inputs, `linear` (i/N) or `cumulative`
   (sum_{j<=i} j/N, torchcam) schedule.
-Every member takes `max_channels` to trade fidelity for speed.
+Every member takes `max_channels` to trade fidelity for speed. Channels whose normalised maps
+are equal (common after ReLU/ReLU6 at 7x7) build equal masked inputs and share one pass.
 """
 
 from __future__ import annotations
@@ -124,6 +125,22 @@ def top_std_channels(activations: np.ndarray, max_channels: int | None) -> np.nd
     return chosen
 
 
+def distinct_maps(
+    activations: np.ndarray, images: np.ndarray, channels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group (image, channel) items whose min-max normalised maps are equal: they build the same
+    masked input. Returns the first item of each group (in item order) and each item's group."""
+    flat = activations[images, channels].reshape(len(images), -1).astype(np.float64)
+    lo = flat.min(axis=1, keepdims=True)
+    normalised = ((flat - lo) / (flat.max(axis=1, keepdims=True) - lo)).astype(np.float32)
+    keys = np.concatenate([images[:, None].astype(np.float64), normalised], axis=1)
+    _, first, group = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order], rank[group.ravel()]
+
+
 def channel_softmax(scores: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Softmax over channels per row; channels marked invalid get weight 0."""
     scores = np.asarray(scores, np.float64)
@@ -156,31 +173,40 @@ class ScoreCAM(ChannelWeightMethod):
         """The masked inputs for the (image, channel) items, each channel `repeats` times."""
         return MaskedInputs(ctx, images, channels, self.profile)
 
+    #: Whether channels with equal normalised maps may share one pass (their inputs are equal).
+    shares_masks = True
+
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
         p = self.profile
-        n_images, n_channels = ctx.activations.shape[:2]
-        constant = constant_channels(ctx.activations)
-        chosen = top_std_channels(ctx.activations, self.max_channels)
+        acts = ctx.activations
+        n_images, n_channels = acts.shape[:2]
+        constant = constant_channels(acts)
+        chosen = top_std_channels(acts, self.max_channels)
         valid = chosen & ~constant
         images, channels = np.nonzero(valid)
-        images, channels = np.repeat(images, self.repeats), np.repeat(channels, self.repeats)
+        if self.shares_masks:
+            first, group = distinct_maps(acts, images, channels)
+        else:
+            first = group = np.arange(len(images))
+        run_images = np.repeat(images[first], self.repeats)
+        run_channels = np.repeat(channels[first], self.repeats)
         zero_items = np.zeros(0, np.int64)
         if not p.skip_constant:  # one zero-mask pass per image stands for all its constant channels
             zero_items = np.flatnonzero((constant & chosen).any(axis=1))
-            images = np.concatenate([images, zero_items])
-            channels = np.concatenate([channels, np.full(len(zero_items), -1)])
-        classes = ctx.targets[images]
+            run_images = np.concatenate([run_images, zero_items])
+            run_channels = np.concatenate([run_channels, np.full(len(zero_items), -1)])
+        classes = ctx.targets[run_images]
         scores = ctx.runner.map_batches(
-            self.perturbation(ctx, images, channels),
+            self.perturbation(ctx, run_images, run_channels),
             ctx.logits_name,
             lambda out, start, stop: class_scores(out, classes[start:stop], p.score),
             ctx.batch_size,
             ctx.progress,
             desc=self.name,
         )
-        n_masked = len(images) - len(zero_items)
+        n_masked = len(run_images) - len(zero_items)
         grid = np.zeros((n_images, n_channels))
-        np.add.at(grid, (images[:n_masked], channels[:n_masked]), scores[:n_masked] / self.repeats)
+        grid[images, channels] = scores[:n_masked].reshape(-1, self.repeats).mean(axis=1)[group]
         if not p.skip_constant:
             zero_scores = np.zeros(n_images)
             zero_scores[zero_items] = scores[n_masked:]
@@ -192,8 +218,9 @@ class ScoreCAM(ChannelWeightMethod):
             "channels": int(n_channels),
             "channels_used": int(valid.sum()),
             "max_channels": self.max_channels,
-            "passes_run": len(images),
-            "passes_skipped": int(n_images * n_channels * self.repeats - len(images)),
+            "passes_run": len(run_images),
+            "passes_shared": int((len(images) - len(first)) * self.repeats),
+            "passes_skipped": int(n_images * n_channels * self.repeats - len(run_images)),
         }
         return weights, metadata
 
@@ -223,6 +250,10 @@ class SSCAM(ScoreCAM):
                 f"ss-cam needs n_samples >= 1 and sigma >= 0, got {n_samples}, {sigma}"
             )
         self.repeats, self.sigma, self.seed = n_samples, sigma, seed
+
+    @property
+    def shares_masks(self) -> bool:
+        return self.sigma == 0  # noise is drawn per channel: equal maps still differ
 
     def perturbation(self, ctx: Context, images: np.ndarray, channels: np.ndarray) -> Perturbation:
         samples = np.tile(np.arange(self.repeats), len(images) // self.repeats)
