@@ -14,7 +14,7 @@ from onnxcam.engine.explanation import Explanation
 from onnxcam.engine.methods import Context, create
 from onnxcam.engine.targets import Target, resolve_targets
 from onnxcam.engine.views import ModelViews
-from onnxcam.errors import InputError, LayerError
+from onnxcam.errors import InputError, LayerError, ModelError
 
 #: ORT's CPU provider runs CNNs fastest in small batches (activations stay in cache);
 #: device providers want large ones. See bench/README.md.
@@ -46,6 +46,15 @@ class Explainer:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model = graph.load(model)
+        fixed = (graph.model_input(self.model).shape or (None,))[0]
+        self.fixed_batch = isinstance(fixed, int)
+        if self.fixed_batch:  # a graph exported with a fixed batch runs that batch only
+            if fixed != 1:
+                raise ModelError(
+                    f"the model's input has a fixed batch of {fixed}: expected a dynamic batch "
+                    "axis or a batch of 1 (re-export with a dynamic batch)"
+                )
+            batch_size = 1
         self.layer = graph.resolve_layer(self.model, layer)
         self.input = graph.model_input(self.model)
         self.views = ModelViews(self.model, self.layer, provider, threads, allow_fallback)
@@ -54,6 +63,11 @@ class Explainer:
         self.provider = self.runner.provider
         self.batch_size = batch_size
         self.progress = progress
+
+    @property
+    def input_dtype(self) -> type:
+        """The numpy dtype the model's input takes."""
+        return _NUMPY_OF.get(self.input.elem_type, np.float32)
 
     def layers(self) -> list[graph.LayerInfo]:
         """Candidate target layers, the `auto` pick first."""
@@ -76,7 +90,7 @@ class Explainer:
                     raise InputError(
                         f"expected input shape {expected}, got {x.shape} (axis {axis})"
                     )
-        expected_dtype = _NUMPY_OF.get(self.input.elem_type, np.float32)
+        expected_dtype = self.input_dtype
         if x.dtype != expected_dtype:
             raise InputError(
                 f"expected dtype {np.dtype(expected_dtype).name}, got {x.dtype.name} "
@@ -120,6 +134,7 @@ class Explainer:
             self.views,
             self.batch_size,
             self.progress,
+            self.fixed_batch,
         )
         result = algorithm.explain(ctx)
         metadata = {

@@ -125,6 +125,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     shape = explainer.input.shape
     channels = shape[1] if shape is not None and isinstance(shape[1], int) else 3
     x, pictures, names = load_inputs(args.inputs, _image_size(args, shape), preprocess, channels)
+    x = x.astype(explainer.input_dtype, copy=False)
     target = None if args.target == "top1" else args.target
     result = explainer.explain(x, method=args.method, target=target, **dict(args.option))
     images = pictures if all(p is not None for p in pictures) else None
@@ -180,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (OnnxcamError, ValueError) as err:
+    except (OnnxcamError, ValueError, TypeError) as err:
         print(f"onnxcam: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -52,7 +52,7 @@ class TensorSpec:
 def load(source: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
     """Read and check an ONNX model; a missing, unreadable or truncated file is a ModelError."""
     if isinstance(source, onnx.ModelProto):
-        model = source
+        model = copy.deepcopy(source)
     elif isinstance(source, bytes):
         model = _parse(source, "<bytes>")
     else:
@@ -66,6 +66,7 @@ def load(source: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
         model = _parse(data, str(path))
         if any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer):
             onnx.load_external_data_for_model(model, str(path.parent))
+    _drop_initializer_inputs(model)
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError) as err:
@@ -74,6 +75,16 @@ def load(source: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
     if not model.graph.output:
         raise ModelError("invalid ONNX model: the graph has no outputs")
     return model
+
+
+def _drop_initializer_inputs(model: onnx.ModelProto) -> None:
+    """Old exporters list weights as graph inputs too; ORT then treats them as overridable and
+    some of its fusions fail once inner tensors are exposed. Weights are not inputs here."""
+    weights = {t.name for t in model.graph.initializer}
+    inputs = [v for v in model.graph.input if v.name not in weights]
+    if len(inputs) != len(model.graph.input):
+        del model.graph.input[:]
+        model.graph.input.extend(inputs)
 
 
 def _parse(data: bytes, label: str) -> onnx.ModelProto:
@@ -152,13 +163,23 @@ def logits_tensor(model: onnx.ModelProto) -> str:
     return model.graph.output[0].name
 
 
-def _is_spatial(spec: TensorSpec | None) -> bool:
-    """(N, K, T) or (N, K, H, W) float tensor whose spatial size is not known to be 1."""
+def _is_spatial(spec: TensorSpec | None, rank: int | None = None) -> bool:
+    """(N, K, T) or (N, K, H, W) float tensor whose spatial size is not known to be 1, of the
+    model input's rank where that is known (a flattened (N, K, H*W) is no 2-D layer)."""
     if spec is None or spec.shape is None or spec.elem_type not in FLOAT_TYPES:
         return False
-    if len(spec.shape) not in (3, 4):
+    if len(spec.shape) not in ((rank,) if rank in (3, 4) else (3, 4)):
         return False
     return not all(d == 1 for d in spec.shape[2:])
+
+
+def input_rank(model: onnx.ModelProto) -> int | None:
+    """Rank of the data input, if the graph declares it."""
+    try:
+        shape = model_input(model).shape
+    except ModelError:
+        return None
+    return None if shape is None else len(shape)
 
 
 def _scope(node: onnx.NodeProto) -> str:
@@ -183,11 +204,12 @@ def auto_layer(model: onnx.ModelProto, specs: dict[str, TensorSpec]) -> str | No
     constants = {t.name for t in model.graph.initializer}
     constants |= {n.output[0] for n in model.graph.node if n.op_type == "Constant"}
     start = logits_tensor(model)
+    rank = input_rank(model)
     queue, seen = deque([start]), {start}
     while queue:
         name = queue.popleft()
         spec = specs.get(name)
-        if name != start and _is_spatial(spec):
+        if name != start and _is_spatial(spec, rank):
             return name
         node = producers.get(name)
         if node is None or node.op_type in ("Shape", "Size"):
@@ -208,11 +230,12 @@ def list_layers(model: onnx.ModelProto) -> list[LayerInfo]:
     inferred = infer_shapes(model)
     specs = tensor_specs(inferred)
     auto = auto_layer(inferred, specs)
+    rank = input_rank(model)
     layers = [
         LayerInfo(out, node.op_type, specs[out].shape, _scope(node), out == auto)
         for node in reversed(inferred.graph.node)
         for out in node.output
-        if _is_spatial(specs.get(out))
+        if _is_spatial(specs.get(out), rank)
     ]
     layers.sort(key=lambda info: not info.auto)
     return layers
@@ -249,7 +272,7 @@ def resolve_layer(model: onnx.ModelProto, layer: str) -> str:
             "Run `onnxcam layers MODEL` for the full list."
         )
     spec = specs.get(name)
-    if spec is not None and spec.shape is not None and not _is_spatial(spec):
+    if spec is not None and spec.shape is not None and not _is_spatial(spec, input_rank(model)):
         raise LayerError(
             f"layer {layer!r} has shape {LayerInfo(name, '', spec.shape).shape_text()}: expected "
             "(N, K, H, W) or (N, K, T) with spatial size > 1"
@@ -320,8 +343,15 @@ def split(model: onnx.ModelProto, tensor: str, outputs: list[str] | None = None)
     missing = [o for o in outputs if o not in tainted]
     if missing:
         raise LayerError(f"cannot split at {tensor!r}: output {missing[0]!r} does not depend on it")
-    produced = {out for node in tail_nodes for out in node.output}
     initializers = {t.name: t for t in graph.initializer}
+    static = _static_nodes(model)
+    wanted = {name for node in tail_nodes for name in node.input}
+    for node in reversed([n for n in graph.node if id(n) in static]):
+        if any(out in wanted for out in node.output):  # weights computed in-graph: recompute
+            wanted.update(node.input)
+            tail_nodes.insert(0, node)
+    tail_nodes.sort(key=lambda node: index[id(node)])
+    produced = {out for node in tail_nodes for out in node.output}
     constants = {n.output[0]: n for n in graph.node if n.op_type == "Constant"}
     reads = [name for node in tail_nodes for name in node.input if name and name not in produced]
     reads = list(dict.fromkeys(reads))
@@ -346,6 +376,19 @@ def split(model: onnx.ModelProto, tensor: str, outputs: list[str] | None = None)
         tail_graph, opset_imports=list(model.opset_import), ir_version=model.ir_version
     )
     return Split(tail, tensor, tuple(crossing), tuple(outputs))
+
+
+def _static_nodes(model: onnx.ModelProto) -> set[int]:
+    """ids of nodes computed from weights and constants only (no batch axis)."""
+    known = {t.name for t in model.graph.initializer}
+    static = set()
+    for node in model.graph.node:
+        if node.op_type != "Constant" and all(not i or i in known for i in node.input):
+            static.add(id(node))
+            known.update(node.output)
+        elif node.op_type == "Constant":
+            known.update(node.output)
+    return static
 
 
 def _elem(spec: TensorSpec | None) -> int:

@@ -48,6 +48,7 @@ def resolve_targets(target: Target, logits: np.ndarray) -> np.ndarray:
 def class_scores(outputs: np.ndarray, classes: np.ndarray, kind: str = "logit") -> np.ndarray:
     """Score of class classes[i] in row i: the logit itself or its softmax probability."""
     rows = np.arange(len(classes))
+    outputs = outputs.reshape(len(outputs), -1)  # (N, C, 1, 1) heads of fully convolutional nets
     if kind == "logit":
         return outputs[rows, classes].astype(np.float64)
     if kind == "prob":

@@ -28,6 +28,7 @@ class Context:
     views: ModelViews  # the model's graphs: full, tail after the layer, channel-scaled
     batch_size: int
     progress: bool = True
+    fixed_batch: bool = False  # the graph only runs batches of batch_size (= 1)
 
     @property
     def input_size(self) -> tuple[int, ...]:
@@ -36,6 +37,8 @@ class Context:
     @property
     def tail_batch_size(self) -> int:
         """Activations per tail run: as many bytes as batch_size inputs (the tail is cheap)."""
+        if self.fixed_batch:
+            return self.batch_size
         ratio = np.prod(self.x.shape[1:]) / np.prod(self.activations.shape[1:])
         return int(max(self.batch_size, min(1024, self.batch_size * ratio)))
 

@@ -6,11 +6,13 @@
   model with a channel scale injected at the layer (same numbers, for comparison).
 - `recipro-cam` (Byun & Lee): one feature map per location keeping only that location's channel
   vector (or spreading it with a [1, 2, 1] kernel per axis, `gaussian=True`); the map is the
-  class probability of each.
+  class probability of each, min-max normalised, upsampled and (unlike the official code, so
+  that every method's maps reach 1) normalised again.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +83,10 @@ class AblationCAM(ChannelWeightMethod):
     def __init__(self, mode: str = "tail", value: float = 0.0, max_channels: int | None = None):
         if mode not in self.MODES:
             raise ValueError(f"ablation-cam mode must be one of {self.MODES}, got {mode!r}")
+        if mode == "full" and value != 0:
+            raise ValueError(
+                f"ablation-cam mode 'full' ablates to 0 (a channel scale), got {value}"
+            )
         self.mode, self.value, self.max_channels = mode, value, max_channels
 
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
@@ -113,6 +119,13 @@ class AblationCAM(ChannelWeightMethod):
         original = class_scores(ctx.logits, ctx.targets)
         weights = np.zeros((n_images, n_channels))
         safe = np.abs(original) > 1e-12
+        if not safe.all():
+            warnings.warn(
+                f"ablation-cam: class score ~0 for inputs {np.flatnonzero(~safe).tolist()}; "
+                "their weights are set to 0",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         drop = original[images] - ablated
         weights[images, channels] = np.where(
             safe[images], drop / np.where(safe, original, 1)[images], 0

@@ -5,7 +5,8 @@
   sizes and cropped at a random shift. Masks come from `seed` and are built chunk by chunk, so
   memory does not grow with N and the map does not depend on batching or provider.
 - `occlusion` (Zeiler & Fergus 2014): windows of `patch` (stride `stride`) set to `value`; each
-  position's attribution is the mean of f^c(X) - f^c(X occluded) over the windows covering it.
+  position's attribution (`raw`, signed) is the mean of f^c(X) - f^c(X occluded) over the
+  windows covering it; `maps` keep its positive part, min-max normalised.
 """
 
 from __future__ import annotations
@@ -168,8 +169,8 @@ class Occlusion(Method):
 
     def explain(self, ctx: Context) -> MethodOutput:
         spatial = ctx.input_size
-        patch = self.patch or max(1, min(spatial) // 8)
-        stride = self.stride or max(1, patch // 2)
+        patch = self.patch if self.patch is not None else max(1, min(spatial) // 8)
+        stride = self.stride if self.stride is not None else max(1, patch // 2)
         starts = [window_starts(length, patch, stride) for length in spatial]
         windows = np.stack(np.meshgrid(*starts, indexing="ij"), axis=-1).reshape(-1, len(spatial))
         n_images, n_windows = len(ctx.x), len(windows)

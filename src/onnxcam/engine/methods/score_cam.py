@@ -130,6 +130,8 @@ def distinct_maps(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Group (image, channel) items whose min-max normalised maps are equal: they build the same
     masked input. Returns the first item of each group (in item order) and each item's group."""
+    if len(images) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     flat = activations[images, channels].reshape(len(images), -1).astype(np.float64)
     lo = flat.min(axis=1, keepdims=True)
     normalised = ((flat - lo) / (flat.max(axis=1, keepdims=True) - lo)).astype(np.float32)
