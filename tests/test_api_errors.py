@@ -80,3 +80,23 @@ def test_unknown_method_and_option(explainer):
 def test_bad_batch_size(resnet_onnx):
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         Explainer(resnet_onnx, batch_size=0)
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "message"),
+    [
+        (
+            "score-cam",
+            {"max_channels": "3"},
+            "max_channels must be a positive integer or None, got '3'",
+        ),
+        ("ss-cam", {"n_samples": 2.5}, "n_samples must be a positive integer, got 2.5"),
+        ("rise", {"n_masks": 0}, "n_masks must be a positive integer, got 0"),
+        ("occlusion", {"patch": 0}, "patch must be a positive integer or None, got 0"),
+        ("recipro-cam", {"gaussian": "false"}, "gaussian must be true or false, got 'false'"),
+        ("is-cam", {"schedule": "log"}, "schedule must be one of"),
+    ],
+)
+def test_bad_method_options(explainer, method, options, message):
+    with pytest.raises(ValueError, match=message):
+        explainer.explain(good(), method=method, **options)

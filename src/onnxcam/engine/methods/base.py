@@ -86,6 +86,16 @@ class ChannelWeightMethod(Method):
         return MethodOutput(raw, maps, weights, metadata)
 
 
+def positive_int(name: str, value: Any, optional: bool = False) -> Any:
+    """Check a count option (None allowed where optional); a clear ValueError otherwise."""
+    if optional and value is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        allowed = "a positive integer" + (" or None" if optional else "")
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return int(value)
+
+
 _REGISTRY: dict[str, type[Method]] = {}
 
 

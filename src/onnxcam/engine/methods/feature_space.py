@@ -24,6 +24,7 @@ from onnxcam.engine.methods.base import (
     Context,
     Method,
     MethodOutput,
+    positive_int,
     register,
 )
 from onnxcam.engine.methods.score_cam import top_std_channels
@@ -87,7 +88,8 @@ class AblationCAM(ChannelWeightMethod):
             raise ValueError(
                 f"ablation-cam mode 'full' ablates to 0 (a channel scale), got {value}"
             )
-        self.mode, self.value, self.max_channels = mode, value, max_channels
+        self.mode, self.value = mode, value
+        self.max_channels = positive_int("max_channels", max_channels, optional=True)
 
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
         acts = ctx.activations
@@ -155,6 +157,8 @@ class ReciproCAM(Method):
     post = PostProcess(normalize_before_resize=True)
 
     def __init__(self, gaussian: bool = False) -> None:
+        if not isinstance(gaussian, bool):
+            raise ValueError(f"gaussian must be true or false, got {gaussian!r}")
         self.gaussian = gaussian
 
     def explain(self, ctx: Context) -> MethodOutput:

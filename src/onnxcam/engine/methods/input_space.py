@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from onnxcam.engine.methods.base import Context, Method, MethodOutput, register
+from onnxcam.engine.methods.base import Context, Method, MethodOutput, positive_int, register
 from onnxcam.engine.runner import Perturbation
 from onnxcam.engine.targets import SCORE_KINDS, class_scores
 from onnxcam.kernels import minmax_normalize, resize
@@ -85,12 +85,13 @@ class RISE(Method):
         seed: int = 0,
         score: str = "prob",
     ) -> None:
-        if n_masks < 1 or cells < 1 or not 0 < p <= 1 or score not in SCORE_KINDS:
+        if not isinstance(p, (int, float)) or not 0 < p <= 1 or score not in SCORE_KINDS:
             raise ValueError(
-                f"rise needs n_masks >= 1, cells >= 1, 0 < p <= 1 and score in {SCORE_KINDS}; "
-                f"got {n_masks}, {cells}, {p}, {score!r}"
+                f"rise needs 0 < p <= 1 and score in {SCORE_KINDS}; got {p!r}, {score!r}"
             )
-        self.n_masks, self.cells, self.p, self.seed, self.score = n_masks, cells, p, seed, score
+        self.n_masks = positive_int("n_masks", n_masks)
+        self.cells = positive_int("cells", cells)
+        self.p, self.seed, self.score = p, seed, score
 
     def explain(self, ctx: Context) -> MethodOutput:
         n_images = len(ctx.x)
@@ -165,7 +166,9 @@ class Occlusion(Method):
     ) -> None:
         if score not in SCORE_KINDS:
             raise ValueError(f"occlusion score must be one of {SCORE_KINDS}, got {score!r}")
-        self.patch, self.stride, self.value, self.score = patch, stride, value, score
+        self.patch = positive_int("patch", patch, optional=True)
+        self.stride = positive_int("stride", stride, optional=True)
+        self.value, self.score = value, score
 
     def explain(self, ctx: Context) -> MethodOutput:
         spatial = ctx.input_size

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from onnxcam.engine.methods.base import ChannelWeightMethod, Context, register
+from onnxcam.engine.methods.base import ChannelWeightMethod, Context, positive_int, register
 from onnxcam.engine.postprocess import PostProcess
 from onnxcam.engine.runner import Perturbation
 from onnxcam.engine.targets import class_scores
@@ -166,7 +166,7 @@ class ScoreCAM(ChannelWeightMethod):
         self.profile_name = profile
         self.profile = PROFILES[profile]
         self.post = self.profile.post
-        self.max_channels = max_channels
+        self.max_channels = positive_int("max_channels", max_channels, optional=True)
 
     #: Masked inputs per channel (samples or integration steps).
     repeats = 1
@@ -247,11 +247,9 @@ class SSCAM(ScoreCAM):
         max_channels: int | None = None,
     ) -> None:
         super().__init__(max_channels=max_channels)
-        if n_samples < 1 or sigma < 0:
-            raise ValueError(
-                f"ss-cam needs n_samples >= 1 and sigma >= 0, got {n_samples}, {sigma}"
-            )
-        self.repeats, self.sigma, self.seed = n_samples, sigma, seed
+        if not isinstance(sigma, (int, float)) or sigma < 0:
+            raise ValueError(f"sigma must be a number >= 0, got {sigma!r}")
+        self.repeats, self.sigma, self.seed = positive_int("n_samples", n_samples), sigma, seed
 
     @property
     def shares_masks(self) -> bool:
@@ -275,11 +273,9 @@ class ISCAM(ScoreCAM):
         self, n_steps: int = 10, schedule: str = "linear", max_channels: int | None = None
     ) -> None:
         super().__init__(max_channels=max_channels)
-        if n_steps < 1 or schedule not in SCHEDULES:
-            raise ValueError(
-                f"is-cam needs n_steps >= 1 and a schedule in {SCHEDULES}, "
-                f"got {n_steps} and {schedule!r}"
-            )
+        n_steps = positive_int("n_steps", n_steps)
+        if schedule not in SCHEDULES:
+            raise ValueError(f"is-cam schedule must be one of {SCHEDULES}, got {schedule!r}")
         self.repeats, self.schedule = n_steps, schedule
 
     def coefficients(self) -> np.ndarray:
