@@ -8,6 +8,7 @@ exporter's optimiser cannot fuse it away (BatchNorm folding into Conv keeps grap
 from __future__ import annotations
 
 import ast
+import logging
 import tempfile
 import warnings
 from pathlib import Path
@@ -103,6 +104,8 @@ def export(
 
 
 def _run_exporter(wrapper, example, target, dynamo, opset, input_name, outputs) -> None:
+    # torch.onnx logs a warning per torchvision op it cannot register; none is used here
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     try:
         if dynamo:
             batch = torch.export.Dim("batch")
