@@ -17,6 +17,8 @@ from onnxcam.engine.runner import Runner
 
 
 class ModelViews:
+    """Full, tail and scaled graphs of one model at one layer, on one provider."""
+
     def __init__(
         self,
         model: onnx.ModelProto,
