@@ -55,6 +55,7 @@ class Explanation:
         if len(names) != n or (images is not None and len(images) != n):
             raise ValueError(f"expected {n} names and images, one per map")
         entries = []
+        probabilities = self.probabilities
         for i, name in enumerate(names):
             files = {"map": write_atomic(out / f"{name}.npy", npy_bytes(self.maps[i])).name}
             if self.maps[i].ndim == 2:
@@ -64,7 +65,7 @@ class Explanation:
                 {
                     "name": name,
                     "target": int(self.targets[i]),
-                    "probability": float(self.probabilities[i]),
+                    "probability": float(probabilities[i]),
                     "files": files,
                 }
             )
