@@ -19,7 +19,6 @@ from onnxcam.errors import InputError, LayerError, ModelError
 #: ORT's CPU provider runs CNNs fastest in small batches (activations stay in cache);
 #: device providers want large ones. See bench/README.md.
 DEFAULT_BATCH_SIZE = {"cpu": 8}
-_NUMPY_OF = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16}
 
 
 class Explainer:
@@ -67,7 +66,7 @@ class Explainer:
     @property
     def input_dtype(self) -> type:
         """The numpy dtype the model's input takes."""
-        return _NUMPY_OF.get(self.input.elem_type, np.float32)
+        return self.runner.input_dtype
 
     def layers(self) -> list[graph.LayerInfo]:
         """Candidate target layers, the `auto` pick first."""
