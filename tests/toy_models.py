@@ -135,3 +135,124 @@ def linear_onnx(V, shape, bias=None):
         inits,
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.reduce = nn.Conv2d(channels, hidden, 1)
+        self.expand = nn.Conv2d(hidden, channels, 1)
+        self.gate = nn.Hardsigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(self.expand(torch.relu(self.reduce(self.pool(x)))))
+
+
+class TinyMobileNet(nn.Module):
+    """MobileNetV3-shaped: depthwise separable blocks, hardswish, ReLU6, squeeze-excite."""
+
+    def __init__(self, classes: int = 6) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.Hardswish()
+        )
+        self.block = nn.Sequential(
+            nn.Conv2d(8, 8, 3, 1, 1, groups=8, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU6(),
+            SqueezeExcite(8, 4),
+            nn.Conv2d(8, 16, 1, bias=False),
+            nn.BatchNorm2d(16),
+        )
+        self.down = nn.Sequential(
+            nn.Conv2d(16, 16, 5, 2, 2, groups=16, dilation=1, bias=False),
+            nn.BatchNorm2d(16),
+            nn.Hardswish(),
+            nn.Conv2d(16, 24, 1),
+            nn.ReLU6(),
+        )
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(24, 32),
+            nn.Hardswish(),
+            nn.Dropout(0.2),
+            nn.Linear(32, classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.down(self.block(self.stem(x))))
+
+
+class TinyFCN1d(nn.Module):
+    """A 1-D CNN for series (N, C, T): conv-BN-ReLU blocks, pooling, GAP + Linear."""
+
+    def __init__(self, channels: int = 2, classes: int = 4) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(channels, 8, 7, padding=3),
+            nn.BatchNorm1d(8),
+            nn.ReLU(),
+            nn.MaxPool1d(3, 2, 1),
+            nn.Conv1d(8, 12, 5, padding=2, dilation=1),
+            nn.BatchNorm1d(12),
+            nn.LeakyReLU(0.1),
+            nn.AvgPool1d(2),
+            nn.Conv1d(12, 16, 3, padding=2, dilation=2),
+            nn.ReLU(),
+        )
+        self.fc = nn.Linear(16, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).mean(-1))
+
+
+class OpZoo(nn.Module):
+    """Every op the gradient rules cover that the CNN toys do not, in one small graph."""
+
+    def __init__(self, classes: int = 5) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, 1, 1)
+        self.up = nn.ConvTranspose2d(4, 4, 3, 2, 1, output_padding=1)
+        self.strided = nn.Conv2d(8, 8, 3, 2, 0)
+        self.pool = nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False)
+        self.pool_pad = nn.AvgPool2d(3, 1, 1, count_include_pad=True)
+        self.max = nn.MaxPool2d(3, 2, 1, ceil_mode=True)
+        self.fc = nn.Linear(8 * 4, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)  # (N, 8, 16, 16)
+        a, b = torch.chunk(x, 2, dim=1)
+        a = torch.sigmoid(a) * torch.tanh(b) - b / (1.5 + a.abs())
+        b = nn.functional.leaky_relu(self.up(b[:, :, ::2, ::2]), 0.2)  # slice, ConvTranspose
+        x = torch.cat([a, b], dim=1)
+        x = nn.functional.pad(x, (1, 0, 2, 1))[:, :, 1:-1, :-1]  # Pad, then Slice back
+        x = self.pool_pad(torch.softmax(x, dim=1) * x)
+        x = nn.functional.interpolate(self.max(x), scale_factor=2, mode="nearest")  # 9x9 -> 18
+        x = nn.functional.interpolate(x, size=(11, 13), mode="bilinear", align_corners=False)
+        x = self.pool(self.strided(x))  # (N, 8, 5, 6) -> (N, 8, 3, 3)
+        x = x.permute(0, 2, 3, 1)[:, :2, :2, :].flatten(1)  # Transpose, Slice, Reshape
+        return self.fc(x.unsqueeze(1).squeeze(1))
+
+
+def torch_gradients(model: nn.Module, x, paths: list[str], classes) -> tuple[list, object]:
+    """d logit[class] / d(module outputs at paths) and / d x, by torch autograd."""
+    import numpy as np
+
+    seen: dict[str, torch.Tensor] = {}
+
+    def keep(path):
+        def hook(_module, _inputs, out):
+            out.retain_grad()
+            seen[path] = out
+
+        return hook
+
+    handles = [model.get_submodule(p).register_forward_hook(keep(p)) for p in paths]
+    xt = torch.tensor(np.asarray(x), requires_grad=True)
+    out = model(xt)
+    out[torch.arange(len(xt)), torch.as_tensor(classes)].sum().backward()
+    for handle in handles:
+        handle.remove()
+    return [seen[p].grad.numpy() for p in paths], xt.grad.numpy()

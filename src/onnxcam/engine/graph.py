@@ -344,7 +344,7 @@ def split(model: onnx.ModelProto, tensor: str, outputs: list[str] | None = None)
     if missing:
         raise LayerError(f"cannot split at {tensor!r}: output {missing[0]!r} does not depend on it")
     initializers = {t.name: t for t in graph.initializer}
-    static = _static_nodes(model)
+    static = static_nodes(model)
     wanted = {name for node in tail_nodes for name in node.input}
     for node in reversed([n for n in graph.node if id(n) in static]):
         if any(out in wanted for out in node.output):  # weights computed in-graph: recompute
@@ -378,7 +378,7 @@ def split(model: onnx.ModelProto, tensor: str, outputs: list[str] | None = None)
     return Split(tail, tensor, tuple(crossing), tuple(outputs))
 
 
-def _static_nodes(model: onnx.ModelProto) -> set[int]:
+def static_nodes(model: onnx.ModelProto) -> set[int]:
     """ids of nodes computed from weights and constants only (no batch axis)."""
     known = {t.name for t in model.graph.initializer}
     static = set()

@@ -158,10 +158,22 @@ class Runner:
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()
 
-    def run(self, x: np.ndarray, outputs: list[str], batch_size: int) -> list[np.ndarray]:
-        """Outputs for all of x, run batch_size rows at a time and concatenated."""
+    def run(
+        self,
+        x: np.ndarray,
+        outputs: list[str],
+        batch_size: int,
+        feeds: dict[str, np.ndarray] | None = None,
+    ) -> list[np.ndarray]:
+        """Outputs for all of x (and per-row feeds), run batch_size rows at a time."""
+        feeds = feeds or {}
         parts = [
-            self.run_batch(x[i : i + batch_size], outputs) for i in _starts(len(x), batch_size)
+            self.run_batch(
+                x[i : i + batch_size],
+                outputs,
+                {name: value[i : i + batch_size] for name, value in feeds.items()},
+            )
+            for i in _starts(len(x), batch_size)
         ]
         return [np.concatenate([p[j] for p in parts]) for j in range(len(outputs))]
 

@@ -2,7 +2,8 @@
 
 `full` is the model with the target layer exposed; `tail` runs from the layer to the class
 scores (feature-space methods perturb activations and run only this part); `scaled` is the full
-model with a per-channel scale on the layer (ablation through the whole model).
+model with a per-channel scale on the layer (ablation through the whole model); `backward`
+graphs return gradients (engine/backward), cached per (seeded tensors, tensors asked about).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from functools import cached_property
 import numpy as np
 import onnx
 
-from onnxcam.engine import graph
+from onnxcam.engine import backward, graph
 from onnxcam.engine.runner import Runner
+from onnxcam.errors import LayerError
 
 
 class ModelViews:
@@ -56,3 +58,58 @@ class ModelViews:
     def scaled(self) -> Runner:
         model = graph.scale_channels(self.model, self.layer, graph.CHANNEL_SCALE)
         return Runner(model, *self._session_args, input_name=graph.model_input(self.model).name)
+
+    def backward(self, seeds: tuple[str, ...], wrt: tuple[str, ...]) -> Runner:
+        """The full model plus the reverse sweep from `seeds` to `wrt` (built once per pair).
+
+        Outputs: the class scores, then each wrt tensor's forward value (a graph input under
+        its exposed name), then `backward.grad_name(t)` for each wrt tensor t.
+        """
+        key = (seeds, wrt)
+        if key not in self._backward:
+            outputs = [self.logits, *[t for t in wrt if t != self.logits]]
+            model = backward.build(self.model, backward.GRADIENT, seeds, wrt, outputs)
+            source = graph.model_input(self.model).name
+            self._backward[key] = Runner(model, *self._session_args, input_name=source)
+        return self._backward[key]
+
+    @cached_property
+    def _backward(self) -> dict[tuple, Runner]:
+        return {}
+
+    @cached_property
+    def _tail_backward(self) -> Runner | None:
+        """Gradient of the scores at the layer from the tail alone (no head re-run), or None
+        when the tail also reads tensors from before the cut."""
+        try:
+            split = self.split
+        except LayerError:
+            return None
+        if split.crossing:
+            return None
+        model = backward.build(split.tail, backward.GRADIENT, [self.logits], [self.layer])
+        return Runner(model, *self._session_args, input_name=self.layer)
+
+    def layer_gradients(
+        self, x: np.ndarray, activations: np.ndarray, seed: np.ndarray, batch_size: int
+    ) -> np.ndarray:
+        """d(sum(seed * scores)) / d(layer) for inputs x whose layer values are `activations`.
+
+        seed: (N, classes), e.g. one-hot rows on the explained classes. The tail's backward
+        graph is used when the tail needs nothing else from before the cut.
+        """
+        name = backward.grad_name(self.layer)
+        tail = self._tail_backward
+        if tail is not None:
+            return tail.run(activations, [name], batch_size, self.score_seed(tail, seed))[0]
+        runner = self.backward((self.logits,), (self.layer,))
+        return runner.run(x, [name], batch_size, self.score_seed(runner, seed))[0]
+
+    def score_seed(self, runner: Runner, seed: np.ndarray) -> dict[str, np.ndarray]:
+        """The feed that seeds a backward graph at the class scores with (N, classes) rows,
+        reshaped to the score tensor's own shape (e.g. (N, classes, 1, 1))."""
+        name = backward.seed_name(self.logits)
+        seed_input = next(i for i in runner.session.get_inputs() if i.name == name)
+        rest = [d if isinstance(d, int) else -1 for d in (seed_input.shape or [])[1:]]
+        shape = (len(seed), *rest) if rest and rest.count(-1) <= 1 else seed.shape
+        return {name: seed.reshape(shape)}

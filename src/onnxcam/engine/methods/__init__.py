@@ -1,6 +1,15 @@
 """The explanation methods; importing this package registers them all."""
 
-from onnxcam.engine.methods import eigen_cam, feature_space, input_space, score_cam
+from onnxcam.engine.methods import (
+    abs_cam,
+    eigen_cam,
+    feature_space,
+    gradient,
+    group_cam,
+    input_space,
+    salience_cam,
+    score_cam,
+)
 from onnxcam.engine.methods.base import (
     ChannelWeightMethod,
     Context,
@@ -16,11 +25,15 @@ __all__ = [
     "Context",
     "Method",
     "MethodOutput",
+    "abs_cam",
     "create",
     "eigen_cam",
     "feature_space",
+    "gradient",
+    "group_cam",
     "input_space",
     "methods",
     "register",
+    "salience_cam",
     "score_cam",
 ]

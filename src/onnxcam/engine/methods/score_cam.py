@@ -179,11 +179,14 @@ class ScoreCAM(ChannelWeightMethod):
     shares_masks = True
 
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
+        return self.score_channels(ctx, top_std_channels(ctx.activations, self.max_channels))
+
+    def score_channels(self, ctx: Context, chosen: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        """Weights (N, K) from the masked passes of the chosen (N, K) channels."""
         p = self.profile
         acts = ctx.activations
         n_images, n_channels = acts.shape[:2]
         constant = constant_channels(acts)
-        chosen = top_std_channels(acts, self.max_channels)
         valid = chosen & ~constant
         images, channels = np.nonzero(valid)
         if self.shares_masks:

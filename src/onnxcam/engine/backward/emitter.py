@@ -1,0 +1,192 @@
+"""Builds the nodes of a backward graph: fresh names, constants, and shape-aware helpers.
+
+Rules see the forward graph through an Emitter: static shapes and element types from shape
+inference, constant values of initializers and Constant nodes (axes, pads, perms), and helpers
+that emit the few patterns most rules share (sum a broadcast gradient back, reshape like, zeros).
+Everything emitted uses opset >= 16 forms (axes and split sizes as inputs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from onnxcam.engine import graph
+from onnxcam.engine.ort import onnxruntime as ort
+from onnxcam.errors import ModelError
+
+Dims = tuple[int | str | None, ...]
+
+
+class BackwardError(ModelError):
+    """The backward graph cannot be built (an op without a rule, an unsupported attribute)."""
+
+
+class Emitter:
+    """Appends backward nodes and constants; reads the forward graph's shapes and constants."""
+
+    def __init__(self, model: onnx.ModelProto, prefix: str = "onnxcam_bw") -> None:
+        self.specs = graph.tensor_specs(graph.infer_shapes(model))
+        self.opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+        self._values = {t.name: t for t in model.graph.initializer}
+        for node in model.graph.node:
+            if node.op_type == "Constant" and node.attribute[0].name == "value":
+                self._values[node.output[0]] = node.attribute[0].t
+        for name, tensor in self._values.items():
+            self.specs.setdefault(
+                name, graph.TensorSpec(name, tensor.data_type, tuple(tensor.dims))
+            )
+        self._model = model
+        self._static = graph.static_nodes(model)
+        self._probed = False
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._prefix = prefix
+        self._count = 0
+        self.node: onnx.NodeProto | None = None  # the forward node whose rule is running
+
+    # names and nodes ------------------------------------------------------------------------
+
+    def fresh(self, hint: str) -> str:
+        self._count += 1
+        return f"{self._prefix}/{hint}_{self._count}"
+
+    def op(self, op_type: str, inputs: Sequence[str], outputs: int = 1, **attrs: Any) -> Any:
+        """Emit one node; returns its output name (or the list of names when outputs > 1)."""
+        names = [self.fresh(op_type) for _ in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, **attrs))
+        return names[0] if outputs == 1 else names
+
+    def const(self, value: Any, like: str | None = None, dtype: Any = None) -> str:
+        """An initializer holding value, in the element type of tensor `like` (or dtype)."""
+        if dtype is None:
+            dtype = self.dtype(like) if like is not None else np.float32
+        name = self.fresh("const")
+        self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    def ints(self, values: Sequence[int]) -> str:
+        return self.const(np.asarray(values, np.int64), dtype=np.int64)
+
+    # what the forward graph knows ------------------------------------------------------------
+
+    def dtype(self, name: str) -> np.dtype:
+        spec = self.specs.get(name)
+        elem = spec.elem_type if spec is not None and spec.elem_type else onnx.TensorProto.FLOAT
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem))
+
+    def shape(self, name: str) -> Dims | None:
+        spec = self.specs.get(name)
+        return None if spec is None else spec.shape
+
+    def rank(self, name: str) -> int:
+        shape = self.shape(name)
+        if shape is None:
+            self.fail(f"the rank of {name!r} is unknown (shape inference could not infer it)")
+        return len(shape)
+
+    def static_dims(self, name: str, axes: Sequence[int]) -> list[int]:
+        """Sizes of `axes` of tensor `name`, which must be known numbers (axis 0 is the batch)."""
+        shape = self.shape(name)
+        dims = [None if shape is None else shape[a] for a in axes]
+        if any(not isinstance(d, int) for d in dims) and not self._probed:
+            self._probe_shapes()
+            shape = self.shape(name)
+            dims = [None if shape is None else shape[a] for a in axes]
+        if any(not isinstance(d, int) for d in dims):
+            self.fail(f"needs the static size of axes {list(axes)} of {name!r}, got {shape}")
+        return dims
+
+    def _probe_shapes(self) -> None:
+        """Fill what shape inference left open by running the model on zero inputs of batch 1
+        and 2: sizes computed in-graph, and constants computed in-graph (as old exporters
+        compute pads, slice starts and split points from weights or from Shape)."""
+        self._probed = True
+        source = graph.model_input(self._model)
+        if source.shape is None or any(not isinstance(d, int) for d in source.shape[1:]):
+            return
+        names = [out for node in self._model.graph.node for out in node.output if out]
+        session = ort.InferenceSession(
+            graph.expose(self._model, names).SerializeToString(),
+            providers=["CPUExecutionProvider"],
+        )
+        dtype = helper.tensor_dtype_to_np_dtype(source.elem_type)
+        batches = (1,) if isinstance(source.shape[0], int) else (1, 2)
+        runs = [
+            session.run(names, {source.name: np.zeros((n, *source.shape[1:]), dtype)})
+            for n in batches
+        ]
+        static = {o for n in self._model.graph.node if id(n) in self._static for o in n.output}
+        for name, *values in zip(names, *runs, strict=True):
+            value = values[0]
+            same = all(v.shape == value.shape and np.array_equal(v, value) for v in values)
+            if name not in self._values and (name in static or (value.dtype.kind in "iu" and same)):
+                self._values[name] = numpy_helper.from_array(value, name)
+            known = self.shape(name)
+            if known is not None and all(isinstance(d, int) for d in known[1:]):
+                continue
+            dims = (known[0] if known else None, *value.shape[1:]) if value.ndim else ()
+            spec = self.specs.get(name)
+            self.specs[name] = graph.TensorSpec(name, spec.elem_type if spec else 0, dims)
+
+    def value(self, name: str) -> np.ndarray | None:
+        """The value of a constant input (initializer, Constant node, or computed from those
+        alone, as old exporters compute pads and axes), else None."""
+        if name and name not in self._values and not self._probed:
+            self._probe_shapes()
+        tensor = self._values.get(name) if name else None
+        return None if tensor is None else numpy_helper.to_array(tensor)
+
+    def constant_input(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray | None:
+        """A node input that must be a constant (axes, pads, sizes); None when absent."""
+        if index >= len(node.input) or not node.input[index]:
+            return None
+        value = self.value(node.input[index])
+        if value is None:
+            self.fail(f"its {what} input {node.input[index]!r} must be a constant")
+        return value
+
+    def fail(self, message: str) -> None:
+        node = self.node
+        where = f"{node.op_type} node {node.name or node.output[0]!r}: " if node else ""
+        raise BackwardError(where + message)
+
+    # patterns shared by rules ----------------------------------------------------------------
+
+    def reduce_sum(self, x: str, axes: Sequence[int], keepdims: bool = True) -> str:
+        if not axes:
+            return x
+        return self.op("ReduceSum", [x, self.ints(axes)], keepdims=int(keepdims))
+
+    def unsqueeze(self, x: str, axes: Sequence[int]) -> str:
+        return self.op("Unsqueeze", [x, self.ints(axes)]) if axes else x
+
+    def reshape_like(self, x: str, like: str) -> str:
+        return self.op("Reshape", [x, self.op("Shape", [like])])
+
+    def zeros_like(self, like: str) -> str:
+        zero = numpy_helper.from_array(np.zeros(1, self.dtype(like)))
+        return self.op("ConstantOfShape", [self.op("Shape", [like])], value=zero)
+
+    def unbroadcast(self, grad: str, operand: str, result: str) -> str:
+        """Sum a gradient of the broadcast result back to the shape of one operand."""
+        shape = self.shape(operand)
+        if shape is None:
+            self.fail(f"the shape of operand {operand!r} is unknown")
+        lead = self.rank(result) - len(shape)
+        axes = list(range(lead))
+        axes += [lead + i for i, d in enumerate(shape) if d == 1]
+        if not axes:
+            return grad
+        summed = self.reduce_sum(grad, axes, keepdims=True)
+        return self.reshape_like(summed, operand) if lead else summed
+
+    def attr(self, node: onnx.NodeProto, name: str, default: Any = None) -> Any:
+        for attribute in node.attribute:
+            if attribute.name == name:
+                return helper.get_attribute_value(attribute)
+        return default

@@ -1,0 +1,109 @@
+"""Pointwise activations and Softmax.
+
+Piecewise-linear activations follow torch autograd at their kinks: ReLU passes the gradient
+where x > 0, Clip (ReLU6, hardtanh) where min < x < max, HardSigmoid where 0 < ax+b < 1, and
+HardSwish uses torch's three cases, so gradients equal torch's on exported models.
+"""
+
+from __future__ import annotations
+
+from onnxcam.engine.backward.rulesets import GRADIENT
+
+
+def _where(em, condition, value, like, otherwise=None):
+    zero = otherwise if otherwise is not None else em.const(0.0, like=like)
+    return em.op("Where", [condition, value, zero])
+
+
+@GRADIENT.register("Relu")
+def relu(em, node, grads, needs):
+    x = node.input[0]
+    return [_where(em, em.op("Greater", [x, em.const(0.0, like=x)]), grads[0], x)]
+
+
+@GRADIENT.register("LeakyRelu")
+def leaky_relu(em, node, grads, needs):
+    x, (g,) = node.input[0], grads
+    alpha = em.attr(node, "alpha", 0.01)
+    scaled = em.op("Mul", [g, em.const(alpha, like=x)])
+    return [_where(em, em.op("Greater", [x, em.const(0.0, like=x)]), g, x, scaled)]
+
+
+def _inside(em, x, low, high):
+    """x strictly between low and high (either may be None: unbounded)."""
+    parts = []
+    if low is not None:
+        parts.append(em.op("Greater", [x, low]))
+    if high is not None:
+        parts.append(em.op("Less", [x, high]))
+    return parts[0] if len(parts) == 1 else em.op("And", parts)
+
+
+@GRADIENT.register("Clip")
+def clip(em, node, grads, needs):
+    x = node.input[0]
+    bounds = [node.input[i] if len(node.input) > i and node.input[i] else None for i in (1, 2)]
+    if em.attr(node, "min") is not None or em.attr(node, "max") is not None:  # opset < 11
+        bounds = [
+            None if em.attr(node, k) is None else em.const(em.attr(node, k), like=x)
+            for k in ("min", "max")
+        ]
+    if bounds == [None, None]:
+        return [grads[0], None, None]
+    return [_where(em, _inside(em, x, *bounds), grads[0], x), None, None]
+
+
+@GRADIENT.register("Abs")
+def abs_(em, node, grads, needs):
+    return [em.op("Mul", [grads[0], em.op("Sign", [node.input[0]])])]
+
+
+@GRADIENT.register("Sigmoid")
+def sigmoid(em, node, grads, needs):
+    y = node.output[0]
+    slope = em.op("Mul", [y, em.op("Sub", [em.const(1.0, like=y), y])])
+    return [em.op("Mul", [grads[0], slope])]
+
+
+@GRADIENT.register("Tanh")
+def tanh(em, node, grads, needs):
+    y = node.output[0]
+    slope = em.op("Sub", [em.const(1.0, like=y), em.op("Mul", [y, y])])
+    return [em.op("Mul", [grads[0], slope])]
+
+
+@GRADIENT.register("HardSigmoid")
+def hard_sigmoid(em, node, grads, needs):
+    x = node.input[0]
+    alpha, beta = em.attr(node, "alpha", 0.2), em.attr(node, "beta", 0.5)
+    z = em.op("Add", [em.op("Mul", [x, em.const(alpha, like=x)]), em.const(beta, like=x)])
+    inside = _inside(em, z, em.const(0.0, like=x), em.const(1.0, like=x))
+    return [_where(em, inside, em.op("Mul", [grads[0], em.const(alpha, like=x)]), x)]
+
+
+@GRADIENT.register("HardSwish")
+def hard_swish(em, node, grads, needs):
+    """torch: 0 for x < -3, g for x > 3, g * (x/3 + 1/2) in between (both ends included)."""
+    x, (g,) = node.input[0], grads
+    middle = em.op(
+        "Mul",
+        [g, em.op("Add", [em.op("Mul", [x, em.const(1 / 3, like=x)]), em.const(0.5, like=x)])],
+    )
+    upper = em.op("Where", [em.op("Greater", [x, em.const(3.0, like=x)]), g, middle])
+    return [_where(em, em.op("Less", [x, em.const(-3.0, like=x)]), em.const(0.0, like=x), x, upper)]
+
+
+@GRADIENT.register("Softmax")
+def softmax(em, node, grads, needs):
+    y, (g,) = node.output[0], grads
+    axis = em.attr(node, "axis", -1) % em.rank(y)
+    inner = em.reduce_sum(em.op("Mul", [g, y]), [axis], keepdims=True)
+    return [em.op("Mul", [y, em.op("Sub", [g, inner])])]
+
+
+@GRADIENT.register("LogSoftmax")
+def log_softmax(em, node, grads, needs):
+    y, (g,) = node.output[0], grads
+    axis = em.attr(node, "axis", -1) % em.rank(y)
+    total = em.reduce_sum(g, [axis], keepdims=True)
+    return [em.op("Sub", [g, em.op("Mul", [em.op("Exp", [y]), total])])]

@@ -1,0 +1,169 @@
+"""The reverse sweep: walk the forward graph backwards, applying one rule per op.
+
+The sweep is the same for gradients and for relevance propagation; only the rule set differs.
+Only nodes between the tensors asked about (`wrt`) and the seeded tensors are visited, so the
+head of the model before the target layer and any branch that does not reach the class scores
+are never differentiated.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import onnx
+from onnx import helper, version_converter
+
+from onnxcam.engine import graph
+from onnxcam.engine.backward.emitter import BackwardError, Emitter
+
+#: A rule gets the forward node and the incoming value of each of its outputs (None where
+#: nothing flows back) and returns one value per node input (None where nothing flows on).
+Rule = Callable[[Emitter, onnx.NodeProto, list[str | None], list[bool]], list[str | None]]
+MIN_OPSET = 16  # ScatterElements reduction="add" (MaxPool), axes as inputs everywhere
+
+
+@dataclass
+class RuleSet:
+    """Rules by op type, under a name that appears in error messages."""
+
+    name: str
+    rules: dict[str, Rule] = field(default_factory=dict)
+
+    def register(self, *op_types: str) -> Callable[[Rule], Rule]:
+        def add(rule: Rule) -> Rule:
+            for op_type in op_types:
+                self.rules[op_type] = rule
+            return rule
+
+        return add
+
+
+def grad_name(tensor: str) -> str:
+    """The output name under which the backward graph returns the value at `tensor`."""
+    return f"{tensor}__onnxcam_grad"
+
+
+def seed_name(tensor: str) -> str:
+    """The graph input that seeds the sweep at `tensor` (same shape as the tensor)."""
+    return f"{tensor}__onnxcam_seed"
+
+
+def _with_min_opset(model: onnx.ModelProto) -> onnx.ModelProto:
+    version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if version >= MIN_OPSET:
+        return model
+    try:
+        return version_converter.convert_version(model, MIN_OPSET)
+    except Exception as err:  # the converter raises plain RuntimeErrors
+        raise BackwardError(
+            f"the model uses opset {version}; backward graphs need opset >= {MIN_OPSET} and "
+            f"converting failed: {str(err).splitlines()[0]}"
+        ) from err
+
+
+def _on_path(
+    model: onnx.ModelProto, wrt: Sequence[str], seeds: Sequence[str]
+) -> tuple[list[onnx.NodeProto], set[str]]:
+    """Nodes that read (transitively) a wrt tensor and feed (transitively) a seeded tensor."""
+    reached = set(wrt)
+    forward = []
+    for node in model.graph.node:
+        if any(name in reached for name in node.input):
+            forward.append(node)
+            reached.update(node.output)
+    needed = set(seeds)
+    path = []
+    for node in reversed(forward):
+        if any(out in needed for out in node.output):
+            path.append(node)
+            needed.update(i for i in node.input if i in reached)
+    return path, reached
+
+
+def build(
+    model: onnx.ModelProto,
+    rules: RuleSet,
+    seeds: Sequence[str],
+    wrt: Sequence[str],
+    outputs: Sequence[str] = (),
+) -> onnx.ModelProto:
+    """The forward graph plus a reverse sweep from `seeds` to `wrt` under `rules`.
+
+    Inputs: the model's inputs, then one seed per seeded tensor (`seed_name`, same shape).
+    Outputs: `outputs` (forward tensors), then the value at each wrt tensor (`grad_name`).
+    """
+    model = _with_min_opset(model)
+    for node in model.graph.node:
+        if any(
+            a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+            for a in node.attribute
+        ):
+            raise BackwardError(
+                f"{node.op_type} node {node.name!r} has a subgraph: control flow is not supported"
+            )
+    path, reached = _on_path(model, wrt, seeds)
+    missing = [t for t in seeds if t not in reached and t not in wrt]
+    if missing:
+        raise BackwardError(f"{missing[0]!r} does not depend on {', '.join(map(repr, wrt))}")
+    emitter = Emitter(model)
+    incoming: dict[str, list[str]] = {t: [seed_name(t)] for t in seeds}
+
+    def total(tensor: str) -> str | None:
+        parts = incoming.get(tensor)
+        if not parts:
+            return None
+        if len(parts) > 1:
+            incoming[tensor] = [emitter.op("Sum", parts)]
+        return incoming[tensor][0]
+
+    for node in path:
+        grads = [total(out) for out in node.output]
+        if all(g is None for g in grads):
+            continue
+        rule = rules.rules.get(node.op_type)
+        if rule is None:
+            raise BackwardError(
+                f"no {rules.name} rule for op {node.op_type} "
+                f"(node {node.name or node.output[0]!r}); "
+                f"supported: {', '.join(sorted(rules.rules))}"
+            )
+        needs = [bool(name) and name in reached for name in node.input]
+        emitter.node = node
+        results = rule(emitter, node, grads, needs)
+        emitter.node = None
+        for name, need, value in zip(node.input, needs, results, strict=False):
+            if need and value is not None:
+                incoming.setdefault(name, []).append(value)
+    return _assemble(model, emitter, seeds, wrt, outputs, total)
+
+
+def _assemble(model, emitter, seeds, wrt, outputs, total) -> onnx.ModelProto:
+    result = copy.deepcopy(model)
+    g = result.graph
+    specs = emitter.specs
+    for tensor in seeds:
+        spec = specs.get(tensor)
+        shape = None if spec is None or spec.shape is None else ["N", *spec.shape[1:]]
+        g.input.append(helper.make_tensor_value_info(seed_name(tensor), graph._elem(spec), shape))
+    finals = []
+    for tensor in wrt:
+        value = total(tensor)
+        if value is None:
+            value = emitter.zeros_like(tensor)
+        finals.append(value)
+    g.node.extend(emitter.nodes)
+    g.initializer.extend(emitter.initializers)
+    del g.output[:]
+    for tensor in outputs:
+        name = graph.exposed_name(model, tensor)
+        if name != tensor:
+            g.node.append(helper.make_node("Identity", [tensor], [name]))
+        g.output.append(helper.make_tensor_value_info(name, graph._elem(specs.get(tensor)), None))
+    for tensor, value in zip(wrt, finals, strict=True):
+        g.node.append(helper.make_node("Identity", [value], [grad_name(tensor)]))
+        g.output.append(
+            helper.make_tensor_value_info(grad_name(tensor), graph._elem(specs.get(tensor)), None)
+        )
+    return result

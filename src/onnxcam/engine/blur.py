@@ -1,0 +1,31 @@
+"""Gaussian blur of model inputs along their spatial axes (Group-CAM's baseline image)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def gaussian_kernel(size: int, sigma: float) -> np.ndarray:
+    """Normalised 1-D Gaussian taps centred on size // 2 (kornia's `get_gaussian_kernel1d`)."""
+    offsets = np.arange(size) - size // 2
+    taps = np.exp(-(offsets**2) / (2.0 * sigma**2))
+    return taps / taps.sum()
+
+
+def gaussian_blur(x: np.ndarray, size: int, sigma: float) -> np.ndarray:
+    """Blur (N, C, *S) separably along each spatial axis, borders mirrored ('reflect')."""
+    if size < 1 or size % 2 == 0 or sigma <= 0:
+        raise ValueError(f"blur size must be odd and >= 1 and sigma > 0, got {size}, {sigma}")
+    taps = gaussian_kernel(size, sigma)
+    out = x.astype(np.float64)
+    half = size // 2
+    for axis in range(2, x.ndim):
+        widths = [(0, 0)] * x.ndim
+        widths[axis] = (half, half)
+        padded = np.pad(out, widths, mode="reflect")
+        length = out.shape[axis]
+        out = sum(
+            weight * np.take(padded, np.arange(k, k + length), axis=axis)
+            for k, weight in enumerate(taps)
+        )
+    return out.astype(np.float32)

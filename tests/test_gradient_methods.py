@@ -1,0 +1,149 @@
+"""The gradient family against spec §4's golden values, CAM, and direct references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from toy_models import hook_outputs, linear_onnx, torch_gradients
+
+from onnxcam import Explainer
+from onnxcam.engine.backward import grad_name
+from onnxcam.engine.methods.gradient import fuse_layer_maps
+from onnxcam.exporters import from_torch
+
+# Spec §4: toy layer (3 channels, 2x2) and the gradient of the explained class.
+A = np.array([[[1, 0], [0, 1]], [[1, 2], [2, 0]], [[1, 1], [1, 1]]], np.float32)
+G = np.array(
+    [[[0.5, -0.5], [0.25, 0.25]], [[-1, 0.5], [0.5, -1]], [[0.1, 0.1], [0.1, 0.1]]], np.float32
+)
+
+
+@pytest.fixture(scope="module")
+def golden() -> Explainer:
+    """y_0 = sum(G * A), y_1 = -sum(|G| * A): the target layer is the input, dy_0/dA = G."""
+    v = np.stack([G.ravel(), -np.abs(G).ravel()], axis=1)
+    return Explainer(linear_onnx(v, (3, 2, 2)), layer="x", progress=False)
+
+
+def run(explainer, method, **options):
+    return explainer.explain(A[None], method=method, target=0, **options)
+
+
+GOLDEN_WEIGHTS = {
+    ("grad-cam", ()): [0.125, -0.25, 0.1],
+    ("grad-cam++", ()): [0.366665, 0.222222, 0.16666],
+    ("grad-cam++", (("profile", "official"),)): [0.171875, -1.0, 0.1],
+    ("grad-cam++", (("profile", "torchcam"),)): [0.15625, 0.25, 0.004],
+    ("xgrad-cam", ()): [0.375, 0.2, 0.1],
+    ("abs-cam", (("phase2", "none"),)): [0.375, 0.75, 0.1],
+}
+
+
+@pytest.mark.parametrize(("method", "options"), list(GOLDEN_WEIGHTS))
+def test_channel_weights_equal_the_golden_values(golden, method, options):
+    result = run(golden, method, **dict(options))
+    np.testing.assert_allclose(result.weights[0], GOLDEN_WEIGHTS[method, options], atol=2e-5)
+
+
+GOLDEN_RAW = {
+    "grad-cam": [[-0.025, -0.4], [-0.4, 0.225]],
+    "abs-cam": [[1.225, 1.6], [1.6, 0.475]],
+    "xgrad-cam": [[0.675, 0.5], [0.5, 0.475]],
+    "layer-cam": [[0.6, 1.1], [1.1, 0.35]],
+    "hires-cam": [[-0.4, 1.1], [1.1, 0.35]],
+}
+
+
+@pytest.mark.parametrize("method", list(GOLDEN_RAW))
+def test_raw_maps_equal_the_golden_values_after_relu(golden, method):
+    options = {"phase2": "none"} if method == "abs-cam" else {}
+    result = run(golden, method, **options)
+    np.testing.assert_allclose(result.raw[0], np.maximum(GOLDEN_RAW[method], 0), atol=2e-6)
+
+
+def test_hires_cam_keeps_the_sign_without_relu(golden):
+    result = run(golden, "hires-cam", relu=False)
+    np.testing.assert_allclose(result.raw[0], GOLDEN_RAW["hires-cam"], atol=2e-6)
+
+
+def test_all_weights_negative_give_a_zero_map(golden):
+    result = golden.explain(A[None], method="grad-cam", target=1)  # every weight < 0, A >= 0
+    assert result.raw.max() == 0 and result.maps.max() == 0
+    assert result.metadata["constant_maps"] == [True]
+
+
+class GapLinear(torch.nn.Module):
+    """conv-ReLU features, GAP + Linear: Grad-CAM = CAM (Zhou et al. 2016) exactly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.ReLU())
+        self.fc = torch.nn.Linear(6, 4)
+
+    def forward(self, x):
+        return self.fc(self.features(x).mean((2, 3)))
+
+
+@pytest.fixture(scope="module")
+def gap_linear(tmp_path_factory):
+    model = GapLinear().eval()
+    path = tmp_path_factory.mktemp("gap") / "gap.onnx"
+    from_torch(model, torch.randn(2, 3, 12, 12), path, layers=["features"])
+    return model, Explainer(path, layer="features", progress=False)
+
+
+def test_grad_cam_equals_cam_on_a_gap_linear_head(gap_linear):
+    model, explainer = gap_linear
+    x = np.random.default_rng(1).standard_normal((3, 3, 12, 12)).astype(np.float32)
+    result = explainer.explain(x, method="grad-cam")
+    w = model.fc.weight.detach().numpy()[result.targets] / (12 * 12)  # dy_c/dA = W_c / (u v)
+    np.testing.assert_allclose(result.weights, w, rtol=1e-5, atol=1e-9)
+    _, acts = explainer.forward(x)
+    cam = np.maximum(
+        np.einsum("nk,nkhw->nhw", model.fc.weight.detach().numpy()[result.targets], acts), 0
+    )
+    scale = cam.reshape(3, -1).max(1) / result.raw.reshape(3, -1).max(1)
+    np.testing.assert_allclose(result.raw * scale[:, None, None], cam, rtol=1e-5, atol=1e-6)
+    hires = explainer.explain(x, method="hires-cam")
+    np.testing.assert_allclose(hires.raw * 144, cam, rtol=1e-4, atol=1e-5)  # HiResCAM = CAM / uv
+
+
+def test_gradient_methods_use_torch_gradients(resnet_model, resnet_onnx, images):
+    """Grad-CAM weights, LayerCAM and XGrad-CAM maps from torch autograd at the same layer."""
+    explainer = Explainer(resnet_onnx, layer="layer2", progress=False)
+    result = explainer.explain(images, method="grad-cam")
+    (grads,), _ = torch_gradients(resnet_model, images, ["layer2"], result.targets)
+    np.testing.assert_allclose(result.weights, grads.mean((2, 3)), rtol=1e-5, atol=1e-8)
+    _, acts = explainer.forward(images)
+    layer = explainer.explain(images, method="layer-cam")
+    expected = np.maximum((np.maximum(grads, 0) * acts).sum(1), 0)
+    np.testing.assert_allclose(layer.raw, expected, rtol=1e-4, atol=1e-7)
+    xgrad = explainer.explain(images, method="xgrad-cam")
+    expected = (grads * acts).sum((2, 3)) / (acts.sum((2, 3)) + 1e-7)
+    np.testing.assert_allclose(xgrad.weights, expected, rtol=1e-4, atol=1e-8)
+
+
+def test_gradients_from_the_tail_equal_the_full_graph(resnet_onnx, images):
+    explainer = Explainer(resnet_onnx, layer="layer2", progress=False)
+    views = explainer.views
+    assert views._tail_backward is not None  # layer2's tail reads nothing else from the head
+    logits, acts = explainer.forward(images)
+    seed = np.eye(logits.shape[1], dtype=np.float32)[logits.argmax(1)]
+    tail = views.layer_gradients(images, acts, seed, 2)
+    runner = views.backward((views.logits,), (views.layer,))
+    (full,) = runner.run(images, [grad_name(views.layer)], 2, views.score_seed(runner, seed))
+    np.testing.assert_allclose(tail, full, rtol=1e-5, atol=1e-7)
+
+
+def test_layer_cam_fuses_layers_by_tanh_and_max(resnet_model, resnet_onnx, images):
+    explainer = Explainer(resnet_onnx, layer="layer3", progress=False)
+    result = explainer.explain(images, method="layer-cam", layers=["layer2", "layer3"])
+    grads, _ = torch_gradients(resnet_model, images, ["layer2", "layer3"], result.targets)
+    seen = hook_outputs(resnet_model, torch.tensor(images), ["layer2", "layer3"])
+    acts = [seen["layer2"].numpy(), seen["layer3"].numpy()]
+    per_layer = [np.maximum((np.maximum(g, 0) * a).sum(1), 0) for g, a in zip(grads, acts)]
+    np.testing.assert_allclose(result.raw, fuse_layer_maps(per_layer), rtol=1e-4, atol=1e-6)
+    assert result.raw.shape == (3, 8, 8)  # layer2's 8x8 is the larger
+    assert result.raw.max() <= np.tanh(2.0) + 1e-6 and result.metadata["gamma"] == 2.0
