@@ -143,7 +143,116 @@ def test_layer_cam_fuses_layers_by_tanh_and_max(resnet_model, resnet_onnx, image
     grads, _ = torch_gradients(resnet_model, images, ["layer2", "layer3"], result.targets)
     seen = hook_outputs(resnet_model, torch.tensor(images), ["layer2", "layer3"])
     acts = [seen["layer2"].numpy(), seen["layer3"].numpy()]
-    per_layer = [np.maximum((np.maximum(g, 0) * a).sum(1), 0) for g, a in zip(grads, acts)]
+    per_layer = [
+        np.maximum((np.maximum(g, 0) * a).sum(1), 0) for g, a in zip(grads, acts, strict=True)
+    ]
     np.testing.assert_allclose(result.raw, fuse_layer_maps(per_layer), rtol=1e-4, atol=1e-6)
     assert result.raw.shape == (3, 8, 8)  # layer2's 8x8 is the larger
     assert result.raw.max() <= np.tanh(2.0) + 1e-6 and result.metadata["gamma"] == 2.0
+
+
+def _torch_blur(x: np.ndarray, size: int, sigma: float) -> np.ndarray:
+    """kornia-style gaussian_blur2d: separable taps, reflect border, by torch conv2d."""
+    offsets = torch.arange(size, dtype=torch.float64) - size // 2
+    taps = torch.exp(-(offsets**2) / (2 * sigma**2))
+    taps = taps / taps.sum()
+    t = torch.tensor(x, dtype=torch.float64)
+    c = t.shape[1]
+    padded = torch.nn.functional.pad(t, [size // 2] * 4, mode="reflect")
+    rows = torch.nn.functional.conv2d(padded, taps.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    return torch.nn.functional.conv2d(
+        rows, taps.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c
+    ).numpy()
+
+
+def test_gaussian_blur_equals_a_reflect_padded_convolution(images):
+    from onnxcam.engine.blur import gaussian_blur
+
+    np.testing.assert_allclose(
+        gaussian_blur(images, 9, 3.0), _torch_blur(images, 9, 3.0), atol=1e-6
+    )
+    with pytest.raises(ValueError, match="odd"):
+        gaussian_blur(images, 8, 3.0)
+
+
+def _normalised_upsampled(maps: torch.Tensor, size) -> torch.Tensor:
+    up = torch.nn.functional.interpolate(maps[:, None], size=size, mode="bilinear")[:, 0]
+    lo = up.flatten(1).min(1)[0][:, None, None]
+    hi = up.flatten(1).max(1)[0][:, None, None]
+    return (up - lo) / (hi - lo + 1e-8)
+
+
+def test_group_cam_equals_a_torch_reference(resnet_model, resnet_onnx, images):
+    explainer = Explainer(resnet_onnx, layer="layer2", progress=False)
+    result = explainer.explain(
+        images[:2], method="group-cam", groups=4, blur_size=11, blur_sigma=5.0
+    )
+    x = images[:2]
+    (grads,), _ = torch_gradients(resnet_model, x, ["layer2"], result.targets)
+    acts = hook_outputs(resnet_model, torch.tensor(x), ["layer2"])["layer2"].numpy()
+    weighted = grads.mean((2, 3), keepdims=True) * acts  # (2, 16, 8, 8): 4 groups of 4
+    maps = np.maximum(weighted.reshape(2, 4, 4, 8, 8).sum(2), 0)
+    blurred = torch.tensor(_torch_blur(x, 11, 5.0), dtype=torch.float32)
+    with torch.no_grad():
+        for n in range(2):
+            masks = _normalised_upsampled(torch.tensor(maps[n]), (32, 32))[:, None]
+            xt = torch.tensor(x[n])
+            blended = xt * masks + blurred[n] * (1 - masks)
+            probs = torch.softmax(resnet_model(blended), 1)[:, result.targets[n]]
+            base = torch.softmax(resnet_model(blurred[n : n + 1]), 1)[0, result.targets[n]]
+            expected = np.maximum((probs - base).numpy(), 0)
+            np.testing.assert_allclose(result.weights[n], expected, atol=2e-6)
+    raw = np.maximum(np.einsum("ng,nghw->nhw", result.weights, maps), 0)
+    np.testing.assert_allclose(result.raw, raw, rtol=1e-4, atol=1e-7)
+    assert result.metadata["groups"] == 4 and result.metadata["passes_run"] <= 2 * 4 + 2
+
+
+def test_abs_cam_phase2_scores_masked_inputs(resnet_model, resnet_onnx, images):
+    explainer = Explainer(resnet_onnx, layer="layer3", progress=False)
+    x = images[:1]
+    result = explainer.explain(x, method="abs-cam")
+    (grads,), _ = torch_gradients(resnet_model, x, ["layer3"], result.targets)
+    acts = hook_outputs(resnet_model, torch.tensor(x), ["layer3"])["layer3"][0]
+    w = np.abs(grads[0]).mean((1, 2))
+    usable = (w > 0) & (acts.flatten(1).max(1)[0] > acts.flatten(1).min(1)[0]).numpy()
+    masks = _normalised_upsampled(acts[usable], (32, 32))[:, None]
+    with torch.no_grad():
+        probs = torch.softmax(resnet_model(torch.tensor(x[0]) * masks), 1)[:, result.targets[0]]
+    expected = np.zeros_like(w)
+    expected[usable] = probs.numpy() * w[usable]
+    np.testing.assert_allclose(result.weights[0], expected, rtol=1e-4, atol=1e-9)
+    assert result.metadata["reading"].endswith("unverified")
+    norm = explainer.explain(x, method="abs-cam", phase2="score_channels_norm")
+    upsampled = _normalised_upsampled(acts[usable], (32, 32)).numpy()
+    combined = np.tensordot(probs.numpy(), upsampled, axes=1)
+    span = combined.max() - combined.min()
+    np.testing.assert_allclose(norm.maps[0], (combined - combined.min()) / (span + 1e-8), atol=1e-4)
+    with pytest.raises(ValueError, match="phase2"):
+        explainer.explain(x, method="abs-cam", phase2="paper")
+
+
+@pytest.mark.parametrize("absolute", [True, False])
+def test_salience_cam_equals_its_documented_reading(resnet_model, resnet_onnx, images, absolute):
+    explainer = Explainer(resnet_onnx, layer="layer3", progress=False)
+    x = images[:2]
+    result = explainer.explain(x, method="salience-cam", absolute=absolute)
+    (grads,), _ = torch_gradients(resnet_model, x, ["layer3"], result.targets)
+    alpha = grads.mean((2, 3))
+    np.testing.assert_allclose(result.weights, alpha, rtol=1e-5, atol=1e-9)
+    xt = torch.tensor(x, requires_grad=True)
+    seen = {}
+    handle = resnet_model.layer3.register_forward_hook(lambda m, i, o: seen.setdefault("a", o))
+    resnet_model(xt)
+    handle.remove()
+    channel_sums = seen["a"].sum((2, 3))  # (N, K)
+    salience = np.zeros((2, 32, 32))
+    if absolute:
+        for k in range(channel_sums.shape[1]):
+            (dx,) = torch.autograd.grad(channel_sums[:, k].sum(), xt, retain_graph=True)
+            salience += alpha[:, k, None, None] * dx.abs().sum(1).numpy()
+    else:
+        total = (torch.tensor(alpha) * channel_sums).sum()
+        (dx,) = torch.autograd.grad(total, xt)
+        salience = dx.sum(1).numpy()
+    np.testing.assert_allclose(result.raw, np.maximum(salience, 0), rtol=1e-4, atol=1e-7)
+    assert "not verified" in result.metadata["reading"]

@@ -12,20 +12,29 @@ OPTIONS = {
     "is-cam": {"n_steps": 2},
     "rise": {"n_masks": 64},
     "occlusion": {"patch": 8, "stride": 8},
+    "group-cam": {"blur_size": 11, "blur_sigma": 5.0, "groups": 4},
 }
 
 
 def test_every_method_is_covered():
     assert set(methods()) == {
         "ablation-cam",
+        "abs-cam",
         "eigen-cam",
         "faster-score-cam",
+        "grad-cam",
+        "grad-cam++",
+        "group-cam",
+        "hires-cam",
         "is-cam",
+        "layer-cam",
         "occlusion",
         "recipro-cam",
         "rise",
+        "salience-cam",
         "score-cam",
         "ss-cam",
+        "xgrad-cam",
     }
 
 

@@ -90,6 +90,10 @@ class ModelViews:
         model = backward.build(split.tail, backward.GRADIENT, [self.logits], [self.layer])
         return Runner(model, *self._session_args, input_name=self.layer)
 
+    @property
+    def uses_tail_backward(self) -> bool:
+        return self._tail_backward is not None
+
     def layer_gradients(
         self, x: np.ndarray, activations: np.ndarray, seed: np.ndarray, batch_size: int
     ) -> np.ndarray:

@@ -16,7 +16,11 @@ from typing import Any
 import numpy as np
 
 from onnxcam.engine.methods.base import Context, MethodOutput, register
-from onnxcam.engine.methods.gradient import abs_gradient_weights, layer_gradients
+from onnxcam.engine.methods.gradient import (
+    abs_gradient_weights,
+    backward_metadata,
+    layer_gradients,
+)
 from onnxcam.engine.methods.score_cam import ScoreCAM, ScoreCamProfile, top_std_channels
 from onnxcam.engine.postprocess import PostProcess
 from onnxcam.kernels import minmax_normalize, resize_normalize
@@ -56,10 +60,11 @@ class AbsCAM(ScoreCAM):
         weights = abs_gradient_weights(layer_gradients(ctx))
         metadata: dict[str, Any] = {"phase2": self.phase2, "reading": "spec §2.15, unverified"}
         if self.phase2 == "none":
-            return weights, metadata
+            return weights, {**metadata, **backward_metadata(ctx)}
         chosen = top_std_channels(ctx.activations, self.max_channels) & (weights > 0)
         scores, passes = self.score_channels(ctx, chosen)
         metadata.update(passes)
+        metadata["passes_run"] += len(ctx.x)  # the backward passes
         if self.phase2 == "score_channels_norm":
             return scores, metadata  # combined from normalised maps in explain()
         return scores * weights, metadata

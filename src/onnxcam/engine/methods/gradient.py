@@ -47,6 +47,12 @@ def layer_gradients(ctx: Context) -> np.ndarray:
     return grads.astype(np.float32, copy=False)
 
 
+def backward_metadata(ctx: Context, passes: int = 0) -> dict[str, Any]:
+    """Pass counts for a gradient method: one backward pass per input (+ `passes` forward)."""
+    graph_used = "tail" if ctx.views.uses_tail_backward else "full"
+    return {"passes_run": len(ctx.x) + passes, "passes_skipped": 0, "backward_graph": graph_used}
+
+
 def _spatial(a: np.ndarray) -> tuple[int, ...]:
     return tuple(range(2, a.ndim))
 
@@ -57,7 +63,7 @@ class GradCAM(ChannelWeightMethod):
 
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
         grads = layer_gradients(ctx)
-        return grads.mean(axis=_spatial(grads), dtype=np.float64), {}
+        return grads.mean(axis=_spatial(grads), dtype=np.float64), backward_metadata(ctx)
 
 
 GRADCAM_PP_PROFILES = ("pgc", "official", "torchcam")
@@ -94,7 +100,7 @@ class GradCAMPlusPlus(ChannelWeightMethod):
 
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
         weights = gradcam_pp_weights(ctx.activations, layer_gradients(ctx), self.profile)
-        return weights, {"profile": self.profile}
+        return weights, {"profile": self.profile, **backward_metadata(ctx)}
 
 
 @register
@@ -110,7 +116,8 @@ class XGradCAM(ChannelWeightMethod):
         a = ctx.activations.astype(np.float64)
         axes = _spatial(a)
         grads = layer_gradients(ctx)
-        return (a * grads).sum(axis=axes) / (a.sum(axis=axes) + self.eps), {"eps": self.eps}
+        weights = (a * grads).sum(axis=axes) / (a.sum(axis=axes) + self.eps)
+        return weights, {"eps": self.eps, **backward_metadata(ctx)}
 
 
 def abs_gradient_weights(grads: np.ndarray) -> np.ndarray:
@@ -131,9 +138,8 @@ class HiResCAM(Method):
         signed = (layer_gradients(ctx) * ctx.activations).sum(axis=1)
         raw = np.maximum(signed, 0) if self.relu else signed
         maps, constant = finish_maps(raw.astype(np.float32), ctx.input_size, PostProcess())
-        return MethodOutput(
-            raw, maps, None, {"relu": self.relu, "constant_maps": constant.tolist()}
-        )
+        metadata = {"relu": self.relu, "constant_maps": constant.tolist()}
+        return MethodOutput(raw, maps, None, {**metadata, **backward_metadata(ctx)})
 
 
 def layer_cam_map(activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
@@ -169,7 +175,8 @@ class LayerCAM(Method):
         if not self.layers:
             raw = layer_cam_map(ctx.activations, layer_gradients(ctx))
             maps, constant = finish_maps(raw, ctx.input_size, PostProcess())
-            return MethodOutput(raw, maps, None, {"constant_maps": constant.tolist()})
+            metadata = {"constant_maps": constant.tolist(), **backward_metadata(ctx)}
+            return MethodOutput(raw, maps, None, metadata)
         views = ctx.views
         tensors = tuple(graph.resolve_layer(views.model, name) for name in self.layers)
         runner = views.backward((views.logits,), tensors)
@@ -187,5 +194,8 @@ class LayerCAM(Method):
             "layers": list(tensors),
             "gamma": self.gamma,
             "constant_maps": constant.tolist(),
+            "passes_run": len(ctx.x),
+            "passes_skipped": 0,
+            "backward_graph": "full",
         }
         return MethodOutput(raw, maps, None, metadata)

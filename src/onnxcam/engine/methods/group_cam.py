@@ -98,7 +98,8 @@ class GroupCAM(Method):
         raw, out, constant = combine(maps, weights, ctx.input_size, PostProcess())
         metadata = {
             "groups": int(maps.shape[1]),
-            "passes_run": len(images),
+            "passes_run": len(images) + n,  # masked and baseline forwards, backward passes
+            "passes_skipped": int(maps.shape[0] * maps.shape[1] + n - len(images)),
             "blur": [self.blur_size, self.blur_sigma],
             "constant_maps": constant.tolist(),
         }
