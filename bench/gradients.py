@@ -1,0 +1,147 @@
+"""Grad-CAM through ONNX backward graphs against torch autograd on the same model and machine.
+
+Prints one JSON line per measurement:
+- `build`: seconds to build the backward graph (full model and tail) and open its session;
+- `gradcam`: seconds per image of `Explainer.explain(method="grad-cam")` (forward, then the
+  tail's backward graph) and of a torch Grad-CAM (forward with a hook, autograd backward,
+  weights, ReLU, bilinear resize, min-max) at each batch size, their ratio, and the largest
+  difference between the two maps;
+- `backward`: seconds per image of the full backward graph (input -> layer gradient, as
+  LayerCAM's multi-layer mode and Salience-CAM run it) against torch forward + backward.
+
+    python bench/gradients.py [--quick] [--models resnet18,efficientnet-lite0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from scorecam import FULL, MODELS, QUICK, TORCH_THREADS, Model, emit, load_efficientnet
+from scorecam import load_resnet18 as export_resnet18
+
+import onnxcam
+from onnxcam.engine import backward, graph
+
+BATCH_SIZES = (1, 8, 32)
+
+
+def torch_gradcam(model: Model, x: np.ndarray, batch: int) -> np.ndarray:
+    """Grad-CAM maps (N, H, W) by torch autograd, the engine's post-processing."""
+    maps = []
+    for lo in range(0, len(x), batch):
+        xt = torch.from_numpy(x[lo : lo + batch])
+        acts = model.features(xt)
+        acts.retain_grad()
+        logits = model.head(acts)
+        classes = logits.argmax(1)
+        logits[torch.arange(len(xt)), classes].sum().backward()
+        with torch.no_grad():
+            weights = acts.grad.mean((2, 3), keepdim=True)
+            cam = torch.relu((weights * acts).sum(1, keepdim=True))
+            cam = torch.nn.functional.interpolate(cam, size=x.shape[2:], mode="bilinear")[:, 0]
+            lo_, hi = cam.flatten(1).min(1)[0], cam.flatten(1).max(1)[0]
+            maps.append(((cam - lo_[:, None, None]) / (hi - lo_ + 1e-8)[:, None, None]).numpy())
+    return np.concatenate(maps)
+
+
+def torch_backward(model: Model, x: np.ndarray, batch: int) -> None:
+    """Forward and backward to the layer, as the full backward graph computes them."""
+    for lo in range(0, len(x), batch):
+        xt = torch.from_numpy(x[lo : lo + batch])
+        acts = model.features(xt)
+        acts.retain_grad()
+        logits = model.head(acts)
+        logits[torch.arange(len(xt)), logits.argmax(1)].sum().backward()
+
+
+def best(fn, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def measure(model: Model, images: int, rounds: int) -> None:
+    onnx_model = graph.load(model.onnx_path)
+    explainer = onnxcam.Explainer(model.onnx_path, layer=model.layer, progress=False)
+    layer = explainer.layer
+    logits = graph.logits_tensor(onnx_model)
+    source = graph.model_input(onnx_model).name
+    started = time.perf_counter()
+    backward.build(onnx_model, backward.GRADIENT, [logits], [layer])
+    full_build = time.perf_counter() - started
+    started = time.perf_counter()
+    tail_runner = explainer.views._tail_backward
+    tail_open = time.perf_counter() - started
+    emit(
+        "build",
+        model=model.name,
+        full_graph_seconds=round(full_build, 3),
+        tail_graph_and_session_seconds=round(tail_open, 3),
+        tail_used=tail_runner is not None,
+    )
+    x = np.concatenate([model.inputs] * -(-images // len(model.inputs)))[:images]
+    full_runner = explainer.views.backward((logits,), (layer,))
+    seed = np.eye(1000, dtype=np.float32)[explainer.forward(x)[0].argmax(1)]
+    for batch in BATCH_SIZES:
+        explainer.batch_size = batch
+        ours = explainer.explain(x, method="grad-cam")
+        reference = torch_gradcam(model, x, batch)
+        onnx_seconds = best(lambda: explainer.explain(x, method="grad-cam"), rounds)
+        torch_seconds = best(partial(torch_gradcam, model, x, batch), rounds)
+        emit(
+            "gradcam",
+            model=model.name,
+            batch=batch,
+            images=images,
+            onnxcam_s_per_image=round(onnx_seconds / images, 4),
+            torch_s_per_image=round(torch_seconds / images, 4),
+            speedup=round(torch_seconds / onnx_seconds, 2),
+            max_map_diff=float(np.abs(ours.maps - reference).max()),
+        )
+        feeds = explainer.views.score_seed(full_runner, seed)
+        name = backward.grad_name(layer)
+        full_seconds = best(partial(full_runner.run, x, [name], batch, feeds), rounds)
+        torch_full = best(partial(torch_backward, model, x, batch), rounds)
+        emit(
+            "backward",
+            model=model.name,
+            batch=batch,
+            ort_full_graph_s_per_image=round(full_seconds / images, 4),
+            torch_forward_backward_s_per_image=round(torch_full / images, 4),
+            speedup=round(torch_full / full_seconds, 2),
+            input=source,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer images and rounds")
+    parser.add_argument("--models", default=",".join(MODELS))
+    args = parser.parse_args()
+    settings = QUICK if args.quick else FULL
+    torch.set_num_threads(TORCH_THREADS)
+    images, rounds = (8, 1) if args.quick else (32, 2)
+    with tempfile.TemporaryDirectory() as folder:
+        for name in args.models.split(","):
+            with contextlib.redirect_stdout(sys.stderr):
+                model = (
+                    export_resnet18(Path(folder), settings)
+                    if name == "resnet18"
+                    else load_efficientnet(settings)
+                )
+            measure(model, images, rounds)
+
+
+if __name__ == "__main__":
+    main()
