@@ -173,6 +173,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 #: Commands implemented in modules of their own (add_arguments, run): name -> (module, help).
 MODULE_COMMANDS = {
     "export-explainer": ("onnxcam.export_explainer", "write an explainer as one ONNX graph"),
+    "bench": ("onnxcam.provider_bench", "compare ONNX Runtime providers on one model"),
 }
 
 COMMANDS = {
