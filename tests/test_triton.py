@@ -85,8 +85,7 @@ TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|([\w.+-]+)|([{}\[\]:,]))')
 
 def parse_pbtxt(text: str) -> dict:
     """Protobuf text format -> {field: [values]}; messages become nested dicts."""
-    tokens = [t for t in TOKEN.findall(text)]
-    tokens = [s or w or p for s, w, p in tokens]
+    tokens = [s or w or p for s, w, p in TOKEN.findall(text)]
     assert "".join(tokens) == re.sub(r"\s+", "", text), "unparsed characters in the config"
     pos = 0
 
