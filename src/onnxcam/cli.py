@@ -6,6 +6,7 @@ Errors in what the user gave print one line and exit with status 2, without a tr
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -72,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="out", help="output directory")
     demo.add_argument("--provider", default="cpu")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    for name, (module, text) in MODULE_COMMANDS.items():
+        importlib.import_module(module).add_arguments(sub.add_parser(name, help=text))
     return parser
 
 
@@ -140,8 +143,6 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    import importlib
-
     from onnxcam.exporters import from_torch
 
     module_name, _, attr = args.factory.partition(":")
@@ -169,6 +170,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), provider=args.provider, progress=not args.quiet)
 
 
+#: Commands implemented in modules of their own (add_arguments, run): name -> (module, help).
+MODULE_COMMANDS = {
+    "export-explainer": ("onnxcam.export_explainer", "write an explainer as one ONNX graph"),
+    "bench": ("onnxcam.provider_bench", "compare ONNX Runtime providers on one model"),
+}
+
 COMMANDS = {
     "layers": _cmd_layers,
     "explain": _cmd_explain,
@@ -180,6 +187,8 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command in MODULE_COMMANDS:
+            return importlib.import_module(MODULE_COMMANDS[args.command][0]).run(args)
         return COMMANDS[args.command](args)
     except (OnnxcamError, ValueError, TypeError) as err:
         print(f"onnxcam: error: {err}", file=sys.stderr)

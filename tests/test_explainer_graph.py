@@ -1,0 +1,81 @@
+"""The exported explainer graph against the engine: same maps (<= 1e-4), targets and logits."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+import onnxcam
+from onnxcam.engine import graph
+from onnxcam.engine.explainer_graph import METADATA_KEY, build_explainer
+from onnxcam.engine.runner import open_session
+from onnxcam.errors import LayerError, ModelError
+
+METHODS = ("score-cam", "ablation-cam", "recipro-cam")
+CASES = [
+    *[("resnet_onnx", "auto", 32, m) for m in METHODS],  # layer3: the tail is GAP + Linear
+    *[("resnet_onnx", "relu_5", 32, m) for m in METHODS],  # the skip connection crosses the cut
+    # VGG's random head is nearly flat: ReciproCAM's probabilities at relu_8 vary by 6e-5 of
+    # their value, below float32's resolution of the map, and Ablation-CAM's map at
+    # features.29 is all negative (a zero map), so each method takes the layer it resolves.
+    ("vgg_onnx", "features.29", 64, "recipro-cam"),
+    ("vgg_onnx", "features.29", 64, "score-cam"),
+    ("vgg_onnx", "relu_8", 64, "ablation-cam"),  # the tail: two conv blocks, Flatten, an MLP
+]
+
+
+def run_explainer(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
+    session = open_session(model)
+    return session.run(None, {session.get_inputs()[0].name: x})
+
+
+@pytest.mark.parametrize(("fixture", "layer", "size", "method"), CASES)
+def test_maps_equal_the_engine(request, fixture, layer, size, method):
+    path = request.getfixturevalue(fixture)
+    x = np.random.default_rng(1).standard_normal((3, 3, size, size)).astype(np.float32)
+    # chunk 5 divides neither the channel counts (8, 24) nor the location counts (4, 16)
+    explainer = build_explainer(onnx.load(path), method, layer, chunk=5)
+    logits, targets, maps = run_explainer(explainer, x)
+    expected = onnxcam.Explainer(path, layer=layer, progress=False).explain(x, method)
+    assert maps.shape == expected.maps.shape == (3, size, size)
+    assert np.array_equal(targets, expected.targets)
+    np.testing.assert_allclose(logits, expected.logits, atol=1e-5)
+    assert np.abs(maps - expected.maps).max() <= 1e-4
+    assert (maps.max(axis=(1, 2)) > 0.9).all()  # real maps, not constant zeros
+
+
+def test_chunk_sets_the_loop_and_the_graph_uses_standard_ops(resnet_onnx):
+    explainer = build_explainer(onnx.load(resnet_onnx), "score-cam", "layer3", chunk=7)
+    (loop,) = [n for n in explainer.graph.node if n.op_type == "Loop"]
+    trips = {t.name: onnx.numpy_helper.to_array(t) for t in explainer.graph.initializer}
+    assert int(trips[loop.input[0]]) == 4  # 24 channels in blocks of 7
+    assert {o.domain for o in explainer.opset_import} <= {"", "ai.onnx"}
+    assert [o.name for o in explainer.graph.output] == ["logits", "target", "map"]
+    info = {p.key: p.value for p in explainer.metadata_props}[METADATA_KEY]
+    assert '"method": "score-cam"' in info and '"layer": "layer3"' in info
+
+
+def test_chunk_does_not_change_the_maps(vgg_onnx):
+    x = np.random.default_rng(2).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    model = onnx.load(vgg_onnx)
+    one = run_explainer(build_explainer(model, "score-cam", chunk=1), x)[2]
+    all_channels = run_explainer(build_explainer(model, "score-cam", chunk=64), x)[2]
+    np.testing.assert_allclose(one, all_channels, atol=1e-6)
+
+
+def test_bad_arguments_are_clear_errors(resnet_onnx):
+    model = onnx.load(resnet_onnx)
+    with pytest.raises(ValueError, match=r"unknown method .grad-cam.*score-cam"):
+        build_explainer(model, "grad-cam")
+    with pytest.raises(ValueError, match="chunk must be a positive integer, got 0"):
+        build_explainer(model, chunk=0)
+    with pytest.raises(LayerError, match="unknown layer 'nope'"):
+        build_explainer(model, layer="nope")
+
+
+def test_fixed_batch_model_is_refused(resnet_onnx):
+    model = graph.load(resnet_onnx)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2
+    with pytest.raises(ModelError, match=r"fixed batch of 2.*dynamic batch"):
+        build_explainer(model)
