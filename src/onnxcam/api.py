@@ -75,6 +75,11 @@ class Explainer:
         """The numpy dtype the model's input takes."""
         return self.runner.input_dtype
 
+    @property
+    def input_shape(self) -> tuple[graph.Dim, ...] | None:
+        """The model's input shape as (N, C, *S), whatever its layout."""
+        return layout.channels_first_shape(self.input.shape, self.input_layout)
+
     def layers(self) -> list[graph.LayerInfo]:
         """Candidate target layers, the `auto` pick first."""
         return graph.list_layers(self.model)

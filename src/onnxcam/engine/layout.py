@@ -56,6 +56,13 @@ def to_channels_first(x: np.ndarray, layout: str) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(last_to_first(x.ndim)))
 
 
+def channels_first_shape(shape: tuple | None, layout: str) -> tuple | None:
+    """A model input shape as (N, C, *S) whatever the model's layout."""
+    if shape is None or layout == CHANNELS_FIRST:
+        return shape
+    return tuple(shape[i] for i in last_to_first(len(shape)))
+
+
 def _rank(model: onnx.ModelProto) -> int:
     shape = model_input(model).shape
     if shape is None or len(shape) not in (3, 4):
