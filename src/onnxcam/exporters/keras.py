@@ -77,7 +77,7 @@ def export(
         raise ExportError(f"expected a Keras model with one output, got {len(model.outputs)}")
     wrapped = keras.Model(model.inputs, [model.outputs[0], *_layer_outputs(model, layers)])
     example = _example(model)
-    expected = [np.asarray(keras.ops.convert_to_numpy(t)) for t in wrapped(example)]
+    expected = [np.asarray(keras.ops.convert_to_numpy(t)) for t in wrapped([example])]
     spec = keras.InputSpec(shape=(None, *model.inputs[0].shape[1:]), name="input")
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
