@@ -145,3 +145,79 @@ def test_keras_trained_fcn_score_cam_beats_random(data_name, request, tmp_path):
     result = explainer.explain(x)
     faith = timeseries_faithfulness(explainer, x, result.maps, result.targets, data.y_test)
     assert faith.area["morf"] < faith.area["random"], faith.area
+
+
+def test_timeseries_demo(tmp_path, monkeypatch, capsys):
+    import re
+
+    from PIL import Image
+
+    from onnxcam.demo import DEMO_SERIES, run_timeseries_demo
+
+    monkeypatch.setenv("ONNXCAM_CACHE", str(tmp_path / "cache"))
+    assert run_timeseries_demo(tmp_path / "out", progress=False) == 0
+    printed = capsys.readouterr().out
+    found = re.search(r"Score-CAM ([0-9.]+), random ([0-9.]+)", printed)
+    assert found and float(found[1]) < float(found[2])
+    for i in DEMO_SERIES:
+        assert np.load(tmp_path / "out" / f"gunpoint_{i}.npy").shape == (150,)
+        with Image.open(tmp_path / "out" / f"gunpoint_{i}.png") as plot:
+            assert plot.size == (800, 260)
+    assert (tmp_path / "cache" / "gunpoint-fcn.onnx").exists()
+
+
+def test_series_plot_colours_the_band_by_the_map():
+    import io
+
+    from PIL import Image
+
+    from onnxcam.viz import series_png
+
+    heat = np.r_[np.zeros(50), np.ones(50)]
+    with Image.open(io.BytesIO(series_png(heat))) as plot:
+        pixels = np.asarray(plot.convert("RGB")).astype(int)
+    row = pixels[pixels.shape[0] // 2]
+    band = np.nonzero(np.abs(row - 255).sum(axis=1) > 60)[0]  # coloured (not white) columns
+    axes = band[band < 0.9 * len(row)]  # the colour bar lies further right
+    left, right = row[axes[len(axes) // 4]], row[axes[3 * len(axes) // 4]]
+    assert left[2] > left[0] + 50  # map 0: jet's blue
+    assert right[0] > right[2] + 50  # map 1: jet's red
+    with pytest.raises(ValueError, match=r"expected a map of shape \(T,\)"):
+        series_png(np.zeros((2, 5)))
+
+
+def test_csv_series(tmp_path):
+    from onnxcam.errors import InputError
+    from onnxcam.io import load_csv
+
+    rows = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.savetxt(tmp_path / "uni.csv", rows, delimiter=",")
+    np.testing.assert_array_equal(load_csv(tmp_path / "uni.csv", 1), rows[:, None, :])
+    np.testing.assert_array_equal(load_csv(tmp_path / "uni.csv", 1, True), rows[:, :, None])
+    np.savetxt(tmp_path / "multi.csv", rows, delimiter=",", header="a,b,c,d", comments="")
+    np.testing.assert_array_equal(load_csv(tmp_path / "multi.csv", 3), rows[None])
+    (tmp_path / "bad.csv").write_text("1,2,3\n3,x,5\n")
+    with pytest.raises(InputError, match="expected a comma-separated table of numbers"):
+        load_csv(tmp_path / "bad.csv", 1)
+
+
+def test_cli_explains_csv_series_of_a_keras_model(gunpoint, gunpoint_fcn, tmp_path):
+    import json
+
+    from onnxcam.cli import main
+
+    _, _, keras_path = gunpoint_fcn
+    x = gunpoint.x_test[:3]
+    np.savetxt(tmp_path / "series.csv", x[:, 0], delimiter=",")
+    out = tmp_path / "out"
+    assert (
+        main(
+            ["explain", str(keras_path), str(tmp_path / "series.csv"), "--out", str(out), "--quiet"]
+        )
+        == 0
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [e["files"]["plot"] for e in manifest["inputs"]] == [f"series_{i}.png" for i in range(3)]
+    want = Explainer(keras_path, progress=False).explain(channels_last(x)).maps
+    got = np.stack([np.load(out / f"series_{i}.npy") for i in range(3)])
+    np.testing.assert_allclose(got, want, atol=1e-5)

@@ -7,6 +7,7 @@ trains on GunPoint or BasicMotions in seconds on two CPU cores.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -70,7 +71,8 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     inputs, labels = torch.from_numpy(x), torch.from_numpy(y)
     model.train()
-    with one_thread():
+    with one_thread(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using padding='same' with even kernel")
         _fit(model, optimizer, inputs, labels, epochs, batch_size, generator)
     return model.eval()
 
