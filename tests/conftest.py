@@ -57,3 +57,42 @@ def rapidocr_cls_bytes() -> bytes:
         pytest.skip(message)
     with zipfile.ZipFile(wheels[-1]) as wheel:
         return wheel.read(RAPIDOCR_CLS)
+
+
+@pytest.fixture(scope="session")
+def gunpoint():
+    from onnxcam.models import ucr
+
+    return ucr.load("gunpoint")
+
+
+@pytest.fixture(scope="session")
+def basicmotions():
+    from onnxcam.models import ucr
+
+    return ucr.load("basicmotions")
+
+
+def _fcn_onnx(folder: Path, data) -> tuple[torch.nn.Module, Path, Path]:
+    """A torch FCN trained on `data`, exported from torch and, with the same weights, from
+    Keras (channels-last)."""
+    from onnxcam.exporters import from_keras
+    from onnxcam.models import fcn_keras, fcn_torch
+
+    model = fcn_torch.train(data.x_train, data.y_train, len(data.classes))
+    torch_path = folder / f"{data.name}_torch.onnx"
+    from_torch(model, torch.from_numpy(data.x_test[:2]), torch_path, layers=["block3"])
+    keras_path = folder / f"{data.name}_keras.onnx"
+    from_keras(fcn_keras.from_torch(model, data.length), keras_path, layers=["relu3"])
+    return model, torch_path, keras_path
+
+
+@pytest.fixture(scope="session")
+def gunpoint_fcn(tmp_path_factory, gunpoint):
+    """(torch FCN, its ONNX export, the Keras copy's ONNX export) trained on GunPoint."""
+    return _fcn_onnx(tmp_path_factory.mktemp("gunpoint"), gunpoint)
+
+
+@pytest.fixture(scope="session")
+def basicmotions_fcn(tmp_path_factory, basicmotions):
+    return _fcn_onnx(tmp_path_factory.mktemp("basicmotions"), basicmotions)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from onnxcam.engine import graph
+from onnxcam.engine import graph, layout
 from onnxcam.engine.explanation import Explanation
 from onnxcam.engine.methods import Context, create
 from onnxcam.engine.targets import Target, resolve_targets
@@ -28,6 +28,8 @@ class Explainer:
     onnxcam's exporters. provider: cpu, cuda, tensorrt, openvino, dml or coreml; a provider that
     is missing or falls back is an error unless allow_fallback. batch_size: inputs per ORT run
     (default 8 on CPU, 64 elsewhere); memory holds two blocks of max(batch_size, 32) inputs.
+    input_layout: channels_first or channels_last (Keras); None reads what the exporter
+    recorded, else channels_first. Inputs are given in the model's own layout either way.
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class Explainer:
         threads: int | None = None,
         allow_fallback: bool = False,
         progress: bool = True,
+        input_layout: str | None = None,
     ) -> None:
         if batch_size is None:
             batch_size = DEFAULT_BATCH_SIZE.get(provider.lower(), 64)
@@ -56,7 +59,11 @@ class Explainer:
             batch_size = 1
         self.layer = graph.resolve_layer(self.model, layer)
         self.input = graph.model_input(self.model)
-        self.views = ModelViews(self.model, self.layer, provider, threads, allow_fallback)
+        self.input_layout = layout.check_layout(input_layout or layout.stored_layout(self.model))
+        explained, layer_tensor = self.model, self.layer
+        if self.input_layout == layout.CHANNELS_LAST:
+            explained, layer_tensor = layout.channels_first(self.model, self.layer)
+        self.views = ModelViews(explained, layer_tensor, provider, threads, allow_fallback)
         self.runner = self.views.full
         self.logits_name = self.views.logits
         self.provider = self.runner.provider
@@ -68,20 +75,30 @@ class Explainer:
         """The numpy dtype the model's input takes."""
         return self.runner.input_dtype
 
+    @property
+    def input_shape(self) -> tuple[graph.Dim, ...] | None:
+        """The model's input shape as (N, C, *S), whatever its layout."""
+        return layout.channels_first_shape(self.input.shape, self.input_layout)
+
     def layers(self) -> list[graph.LayerInfo]:
         """Candidate target layers, the `auto` pick first."""
         return graph.list_layers(self.model)
 
     def validate(self, x: np.ndarray) -> np.ndarray:
-        """Check rank, size, dtype and finiteness of a batch against the model's input."""
+        """Check rank, size, dtype and finiteness of a batch in the model's own layout; returns it
+        channels-first (N, C, *S), the layout of `forward`, the methods and the metrics."""
         if not isinstance(x, np.ndarray):
             raise InputError(f"expected a numpy array, got {type(x).__name__}")
         shape = self.input.shape
-        layout = "(N, C, H, W)" if shape is None or len(shape) == 4 else "(N, C, T)"
+        last = self.input_layout == layout.CHANNELS_LAST
+        names = ("(N, H, W, C)", "(N, T, C)") if last else ("(N, C, H, W)", "(N, C, T)")
+        expected_layout = names[0] if shape is None or len(shape) == 4 else names[1]
         if shape is not None and x.ndim != len(shape):
-            raise InputError(f"expected input of rank {len(shape)} {layout}, got shape {x.shape}")
+            raise InputError(
+                f"expected input of rank {len(shape)} {expected_layout}, got shape {x.shape}"
+            )
         if x.ndim not in (3, 4):
-            raise InputError(f"expected input of shape (N, C, H, W) or (N, C, T), got {x.shape}")
+            raise InputError(f"expected input of shape {' or '.join(names)}, got {x.shape}")
         if shape is not None:
             for axis, (want, got) in enumerate(zip(shape[1:], x.shape[1:], strict=True), start=1):
                 if isinstance(want, int) and want != got:
@@ -100,10 +117,11 @@ class Explainer:
         if not np.isfinite(x).all():
             bad = np.argwhere(~np.isfinite(x).reshape(len(x), -1).all(axis=1)).ravel()
             raise InputError(f"input contains NaN or Inf (inputs {bad.tolist()})")
-        return np.ascontiguousarray(x)
+        return layout.to_channels_first(x, self.input_layout)
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Class scores (N, classes) and target-layer activations (N, K, *s) for a valid batch."""
+        """Class scores (N, classes) and target-layer activations (N, K, *s) for a valid
+        channels-first batch (what `validate` returns)."""
         logits, activations = self.runner.run(
             x, [self.logits_name, self.views.layer_output], self.batch_size
         )
@@ -119,7 +137,8 @@ class Explainer:
     def explain(
         self, x: np.ndarray, method: str = "score-cam", target: Target = None, **options: Any
     ) -> Explanation:
-        """Explain a batch x (N, C, H, W) or (N, C, T) for `target` (None = top-1 class)."""
+        """Explain a batch x (N, C, H, W) or (N, C, T), or (N, H, W, C) or (N, T, C) for a
+        channels-last model, for `target` (None = top-1 class). Maps are (N, H, W) or (N, T)."""
         x = self.validate(x)
         algorithm = create(method, **options)
         started = time.perf_counter()

@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
 
     explain = sub.add_parser("explain", help="explain images or .npy inputs")
     explain.add_argument("model", help="ONNX file")
-    explain.add_argument("inputs", nargs="+", help="image files or preprocessed .npy arrays")
+    explain.add_argument("inputs", nargs="+", help="images, or preprocessed .npy or .csv arrays")
     explain.add_argument("--method", default="score-cam", help="method name (default score-cam)")
     explain.add_argument("--layer", default="auto", help="tensor name, module path or auto")
     explain.add_argument("--target", default="top1", help="top1 or a class index")
@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--out", default="out", help="output directory")
     explain.add_argument("--quiet", action="store_true", help="no progress bar")
+    explain.add_argument(
+        "--input-layout", default=None, help="channels_first or channels_last (default: recorded)"
+    )
 
     export = sub.add_parser("export", help="export a PyTorch model to ONNX with layer outputs")
     export.add_argument("factory", help="module:callable returning a torch.nn.Module")
@@ -106,6 +109,7 @@ def _image_size(args: argparse.Namespace, shape) -> tuple[int, ...]:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from onnxcam.api import Explainer
+    from onnxcam.engine.layout import CHANNELS_LAST
     from onnxcam.exporters import stored_preprocess
     from onnxcam.files import prepare_dir
     from onnxcam.io import Preprocess, load_inputs, preset
@@ -119,20 +123,24 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         threads=args.threads,
         allow_fallback=args.allow_fallback,
         progress=not args.quiet,
+        input_layout=args.input_layout,
     )
     stored = stored_preprocess(explainer.model)
     if args.preprocess == "auto":
         preprocess = Preprocess(**stored) if stored else preset("imagenet")
     else:
         preprocess = preset(args.preprocess)
-    shape = explainer.input.shape
+    shape = explainer.input_shape
     channels = shape[1] if shape is not None and isinstance(shape[1], int) else 3
-    x, pictures, names = load_inputs(args.inputs, _image_size(args, shape), preprocess, channels)
+    last = explainer.input_layout == CHANNELS_LAST
+    size = _image_size(args, shape)
+    x, pictures, names = load_inputs(args.inputs, size, preprocess, channels, last)
     x = x.astype(explainer.input_dtype, copy=False)
     target = None if args.target == "top1" else args.target
     result = explainer.explain(x, method=args.method, target=target, **dict(args.option))
     images = pictures if all(p is not None for p in pictures) else None
-    result.save(out, images=images, names=names)
+    series = explainer.validate(x) if result.maps.ndim == 2 else None
+    result.save(out, images=images, names=names, series=series)
     for name, cls, prob in zip(names, result.targets, result.probabilities, strict=True):
         print(f"{name}: class {cls} (p={prob:.3f}) -> {out / name}.png")
     print(

@@ -1,4 +1,5 @@
-"""Inputs: image files through a preprocessing preset, or .npy arrays already preprocessed."""
+"""Inputs: image files through a preprocessing preset, or .npy / .csv arrays already
+preprocessed (series and other non-image inputs)."""
 
 from __future__ import annotations
 
@@ -84,21 +85,50 @@ def load_array(path: str | Path) -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
+def load_csv(path: str | Path, channels: int, channels_last: bool = False) -> np.ndarray:
+    """A .csv table of numbers (an optional header row is skipped) as a batch of series.
+
+    For a univariate model each row is one series (the UCR archive's layout). For a model with
+    C > 1 variables the table is one input in the model's layout: (C, T), one variable per row,
+    or (T, C) for a channels-last model. Returns (N, C, T), or (N, T, C) for channels-last.
+    """
+    table, problem = None, "no numbers"
+    for header in (0, 1):
+        try:
+            table = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=header, dtype=np.float32)
+            break
+        except ValueError as err:
+            problem = err
+        except OSError as err:
+            raise InputError(f"cannot read {path}: {err}") from err
+    if table is None or table.size == 0:
+        raise InputError(f"{path}: expected a comma-separated table of numbers ({problem})")
+    if channels == 1:
+        return table[:, :, None] if channels_last else table[:, None, :]
+    return table[None]
+
+
 def load_inputs(
     paths: Sequence[str | Path],
     size: tuple[int, ...],
     preprocess: Preprocess,
     channels: int,
+    channels_last: bool = False,
 ) -> tuple[np.ndarray, list[np.ndarray | None], list[str]]:
-    """Stack images and .npy files into one batch: inputs, pictures (None for arrays), names.
+    """Stack images and .npy/.csv files into one batch in the model's layout: inputs, pictures
+    (None for arrays), names.
 
     `size` is the model's spatial input size, used for images (which need two axes).
     """
     inputs, pictures, names = [], [], []
     for path in map(Path, paths):
-        if path.suffix.lower() == ".npy":
-            array = load_array(path)
-            batch = array if array.ndim == len(size) + 2 else array[None]
+        suffix = path.suffix.lower()
+        if suffix in (".npy", ".csv"):
+            if suffix == ".csv":
+                batch = load_csv(path, channels, channels_last)
+            else:
+                array = load_array(path)
+                batch = array if array.ndim == len(size) + 2 else array[None]
             inputs.extend(batch)
             pictures.extend([None] * len(batch))
             names.extend(
@@ -106,9 +136,11 @@ def load_inputs(
             )
         else:
             if len(size) != 2:
-                raise InputError(f"{path}: the model takes {len(size)}-D inputs; give .npy arrays")
+                raise InputError(
+                    f"{path}: the model takes {len(size)}-D inputs; give .npy or .csv arrays"
+                )
             x, picture = load_image(path, size, preprocess, channels)
-            inputs.append(x)
+            inputs.append(x.transpose(1, 2, 0) if channels_last else x)
             pictures.append(picture)
             names.append(path.stem)
     shapes = {a.shape for a in inputs}

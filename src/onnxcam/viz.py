@@ -33,3 +33,54 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def series_png(
+    heat: np.ndarray,
+    series: np.ndarray | None = None,
+    title: str = "",
+    cmap: str = "jet",
+    variables: list[str] | None = None,
+) -> bytes:
+    """A PNG of a series (C, T) as lines over its map (T,) drawn as a coloured band.
+
+    Without a series, the band alone. Each variable is one line; the band spans the plot's
+    height behind them, one colour per time step.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    heat = np.asarray(heat, np.float64)
+    if heat.ndim != 1:
+        raise ValueError(f"expected a map of shape (T,), got {heat.shape}")
+    if series is not None:
+        series = np.asarray(series, np.float64).reshape(-1, len(heat))
+    figure = Figure(figsize=(8, 2.6), dpi=100)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    low, high = (0.0, 1.0) if series is None else (series.min(), series.max())
+    pad = 0.05 * (high - low or 1.0)
+    band = ax.imshow(
+        np.clip(heat, 0, 1)[None],
+        cmap=cmap,
+        vmin=0,
+        vmax=1,
+        aspect="auto",
+        alpha=0.55,
+        extent=(-0.5, len(heat) - 0.5, low - pad, high + pad),
+        interpolation="nearest",
+    )
+    if series is not None:
+        names = variables or [f"variable {c}" for c in range(len(series))]
+        for values, name in zip(series, names, strict=False):
+            ax.plot(np.arange(len(heat)), values, linewidth=1.2, label=name)
+        if len(series) > 1:
+            ax.legend(loc="upper right", fontsize=7, ncol=min(len(series), 6), framealpha=0.7)
+    ax.set_xlim(-0.5, len(heat) - 0.5)
+    ax.set_xlabel("time step")
+    ax.set_title(title, fontsize=9)
+    figure.colorbar(band, ax=ax, fraction=0.03, pad=0.01, label="map")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

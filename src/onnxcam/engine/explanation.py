@@ -42,18 +42,21 @@ class Explanation:
         out_dir: str | Path,
         images: Sequence[np.ndarray] | None = None,
         names: Sequence[str] | None = None,
+        series: Sequence[np.ndarray] | None = None,
     ) -> Path:
-        """Write `<name>.png` (overlay on `images` where given), `<name>.npy` and manifest.json.
+        """Write `<name>.png`, `<name>.npy` and manifest.json.
 
+        The PNG of a 2-D map is an overlay on `images` (H, W, 3) where given; that of a 1-D map
+        is a plot of the series (C, T) from `series` over the map drawn as a coloured band.
         Returns the manifest's path. Every file goes to a temporary name and is renamed.
         """
-        from onnxcam.viz import overlay, png_bytes
+        from onnxcam.viz import overlay, png_bytes, series_png
 
         out = prepare_dir(out_dir)
         n = len(self.maps)
         names = list(names) if names is not None else [f"{i:04d}" for i in range(n)]
-        if len(names) != n or (images is not None and len(images) != n):
-            raise ValueError(f"expected {n} names and images, one per map")
+        if any(len(given) != n for given in (names, images, series) if given is not None):
+            raise ValueError(f"expected {n} names, images and series, one per map")
         entries = []
         probabilities = self.probabilities
         for i, name in enumerate(names):
@@ -61,6 +64,10 @@ class Explanation:
             if self.maps[i].ndim == 2:
                 picture = overlay(self.maps[i], None if images is None else images[i])
                 files["overlay"] = write_atomic(out / f"{name}.png", png_bytes(picture)).name
+            elif self.maps[i].ndim == 1:
+                title = f"{self.method}: class {int(self.targets[i])} (p={probabilities[i]:.3f})"
+                plot = series_png(self.maps[i], None if series is None else series[i], title)
+                files["plot"] = write_atomic(out / f"{name}.png", plot).name
             entries.append(
                 {
                     "name": name,

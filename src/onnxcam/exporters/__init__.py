@@ -13,6 +13,7 @@ from typing import Any
 import onnx
 
 from onnxcam.engine.graph import LAYER_MAP_KEY
+from onnxcam.engine.layout import LAYOUT_KEY, check_layout
 from onnxcam.files import write_atomic
 
 PREPROCESS_KEY = "onnxcam.preprocess"
@@ -34,14 +35,28 @@ def from_torch(module: Any, example: Any, path: str | Path, layers: list[str] | 
     return export(module, example, path, layers or [], **kw)
 
 
+def from_keras(model: Any, path: str | Path, layers: list[str] | None = None, **kw):
+    """Export a Keras 3 model; see onnxcam.exporters.keras.export for the options."""
+    from onnxcam.exporters.keras import export
+
+    return export(model, path, layers or [], **kw)
+
+
 def save_with_metadata(
-    model: onnx.ModelProto, path: str | Path, layers: dict[str, str], preprocess: dict | None
+    model: onnx.ModelProto,
+    path: str | Path,
+    layers: dict[str, str],
+    preprocess: dict | None,
+    layout: str | None = None,
 ) -> Path:
-    """Record the layer map (and preprocessing) in the model's metadata and write it atomically."""
+    """Record the layer map (and preprocessing, input layout) in the model's metadata and write
+    it atomically."""
     entries = {p.key: p.value for p in model.metadata_props}
     entries[LAYER_MAP_KEY] = json.dumps(layers)
     if preprocess is not None:
         entries[PREPROCESS_KEY] = json.dumps(preprocess)
+    if layout is not None:
+        entries[LAYOUT_KEY] = check_layout(layout)
     del model.metadata_props[:]
     for key, value in entries.items():
         model.metadata_props.add(key=key, value=value)
@@ -58,4 +73,4 @@ def stored_preprocess(model: onnx.ModelProto) -> dict | None:
     return None
 
 
-__all__ = ["ExportResult", "from_torch", "save_with_metadata", "stored_preprocess"]
+__all__ = ["ExportResult", "from_keras", "from_torch", "save_with_metadata", "stored_preprocess"]

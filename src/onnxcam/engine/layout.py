@@ -1,0 +1,111 @@
+"""Channels-last models (Keras's (N, T, C) and (N, H, W, C)) explained channels-first.
+
+The exporters record a model's layout in its metadata (`onnxcam.layout`); an Explainer can also
+be told it. For a channels-last model the Explainer rewrites the graph once: the data input
+takes (N, C, *S) and an in-graph Transpose hands the model its own layout, and the target layer
+gets a channels-first twin (N, K, *s) from which the rest of the graph reads the original back
+through the inverse Transpose. Every method, kernel and graph view (expose, split, channel
+scaling) then sees channels-first tensors only, so none of them knows about layouts.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from onnxcam.engine.graph import model_input
+from onnxcam.errors import InputError
+
+CHANNELS_FIRST = "channels_first"
+CHANNELS_LAST = "channels_last"
+LAYOUTS = (CHANNELS_FIRST, CHANNELS_LAST)
+LAYOUT_KEY = "onnxcam.layout"
+
+
+def check_layout(layout: str) -> str:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    return layout
+
+
+def stored_layout(model: onnx.ModelProto) -> str:
+    """The layout an exporter recorded in the model, channels_first when none was."""
+    for prop in model.metadata_props:
+        if prop.key == LAYOUT_KEY:
+            return check_layout(prop.value)
+    return CHANNELS_FIRST
+
+
+def last_to_first(rank: int) -> list[int]:
+    """Transpose permutation (N, *S, C) -> (N, C, *S)."""
+    return [0, rank - 1, *range(1, rank - 1)]
+
+
+def first_to_last(rank: int) -> list[int]:
+    """Transpose permutation (N, C, *S) -> (N, *S, C)."""
+    return [0, *range(2, rank), 1]
+
+
+def to_channels_first(x: np.ndarray, layout: str) -> np.ndarray:
+    """A batch in the model's layout as a contiguous channels-first array."""
+    if layout == CHANNELS_FIRST:
+        return np.ascontiguousarray(x)
+    return np.ascontiguousarray(x.transpose(last_to_first(x.ndim)))
+
+
+def channels_first_shape(shape: tuple | None, layout: str) -> tuple | None:
+    """A model input shape as (N, C, *S) whatever the model's layout."""
+    if shape is None or layout == CHANNELS_FIRST:
+        return shape
+    return tuple(shape[i] for i in last_to_first(len(shape)))
+
+
+def _rank(model: onnx.ModelProto) -> int:
+    shape = model_input(model).shape
+    if shape is None or len(shape) not in (3, 4):
+        raise InputError(
+            f"a channels-last model needs an input of rank 3 (N, T, C) or 4 (N, H, W, C), "
+            f"got shape {shape}"
+        )
+    return len(shape)
+
+
+def _reroute(graph: onnx.GraphProto, tensor: str, replacement: str) -> None:
+    """Make every node read `replacement` instead of `tensor` (graph outputs keep `tensor`)."""
+    for node in graph.node:
+        node.input[:] = [replacement if name == tensor else name for name in node.input]
+
+
+def channels_first(model: onnx.ModelProto, layer: str) -> tuple[onnx.ModelProto, str]:
+    """A copy of a channels-last model that takes (N, C, *S), and its channels-first layer.
+
+    Returns the rewritten model and the name of the layer's (N, K, *s) twin.
+    """
+    rank = _rank(model)
+    rewritten = copy.deepcopy(model)
+    graph = rewritten.graph
+    data = model_input(rewritten).name
+    native = f"{data}__channels_last"
+    to_model = helper.make_node("Transpose", [data], [native], perm=first_to_last(rank))
+    _reroute(graph, data, native)
+    graph.node.insert(0, to_model)
+    value = next(v for v in graph.input if v.name == data)
+    dims = list(value.type.tensor_type.shape.dim)
+    order = [copy.deepcopy(dims[i]) for i in last_to_first(rank)]
+    del value.type.tensor_type.shape.dim[:]
+    value.type.tensor_type.shape.dim.extend(order)
+    if layer == data:
+        return rewritten, data
+    twin, back = f"{layer}__channels_first", f"{layer}__channels_last"
+    nodes = [
+        helper.make_node("Transpose", [layer], [twin], perm=last_to_first(rank)),
+        helper.make_node("Transpose", [twin], [back], perm=first_to_last(rank)),
+    ]
+    _reroute(graph, layer, back)
+    producer = max((i for i, n in enumerate(graph.node) if layer in n.output), default=0)
+    for offset, node in enumerate(nodes, start=1):
+        graph.node.insert(producer + offset, node)
+    return rewritten, twin
