@@ -114,9 +114,7 @@ def test_fraction_grid_counts_and_trapezoid(linear):
     )
     counts = np.round(np.arange(8) * 120 / 7)
     np.testing.assert_allclose(curves.fractions, counts / 120)
-    trapezoid = [
-        np.sum((c[1:] + c[:-1]) / 2 * np.diff(curves.fractions)) for c in curves.scores
-    ]
+    trapezoid = [np.sum((c[1:] + c[:-1]) / 2 * np.diff(curves.fractions)) for c in curves.scores]
     np.testing.assert_allclose(curves.areas(), trapezoid)
     # where the step divides the positions, both grids give the same areas (spec §3.2)
     uniform = metrics.deletion(explainer, x, maps, classes, step=6)

@@ -134,7 +134,8 @@ def removed_positions(order: np.ndarray, fraction: float, most_relevant_first: b
 class Imputed(Perturbation):
     """Item (n, o, j): x[n] with fractions[j] of its positions imputed, in order o (MoRF, LeRF).
 
-    Each item's noise is drawn from (seed, n, o, j): results do not depend on the batching.
+    Each item's noise is drawn from (seed, n, 0 for MoRF or 1 for LeRF, j): results depend
+    neither on the batching nor on which orders are run together.
     """
 
     def __init__(self, x, order, fractions, orders: tuple[bool, ...], noise, seed) -> None:
@@ -149,8 +150,9 @@ class Imputed(Perturbation):
             n, rest = divmod(item, len(self.orders) * len(self.fractions))
             o, j = divmod(rest, len(self.fractions))
             missing = np.zeros(self.order.shape[1], bool)
-            missing[removed_positions(self.order[n], self.fractions[j], self.orders[o])] = True
-            rng = np.random.default_rng((self.seed, n, o, j))
+            morf = self.orders[o]
+            missing[removed_positions(self.order[n], self.fractions[j], morf)] = True
+            rng = np.random.default_rng((self.seed, n, 0 if morf else 1, j))
             batch[b] = noisy_linear_impute(
                 self.x[n], missing.reshape(self.item_shape[1:]), self.noise, rng
             )
