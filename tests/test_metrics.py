@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from toy_models import linear_onnx
 
-from onnxcam import Explainer
-from onnxcam import metrics
+from onnxcam import Explainer, metrics
 from onnxcam.engine.targets import softmax
 
 SHAPE = (3, 12, 10)
