@@ -165,3 +165,21 @@ def test_cli_progress_bar_by_default(resnet_onnx, photos, tmp_path, capsys):
     assert main(["evaluate", str(resnet_onnx), photos[0], *arguments]) == 0
     err = capsys.readouterr().err
     assert "methods" in err and "deletion" in err
+
+
+def test_a_registered_metric_joins_evaluate(explainer, images):
+    from onnxcam.engine.metrics import registry
+
+    @metrics.register_metric("map-mean", True, "mean of the map")
+    def map_mean(explainer, x, maps, classes, scale=1.0):
+        return metrics.MetricValues(scale * maps.reshape(len(maps), -1).mean(axis=1))
+
+    try:
+        assert "map-mean" in metrics.metric_names()
+        result = evaluate(
+            explainer, images, ["eigen-cam"], ["map-mean"], None, {"map-mean": {"scale": 2.0}}
+        )
+        maps = explainer.explain(images, "eigen-cam").maps
+        np.testing.assert_allclose(result.values["eigen-cam", "map-mean"], 2 * maps.mean((1, 2)))
+    finally:
+        registry._METRICS.pop("map-mean")

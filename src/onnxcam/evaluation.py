@@ -73,7 +73,12 @@ class Evaluation:
     seed: int = 0
 
 
-def _check_names(methods: Sequence[str], metrics: Sequence[str], method_options, metric_options):
+def _check_names(
+    methods: Sequence[str],
+    metrics: Sequence[str],
+    method_options: dict[str, dict[str, Any]],
+    metric_options: dict[str, dict[str, Any]],
+) -> None:
     known = registered_methods()
     unknown = [m for m in methods if m not in known]
     if unknown or not methods:

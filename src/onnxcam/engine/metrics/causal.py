@@ -79,8 +79,8 @@ def step_counts(
     """Positions moved at each point of the curve.
 
     uniform (RISE): `step` positions at a time (default 1/224 of them, RISE's 224 at 224x224),
-    ceil(positions / step) + 1 points. fraction (torchcam): round(i * positions / steps) for
-    i = 0..steps.
+    ceil(positions / step) + 1 points. fraction (torchcam): round(i * positions / steps), halves
+    to even, for i = 0..steps.
     """
     if grid == "uniform":
         step = positive_int("step", step, optional=True) or math.ceil(positions / 224)
