@@ -99,7 +99,21 @@ def predictions(model: Path, inputs: list[Path]) -> list[str]:
     ]
 
 
-def write_doc(doc: Path, out: Path, argv: list[str], seconds: float, photo_list: list[str]):
+def shown_path(text: str, doc: Path) -> str:
+    """How a path of the command appears in the doc: inside the repository relative to it, in
+    the home directory with ~."""
+    path = Path(text)
+    if not path.exists():
+        return text
+    if path.resolve().is_relative_to(ROOT):
+        return relative(path)
+    home = Path.home()
+    return f"~/{path.resolve().relative_to(home)}" if path.resolve().is_relative_to(home) else text
+
+
+def write_doc(
+    doc: Path, out: Path, argv: list[str], seconds: float, load: float, photo_list: list[str]
+) -> None:
     table = (out / "summary.md").read_text()
     rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
     methods = [row.split("|")[1].strip() for row in rows]
@@ -107,7 +121,10 @@ def write_doc(doc: Path, out: Path, argv: list[str], seconds: float, photo_list:
         f"![{name}]({relative(out / name, doc.parent)})"
         for name in ["deletion.png", "insertion.png"] + [f"curves-{m}.png" for m in methods]
     )
-    shown = ["onnxcam", *(relative(Path(a)) if Path(a).exists() else a for a in argv)]
+    shown = " ".join(
+        a if a.startswith("~/") else shlex.quote(a)
+        for a in ["onnxcam", *(shown_path(a, doc) for a in argv)]
+    ).replace(" --", " \\\n    --")
     options = ", ".join(
         f"{m}: " + ", ".join(f"{k}={v}" for k, v in o.items()) for m, o in METHOD_OPTIONS.items()
     )
@@ -120,7 +137,7 @@ Explained class: the top-1 prediction. Regenerate this page with `make results`
 (`python bench/results.py`), which wrote the photos to `out/results/photos/` and ran:
 
 ```sh
-{shlex.join(shown)}
+{shown}
 ```
 
 Method options: the defaults, except {options} (fewer passes than the defaults, to keep the
@@ -135,8 +152,9 @@ Cells: mean over the photos [95 % percentile-bootstrap interval, 10000 resamples
 settling a ranking, not which method is best.
 
 {table}
-Run time of the whole command: {seconds / 60:.1f} min on {platform.machine()} with 2 CPU cores
-(the "explain s" column is the methods' own time for all photos; the rest is the metrics).
+Run time of the whole command: {seconds / 60:.1f} min on {platform.machine()} with
+{os.cpu_count()} CPU cores, shared with other work (15-minute load average {load:.1f} at the
+end). The "explain s" column is each method's own time for all photos; the rest is the metrics.
 
 {plots}
 """
@@ -156,7 +174,8 @@ def main() -> int:
     code = cli(argv)
     seconds = time.perf_counter() - started
     if code == 0:
-        write_doc(args.doc, args.out, argv, seconds, predictions(model, inputs))
+        load = os.getloadavg()[2]
+        write_doc(args.doc, args.out, argv, seconds, load, predictions(model, inputs))
     return code
 
 
