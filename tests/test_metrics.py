@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from toy_models import linear_onnx
 
-from onnxcam import Explainer
-from onnxcam.engine import metrics
+from onnxcam import Explainer, metrics
 from onnxcam.engine.targets import softmax
 
 SHAPE = (3, 12, 10)
@@ -81,9 +80,66 @@ def test_deletion_prefers_the_true_ranking(linear):
     worst = metrics.deletion(explainer, x, -true, classes, step=6)
     assert np.all(best < worst)
     curves = metrics.causal_curves(explainer, x, true, classes, "deletion", step=6)
-    assert curves.shape == (2, 21)
-    np.testing.assert_allclose(curves[:, 0], prob0(V, x), atol=1e-6)  # nothing removed yet
-    np.testing.assert_allclose(curves[:, -1], 0.5, atol=1e-6)  # everything removed: logit 0
+    assert curves.scores.shape == (2, 21)
+    np.testing.assert_allclose(curves.fractions, np.arange(21) / 20)
+    np.testing.assert_allclose(curves.scores[:, 0], prob0(V, x), atol=1e-6)  # nothing removed
+    np.testing.assert_allclose(curves.scores[:, -1], 0.5, atol=1e-6)  # all removed: logit 0
+
+
+def test_deletion_curve_equals_direct_computation(linear):
+    V, x, explainer = linear
+    maps = rng.random((2, *SHAPE[1:]))
+    curves = metrics.causal_curves(explainer, x, maps, np.zeros(2, int), "deletion", step=7)
+    order = np.argsort(-maps.reshape(2, -1), axis=1, kind="stable")
+    positions = SHAPE[1] * SHAPE[2]
+    assert curves.scores.shape == (2, 19)  # ceil(120 / 7) + 1 points, the last one partial
+    for n in range(2):
+        for i in (0, 5, 17, 18):
+            kept = x[n].reshape(3, -1).copy()
+            kept[:, order[n, : min(7 * i, positions)]] = 0
+            expected = prob0(V, kept.reshape(1, *SHAPE))[0]
+            assert curves.scores[n, i] == pytest.approx(expected, abs=1e-6)
+    np.testing.assert_allclose(curves.areas(), [metrics.auc(c) for c in curves.scores])
+
+
+def test_fraction_grid_counts_and_trapezoid(linear):
+    assert metrics.step_counts(10, "fraction", steps=4).tolist() == [0, 2, 5, 8, 10]
+    assert metrics.step_counts(10, "uniform", step=4).tolist() == [0, 4, 8, 10]
+    V, x, explainer = linear
+    classes = np.zeros(2, int)
+    maps = rng.random((2, *SHAPE[1:]))
+    curves = metrics.causal_curves(
+        explainer, x, maps, classes, "deletion", grid="fraction", steps=7
+    )
+    counts = np.round(np.arange(8) * 120 / 7)
+    np.testing.assert_allclose(curves.fractions, counts / 120)
+    trapezoid = [np.sum((c[1:] + c[:-1]) / 2 * np.diff(curves.fractions)) for c in curves.scores]
+    np.testing.assert_allclose(curves.areas(), trapezoid)
+    # where the step divides the positions, both grids give the same areas (spec §3.2)
+    uniform = metrics.deletion(explainer, x, maps, classes, step=6)
+    fraction = metrics.deletion(explainer, x, maps, classes, grid="fraction", steps=20)
+    np.testing.assert_allclose(uniform, fraction, atol=1e-12)
+    true = contributions(V, x, 0)
+    best = metrics.deletion(explainer, x, true, classes, grid="fraction", steps=10)
+    worst = metrics.deletion(explainer, x, -true, classes, grid="fraction", steps=10)
+    assert np.all(best < worst)
+    with pytest.raises(ValueError, match="grid must be one of"):
+        metrics.deletion(explainer, x, maps, classes, grid="log")
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        metrics.insertion(explainer, x, maps, classes, grid="fraction", steps=0)
+
+
+def test_pointing_accuracy_per_class_and_global():
+    class_mean, overall = metrics.pointing_accuracy(np.array([1, 0, 1, 1]), np.array([3, 3, 5, 5]))
+    assert class_mean == pytest.approx((0.5 + 1.0) / 2) and overall == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="one class per hit"):
+        metrics.pointing_accuracy(np.array([1, 0]), np.array([1, 2, 3]))
+
+
+def test_win_indicators_sum_with_ties_to_one():
+    wins, ties = metrics.win_indicators({"a": [0.1, 0.5, 0.2], "b": [0.2, 0.4, 0.2]})
+    assert wins["a"].tolist() == [1, 0, 0] and wins["b"].tolist() == [0, 1, 0]
+    np.testing.assert_array_equal(wins["a"] + wins["b"] + ties, 1)
 
 
 def test_insertion_prefers_the_true_ranking(linear):

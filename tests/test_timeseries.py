@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from onnxcam import Explainer, methods
-from onnxcam.engine.metrics_timeseries import (
+from onnxcam.engine.metrics.timeseries import (
     rankings,
     replace_steps,
     timeseries_faithfulness,

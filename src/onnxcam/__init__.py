@@ -1,6 +1,6 @@
 """onnxcam: class activation maps for any ONNX classifier, through batched ONNX Runtime."""
 
-from onnxcam import exporters
+from onnxcam import exporters, metrics
 from onnxcam.api import Explainer, explain
 from onnxcam.engine.explanation import Explanation
 from onnxcam.engine.graph import LayerInfo
@@ -16,4 +16,5 @@ __all__ = [
     "explain",
     "exporters",
     "methods",
+    "metrics",
 ]

@@ -1,4 +1,5 @@
-"""`onnxcam layers | explain | export | demo`: the Python API on the command line.
+"""The command line: `onnxcam layers | explain | export | demo | evaluate | bench |
+export-explainer`, the Python API for the shell.
 
 Errors in what the user gave print one line and exit with status 2, without a traceback.
 """
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from onnxcam import cli_evaluate
 from onnxcam.errors import OnnxcamError
 
 EXIT_USAGE = 2
@@ -27,6 +29,29 @@ def _option(text: str) -> tuple[str, object]:
         return key.replace("-", "_"), value
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model, its inputs, and how they are run: shared by explain and evaluate."""
+    parser.add_argument("model", help="ONNX file")
+    parser.add_argument("inputs", nargs="+", help="images, or preprocessed .npy or .csv arrays")
+    parser.add_argument("--layer", default="auto", help="tensor name, module path or auto")
+    parser.add_argument("--target", default="top1", help="top1 or a class index")
+    parser.add_argument("--provider", default="cpu", help="cpu, cuda, tensorrt, openvino, ...")
+    parser.add_argument("--allow-fallback", action="store_true", help="accept a CPU fallback")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="inputs per ORT run (8 on CPU, else 64)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads")
+    parser.add_argument(
+        "--preprocess",
+        default="auto",
+        help="imagenet, inception, unit, or auto: what the exporter recorded, else imagenet",
+    )
+    parser.add_argument("--size", default=None, help="input size HxW for images (default: model's)")
+    parser.add_argument(
+        "--input-layout", default=None, help="channels_first or channels_last (default: recorded)"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onnxcam", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -35,33 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     layers.add_argument("model", help="ONNX file")
 
     explain = sub.add_parser("explain", help="explain images or .npy inputs")
-    explain.add_argument("model", help="ONNX file")
-    explain.add_argument("inputs", nargs="+", help="images, or preprocessed .npy or .csv arrays")
+    add_model_arguments(explain)
     explain.add_argument("--method", default="score-cam", help="method name (default score-cam)")
-    explain.add_argument("--layer", default="auto", help="tensor name, module path or auto")
-    explain.add_argument("--target", default="top1", help="top1 or a class index")
-    explain.add_argument("--provider", default="cpu", help="cpu, cuda, tensorrt, openvino, ...")
-    explain.add_argument("--allow-fallback", action="store_true", help="accept a CPU fallback")
-    explain.add_argument(
-        "--batch-size", type=int, default=None, help="inputs per ORT run (8 on CPU, else 64)"
-    )
-    explain.add_argument("--threads", type=int, default=None, help="ORT intra-op threads")
-    explain.add_argument(
-        "--preprocess",
-        default="auto",
-        help="imagenet, inception, unit, or auto: what the exporter recorded, else imagenet",
-    )
-    explain.add_argument(
-        "--size", default=None, help="input size HxW for images (default: model's)"
-    )
     explain.add_argument(
         "--option", type=_option, action="append", default=[], help="method option KEY=VALUE"
     )
     explain.add_argument("--out", default="out", help="output directory")
     explain.add_argument("--quiet", action="store_true", help="no progress bar")
-    explain.add_argument(
-        "--input-layout", default=None, help="channels_first or channels_last (default: recorded)"
-    )
 
     export = sub.add_parser("export", help="export a PyTorch model to ONNX with layer outputs")
     export.add_argument("factory", help="module:callable returning a torch.nn.Module")
@@ -76,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="out", help="output directory")
     demo.add_argument("--provider", default="cpu")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    cli_evaluate.add_arguments(sub.add_parser("evaluate", help=cli_evaluate.HELP))
     for name, (module, text) in MODULE_COMMANDS.items():
         importlib.import_module(module).add_arguments(sub.add_parser(name, help=text))
     return parser
@@ -107,15 +113,11 @@ def _image_size(args: argparse.Namespace, shape) -> tuple[int, ...]:
     return tuple(d if isinstance(d, int) else 224 for d in spatial)
 
 
-def _cmd_explain(args: argparse.Namespace) -> int:
+def explainer_from_args(args: argparse.Namespace):
+    """The Explainer that --layer, --provider, --batch-size, --threads, ... ask for."""
     from onnxcam.api import Explainer
-    from onnxcam.engine.layout import CHANNELS_LAST
-    from onnxcam.exporters import stored_preprocess
-    from onnxcam.files import prepare_dir
-    from onnxcam.io import Preprocess, load_inputs, preset
 
-    out = prepare_dir(args.out)
-    explainer = Explainer(
+    return Explainer(
         args.model,
         layer=args.layer,
         provider=args.provider,
@@ -125,6 +127,14 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         input_layout=args.input_layout,
     )
+
+
+def inputs_from_args(args: argparse.Namespace, explainer):
+    """(x, pictures, names) from the input files, preprocessed as --preprocess and --size say."""
+    from onnxcam.engine.layout import CHANNELS_LAST
+    from onnxcam.exporters import stored_preprocess
+    from onnxcam.io import Preprocess, load_inputs, preset
+
     stored = stored_preprocess(explainer.model)
     if args.preprocess == "auto":
         preprocess = Preprocess(**stored) if stored else preset("imagenet")
@@ -135,7 +145,15 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     last = explainer.input_layout == CHANNELS_LAST
     size = _image_size(args, shape)
     x, pictures, names = load_inputs(args.inputs, size, preprocess, channels, last)
-    x = x.astype(explainer.input_dtype, copy=False)
+    return x.astype(explainer.input_dtype, copy=False), pictures, names
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from onnxcam.files import prepare_dir
+
+    out = prepare_dir(args.out)
+    explainer = explainer_from_args(args)
+    x, pictures, names = inputs_from_args(args, explainer)
     target = None if args.target == "top1" else args.target
     result = explainer.explain(x, method=args.method, target=target, **dict(args.option))
     images = pictures if all(p is not None for p in pictures) else None
@@ -189,6 +207,7 @@ COMMANDS = {
     "explain": _cmd_explain,
     "export": _cmd_export,
     "demo": _cmd_demo,
+    "evaluate": cli_evaluate.run,
 }
 
 

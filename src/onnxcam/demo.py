@@ -118,7 +118,7 @@ DEMO_SERIES = (0, 1, 2, 4)
 
 def run_timeseries_demo(out: Path, provider: str = "cpu", progress: bool = True) -> int:
     from onnxcam.api import Explainer
-    from onnxcam.engine.metrics_timeseries import timeseries_faithfulness
+    from onnxcam.engine.metrics.timeseries import timeseries_faithfulness
     from onnxcam.models import ucr
 
     started = time.perf_counter()

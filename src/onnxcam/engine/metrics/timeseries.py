@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from onnxcam.engine.metrics import auc, saliency_order
+from onnxcam.engine.metrics.causal import saliency_order
+from onnxcam.engine.metrics.curves import auc
 from onnxcam.engine.runner import Perturbation
 from onnxcam.engine.targets import class_scores
 
