@@ -28,6 +28,7 @@ def test_every_method_is_covered():
         "hires-cam",
         "is-cam",
         "layer-cam",
+        "lrp",
         "occlusion",
         "recipro-cam",
         "rise",

@@ -163,7 +163,15 @@ class Explainer:
             **result.metadata,
         }
         return Explanation(
-            result.maps, result.raw, result.weights, targets, logits, method, self.layer, metadata
+            result.maps,
+            result.raw,
+            result.weights,
+            targets,
+            logits,
+            method,
+            self.layer,
+            metadata,
+            relevance=result.relevance,
         )
 
 

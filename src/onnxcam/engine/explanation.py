@@ -21,6 +21,8 @@ class Explanation:
     maps: (N, *S) float32 in [0, 1] at input resolution. raw: (N, *s) at the layer's resolution,
     after ReLU, before resize. weights: (N, K) channel weights, or None for methods without
     them. targets: (N,) explained class. logits: (N, classes) scores of the unperturbed inputs.
+    relevance: (N, C, *S) signed input relevance of relevance methods (LRP), else None; saved
+    as `<name>_relevance.npy`.
     """
 
     maps: np.ndarray
@@ -31,6 +33,7 @@ class Explanation:
     method: str
     layer: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    relevance: np.ndarray | None = None
 
     @property
     def probabilities(self) -> np.ndarray:
@@ -61,6 +64,9 @@ class Explanation:
         probabilities = self.probabilities
         for i, name in enumerate(names):
             files = {"map": write_atomic(out / f"{name}.npy", npy_bytes(self.maps[i])).name}
+            if self.relevance is not None:
+                data = npy_bytes(self.relevance[i])
+                files["relevance"] = write_atomic(out / f"{name}_relevance.npy", data).name
             if self.maps[i].ndim == 2:
                 picture = overlay(self.maps[i], None if images is None else images[i])
                 files["overlay"] = write_atomic(out / f"{name}.png", png_bytes(picture)).name

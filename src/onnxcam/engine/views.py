@@ -3,7 +3,8 @@
 `full` is the model with the target layer exposed; `tail` runs from the layer to the class
 scores (feature-space methods perturb activations and run only this part); `scaled` is the full
 model with a per-channel scale on the layer (ablation through the whole model); `backward`
-graphs return gradients (engine/backward), cached per (seeded tensors, tensors asked about).
+graphs return gradients (engine/backward), cached per (seeded tensors, tensors asked about);
+`relevance` graphs return LRP input relevance, cached per composite.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import onnx
 
 from onnxcam.engine import backward, graph
+from onnxcam.engine.backward import relevance
 from onnxcam.engine.runner import Runner
 from onnxcam.errors import LayerError
 
@@ -76,6 +78,20 @@ class ModelViews:
     @cached_property
     def _backward(self) -> dict[tuple, Runner]:
         return {}
+
+    def relevance(self, composite: relevance.Composite) -> Runner:
+        """The BatchNorm-folded model plus an LRP sweep from the class scores to the input,
+        under `composite` (built once per composite). Outputs: the class scores, then
+        `backward.grad_name(input)`, the input relevance."""
+        key = ("relevance", composite)
+        if key not in self._backward:
+            folded, _ = relevance.fold_batch_norms(self.model)
+            source = graph.model_input(self.model).name
+            model = backward.build(
+                folded, composite.rules(folded), [self.logits], [source], [self.logits]
+            )
+            self._backward[key] = Runner(model, *self._session_args, input_name=source)
+        return self._backward[key]
 
     @cached_property
     def _tail_backward(self) -> Runner | None:

@@ -7,6 +7,7 @@ from onnxcam.engine.methods import (
     gradient,
     group_cam,
     input_space,
+    lrp,
     salience_cam,
     score_cam,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "gradient",
     "group_cam",
     "input_space",
+    "lrp",
     "methods",
     "register",
     "salience_cam",

@@ -58,6 +58,7 @@ class MethodOutput:
     maps: np.ndarray  # (N, *S) in [0, 1]
     weights: np.ndarray | None = None  # (N, K)
     metadata: dict[str, Any] = field(default_factory=dict)
+    relevance: np.ndarray | None = None  # (N, C, *S) signed input relevance (LRP)
 
 
 class Method(ABC):

@@ -1,0 +1,13 @@
+"""Layer-wise relevance propagation (spec §2.17) as rules for the reverse sweep.
+
+`Composite(name, ...).rules(model)` is a RuleSet for `backward.build`: seeded at the class
+scores with y_c one-hot rows, the sweep returns the signed relevance of every input element.
+BatchNormalization is folded into its Conv/Gemm first (`fold_batch_norms`).
+"""
+
+from onnxcam.engine.backward import gradients  # noqa: F401  (relevance reuses gradient rules)
+from onnxcam.engine.backward.relevance import passing  # noqa: F401  (registers the op mapping)
+from onnxcam.engine.backward.relevance.composites import COMPOSITES, Composite, rule_set
+from onnxcam.engine.backward.relevance.fold import fold_batch_norms
+
+__all__ = ["COMPOSITES", "Composite", "fold_batch_norms", "rule_set"]

@@ -1,0 +1,277 @@
+"""LRP on ONNX graphs: every composite equals a direct NumPy LRP (lrp_reference.py) on small
+dense and conv nets, bias-free models conserve relevance, BatchNorm folding changes nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from lrp_reference import conv_forward, conv_relevance, dense_relevance
+from onnx import TensorProto, helper, numpy_helper
+
+from onnxcam import Explainer
+from onnxcam.engine.backward import BackwardError, build, grad_name, seed_name
+from onnxcam.engine.backward.relevance import Composite, fold_batch_norms, linear, rule_set
+from onnxcam.engine.ort import onnxruntime as ort
+
+LOW, HIGH = np.array([-2.0, -1.5]), np.array([1.0, 2.5])
+
+
+def make_model(nodes, inits, shape, classes=3) -> onnx.ModelProto:
+    g = helper.make_graph(
+        nodes,
+        "net",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *shape])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])],
+        [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def conv_net(seed=0, bias=True):
+    rng = np.random.default_rng(seed)
+    p = {
+        "w1": rng.normal(size=(3, 2, 3, 3)),
+        "b1": rng.normal(size=3) * 0.3 * bias,
+        "w2": rng.normal(size=(4, 3, 3, 3)),
+        "b2": rng.normal(size=4) * 0.3 * bias,
+        "w3": rng.normal(size=(3, 36)),
+        "b3": rng.normal(size=3) * 0.3 * bias,
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["a1"]),
+        helper.make_node("Conv", ["a1", "w2", "b2"], ["c2"], strides=[2, 2]),
+        helper.make_node("Relu", ["c2"], ["a2"]),
+        helper.make_node("Flatten", ["a2"], ["f"]),
+        helper.make_node("Gemm", ["f", "w3", "b3"], ["logits"], transB=1),
+    ]
+    return make_model(nodes, p, (2, 7, 7)), p
+
+
+def dense_net(seed=0):
+    rng = np.random.default_rng(seed)
+    p = {
+        "w1": rng.normal(size=(5, 6)),
+        "b1": rng.normal(size=5) * 0.3,
+        "w2": rng.normal(size=(5, 3)),  # transB=0: (in, out)
+        "b2": rng.normal(size=3) * 0.3,
+    }
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1),
+        helper.make_node("Relu", ["h"], ["a"]),
+        helper.make_node("Gemm", ["a", "w2", "b2"], ["logits"]),
+    ]
+    return make_model(nodes, p, (6,)), p
+
+
+# composite -> (first, other conv, dense) reference rules as (rule, options)
+EPS = {"eps": 1e-6}
+REFERENCE = {
+    "lrp-0": [("epsilon", {})] * 3,
+    "epsilon": [("epsilon", EPS)] * 3,
+    "epsilon-plus": [("zplus", {}), ("zplus", {}), ("epsilon", EPS)],
+    "epsilon-plus-flat": [("flat", {}), ("zplus", {}), ("epsilon", EPS)],
+    "epsilon-alpha2-beta1": [("alpha-beta", {"alpha": 2, "beta": 1, **EPS})] * 2
+    + [("epsilon", EPS)],
+    "epsilon-gamma-box": [
+        ("zbox", {"low": LOW, "high": HIGH, **EPS}),
+        ("gamma", {"gamma": 0.25, **EPS}),
+        ("epsilon", EPS),
+    ],
+    "sr-official": [("epsilon", {"signed": False})] * 2 + [("zplus", {"signed": False})],
+}
+
+
+def seed_for(logits):
+    target = logits.argmax(1)
+    r = np.zeros_like(logits)
+    r[np.arange(len(r)), target] = logits[np.arange(len(r)), target]
+    return r
+
+
+def run_relevance(model, rules, x):
+    built = build(model, rules, ["logits"], ["x"], ["logits"])
+    session = ort.InferenceSession(built.SerializeToString(), providers=["CPUExecutionProvider"])
+    logits = session.run(["logits"], {"x": x, seed_name("logits"): np.zeros((len(x), 3), "f")})[0]
+    feeds = {"x": x, seed_name("logits"): seed_for(logits)}
+    return session.run([grad_name("x")], feeds)[0], logits
+
+
+def conv_reference(p, x, rules):
+    x = x.astype(np.float64)
+    p = {k: np.asarray(v, np.float64) for k, v in p.items()}
+    c1 = conv_forward(x, p["w1"], p["b1"], 1, 1)
+    a1 = np.maximum(c1, 0)
+    c2 = conv_forward(a1, p["w2"], p["b2"], 2, 0)
+    f = np.maximum(c2, 0).reshape(len(x), -1)
+    logits = f @ p["w3"].T + p["b3"]
+    (r1, o1), (r2, o2), (r3, o3) = rules
+    r = dense_relevance(f, p["w3"], p["b3"], seed_for(logits), r3, **o3).reshape(c2.shape)
+    r = conv_relevance(a1, p["w2"], p["b2"], r, r2, 2, 0, **o2)
+    return conv_relevance(x, p["w1"], p["b1"], r, r1, 1, 1, **o1)
+
+
+def relative_error(a, b) -> float:
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def bounded_input(rng, n=2):
+    return rng.uniform(LOW[None, :, None, None], HIGH[None, :, None, None], (n, 2, 7, 7))
+
+
+@pytest.mark.parametrize("composite", list(REFERENCE))
+def test_conv_net_equals_numpy_lrp(composite):
+    model, p = conv_net()
+    x = bounded_input(np.random.default_rng(1)).astype(np.float32)
+    rules = Composite(composite, low=tuple(LOW), high=tuple(HIGH)).rules(model)
+    got, _ = run_relevance(model, rules, x)
+    want = conv_reference(p, x, REFERENCE[composite])
+    assert relative_error(got, want) < 1e-4
+
+
+@pytest.mark.parametrize("composite", list(REFERENCE))
+def test_dense_net_equals_numpy_lrp(composite):
+    model, p = dense_net()
+    x = np.random.default_rng(2).uniform(-2.0, 1.0, (4, 6)).astype(np.float32)
+    low, high = np.full((4, 6), -2.0), np.full((4, 6), 1.0)
+    rules = Composite(composite, low=-2.0, high=1.0).rules(model)
+    got, _ = run_relevance(model, rules, x)
+    h = x.astype(np.float64) @ p["w1"].T + p["b1"]
+    a = np.maximum(h, 0)
+    logits = a @ p["w2"] + p["b2"]
+    first, _, (rule, options) = REFERENCE[composite]
+    r = dense_relevance(a, p["w2"].T, p["b2"], seed_for(logits), rule, **options)
+    if composite in ("epsilon-plus-flat", "epsilon-gamma-box"):
+        rule, options = first
+        options = {**options, "low": low, "high": high}
+    want = dense_relevance(x.astype(np.float64), p["w1"], p["b1"], r, rule, **options)
+    assert relative_error(got, want) < 1e-4
+
+
+def test_w_square_rule_equals_numpy_lrp():
+    model, p = conv_net()
+    x = bounded_input(np.random.default_rng(3)).astype(np.float32)
+    eps = linear.epsilon_rule(1e-9)
+    rules = rule_set("w2 first", model, linear.w_square_rule(), eps, eps)
+    got, _ = run_relevance(model, rules, x)
+    want = conv_reference(p, x, [("w2", {}), ("epsilon", {}), ("epsilon", {})])
+    assert relative_error(got, want) < 1e-4
+
+
+def pooled_residual_net(seed=0):
+    """Bias-free: Conv-ReLU-MaxPool, Conv-ReLU + skip (residual Add), AveragePool, GAP, Gemm."""
+    rng = np.random.default_rng(seed)
+    p = {
+        "w1": rng.normal(size=(4, 3, 3, 3)),
+        "w2": rng.normal(size=(4, 4, 3, 3)) * 0.5,
+        "w3": rng.normal(size=(3, 4)),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["a1"]),
+        helper.make_node("MaxPool", ["a1"], ["m"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["m", "w2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["a2"]),
+        helper.make_node("Add", ["a2", "m"], ["s"]),
+        helper.make_node("AveragePool", ["s"], ["ap"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["ap"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Gemm", ["f", "w3"], ["logits"], transB=1),
+    ]
+    return make_model(nodes, p, (3, 8, 8))
+
+
+@pytest.mark.parametrize("composite", ["lrp-0", "epsilon-plus", "sr-official"])
+def test_bias_free_relevance_sums_to_the_logit(composite):
+    explainer = Explainer(pooled_residual_net(), progress=False)
+    x = np.random.default_rng(4).uniform(0, 1, (3, 3, 8, 8)).astype(np.float32)
+    result = explainer.explain(x, method="lrp", composite=composite)
+    logit = result.logits[np.arange(3), result.targets]
+    total = result.relevance.reshape(3, -1).sum(axis=1, dtype=np.float64)
+    assert np.abs(total - logit).max() <= 1e-4 * np.abs(logit).max()
+    np.testing.assert_allclose(result.raw, result.relevance.sum(axis=1), rtol=1e-6)
+    assert result.maps.shape == (3, 8, 8)
+    assert result.maps.max() == pytest.approx(1.0)
+    assert result.maps.min() >= 0.0
+
+
+def conv_bn_net(seed=0):
+    rng = np.random.default_rng(seed)
+    p = {
+        "w1": rng.normal(size=(3, 2, 3, 3)),
+        "b1": rng.normal(size=3),
+        "scale": rng.uniform(0.5, 1.5, 3),
+        "shift": rng.normal(size=3),
+        "mean": rng.normal(size=3),
+        "var": rng.uniform(0.5, 1.5, 3),
+        "w3": rng.normal(size=(3, 147)),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node(
+            "BatchNormalization", ["c1", "scale", "shift", "mean", "var"], ["bn"], epsilon=1e-3
+        ),
+        helper.make_node("Relu", ["bn"], ["a1"]),
+        helper.make_node("Flatten", ["a1"], ["f"]),
+        helper.make_node("Gemm", ["f", "w3"], ["logits"], transB=1),
+    ]
+    return make_model(nodes, p, (2, 7, 7)), p
+
+
+def test_batch_norm_folding_equals_the_unfolded_model():
+    model, p = conv_bn_net()
+    folded, count = fold_batch_norms(model)
+    assert count == 1
+    assert [n.op_type for n in folded.graph.node] == ["Conv", "Relu", "Flatten", "Gemm"]
+    x = np.random.default_rng(5).normal(size=(2, 2, 7, 7)).astype(np.float32)
+    outputs = [
+        ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x}
+        )[0]
+        for m in (model, folded)
+    ]
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
+    # LRP of the BN model (folded by the method) = NumPy LRP with hand-folded weights
+    s = p["scale"] / np.sqrt(p["var"] + 1e-3)
+    w1 = p["w1"] * s[:, None, None, None]
+    b1 = (p["b1"] - p["mean"]) * s + p["shift"]
+    result = Explainer(model, progress=False).explain(x, method="lrp", composite="epsilon")
+    c1 = np.maximum(conv_forward(x.astype(np.float64), w1, b1, 1, 1), 0)
+    f = c1.reshape(2, -1)
+    r = dense_relevance(f, p["w3"], None, seed_for(f @ p["w3"].T), "epsilon", eps=1e-6)
+    want = conv_relevance(
+        x.astype(np.float64), w1, b1, r.reshape(c1.shape), "epsilon", 1, 1, eps=1e-6
+    )
+    assert relative_error(result.relevance, want) < 1e-4
+
+
+def test_bad_composites_and_computed_weights_are_refused():
+    with pytest.raises(ValueError, match="unknown LRP composite 'zplus'"):
+        Composite("zplus")
+    with pytest.raises(ValueError, match="gamma must be a number >= 0"):
+        Composite("epsilon-gamma-box", gamma=-1.0)
+    with pytest.raises(ValueError, match="alpha - beta must be 1"):
+        linear.alpha_beta_rule(2.0, 2.0)
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"]),
+        helper.make_node("MatMul", ["x", "xt"], ["logits"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "gram",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [3, 3])],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    with pytest.raises(BackwardError, match="constant weights"):
+        build(model, Composite("lrp-0").rules(model), ["logits"], ["x"])
+
+
+def test_explanation_saves_the_relevance(tmp_path):
+    explainer = Explainer(pooled_residual_net(), progress=False)
+    x = np.random.default_rng(6).uniform(0, 1, (2, 3, 8, 8)).astype(np.float32)
+    result = explainer.explain(x, method="lrp", composite="lrp-0")
+    result.save(tmp_path)
+    saved = np.load(tmp_path / "0001_relevance.npy")
+    np.testing.assert_array_equal(saved, result.relevance[1])
