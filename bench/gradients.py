@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from road import best_of
 from scorecam import FULL, MODELS, QUICK, TORCH_THREADS, Model, emit, load_efficientnet
 from scorecam import load_resnet18 as export_resnet18
 
@@ -60,15 +61,6 @@ def torch_input_gradient(model: Model, x: np.ndarray, batch: int) -> None:
         logits[torch.arange(len(xt)), logits.argmax(1)].sum().backward()
 
 
-def best(fn, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def measure(model: Model, images: int, rounds: int) -> None:
     onnx_model = graph.load(model.onnx_path)
     explainer = onnxcam.Explainer(model.onnx_path, layer=model.layer, progress=False)
@@ -95,8 +87,8 @@ def measure(model: Model, images: int, rounds: int) -> None:
         explainer.batch_size = batch
         ours = explainer.explain(x, method="grad-cam")
         reference = torch_gradcam(model, x, batch)
-        onnx_seconds = best(lambda: explainer.explain(x, method="grad-cam"), rounds)
-        torch_seconds = best(partial(torch_gradcam, model, x, batch), rounds)
+        onnx_seconds = best_of(rounds, lambda: explainer.explain(x, method="grad-cam"))
+        torch_seconds = best_of(rounds, partial(torch_gradcam, model, x, batch))
         emit(
             "gradcam",
             model=model.name,
@@ -109,8 +101,8 @@ def measure(model: Model, images: int, rounds: int) -> None:
         )
         feeds = explainer.views.score_seed(full_runner, seed)
         name = backward.grad_name(source)
-        full_seconds = best(partial(full_runner.run, x, [name], batch, feeds), rounds)
-        torch_full = best(partial(torch_input_gradient, model, x, batch), rounds)
+        full_seconds = best_of(rounds, partial(full_runner.run, x, [name], batch, feeds))
+        torch_full = best_of(rounds, partial(torch_input_gradient, model, x, batch))
         emit(
             "backward",
             model=model.name,
