@@ -1,4 +1,4 @@
-"""`onnxcam layers | explain | export | demo`: the Python API on the command line.
+"""`onnxcam layers | explain | explain-dataset | export | demo`: the Python API on the command line.
 
 Errors in what the user gave print one line and exit with status 2, without a traceback.
 """
@@ -11,12 +11,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from onnxcam.dataset import cli as dataset_cli
 from onnxcam.errors import OnnxcamError
 
 EXIT_USAGE = 2
 
 
-def _option(text: str) -> tuple[str, object]:
+def method_option(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -54,10 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         "--size", default=None, help="input size HxW for images (default: model's)"
     )
     explain.add_argument(
-        "--option", type=_option, action="append", default=[], help="method option KEY=VALUE"
+        "--option", type=method_option, action="append", default=[], help="method option KEY=VALUE"
     )
     explain.add_argument("--out", default="out", help="output directory")
     explain.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    dataset = sub.add_parser("explain-dataset", help="explain every input of a folder or list")
+    dataset_cli.add_arguments(dataset)
 
     export = sub.add_parser("export", help="export a PyTorch model to ONNX with layer outputs")
     export.add_argument("factory", help="module:callable returning a torch.nn.Module")
@@ -91,21 +95,11 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_size(args: argparse.Namespace, shape) -> tuple[int, ...]:
-    if args.size:
-        try:
-            return tuple(int(v) for v in args.size.lower().split("x"))
-        except ValueError:
-            raise OnnxcamError(f"--size expects HxW such as 224x224, got {args.size!r}") from None
-    spatial = tuple(shape[2:]) if shape is not None else (None, None)
-    return tuple(d if isinstance(d, int) else 224 for d in spatial)
-
-
 def _cmd_explain(args: argparse.Namespace) -> int:
     from onnxcam.api import Explainer
     from onnxcam.exporters import stored_preprocess
     from onnxcam.files import prepare_dir
-    from onnxcam.io import Preprocess, load_inputs, preset
+    from onnxcam.io import choose_preprocess, input_channels, input_size, load_inputs
 
     out = prepare_dir(args.out)
     explainer = Explainer(
@@ -117,14 +111,10 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         allow_fallback=args.allow_fallback,
         progress=not args.quiet,
     )
-    stored = stored_preprocess(explainer.model)
-    if args.preprocess == "auto":
-        preprocess = Preprocess(**stored) if stored else preset("imagenet")
-    else:
-        preprocess = preset(args.preprocess)
+    preprocess = choose_preprocess(args.preprocess, stored_preprocess(explainer.model))
     shape = explainer.input.shape
-    channels = shape[1] if shape is not None and isinstance(shape[1], int) else 3
-    x, pictures, names = load_inputs(args.inputs, _image_size(args, shape), preprocess, channels)
+    size, channels = input_size(args.size, shape), input_channels(shape)
+    x, pictures, names = load_inputs(args.inputs, size, preprocess, channels)
     x = x.astype(explainer.input_dtype, copy=False)
     target = None if args.target == "top1" else args.target
     result = explainer.explain(x, method=args.method, target=target, **dict(args.option))
@@ -172,6 +162,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "layers": _cmd_layers,
     "explain": _cmd_explain,
+    "explain-dataset": dataset_cli.run,
     "export": _cmd_export,
     "demo": _cmd_demo,
 }

@@ -47,28 +47,19 @@ class Explanation:
 
         Returns the manifest's path. Every file goes to a temporary name and is renamed.
         """
-        from onnxcam.viz import overlay, png_bytes
-
         out = prepare_dir(out_dir)
-        n = len(self.maps)
-        names = list(names) if names is not None else [f"{i:04d}" for i in range(n)]
-        if len(names) != n or (images is not None and len(images) != n):
-            raise ValueError(f"expected {n} names and images, one per map")
-        entries = []
+        names = list(names) if names is not None else [f"{i:04d}" for i in range(len(self.maps))]
+        files = self.save_maps(out, images, names)
         probabilities = self.probabilities
-        for i, name in enumerate(names):
-            files = {"map": write_atomic(out / f"{name}.npy", npy_bytes(self.maps[i])).name}
-            if self.maps[i].ndim == 2:
-                picture = overlay(self.maps[i], None if images is None else images[i])
-                files["overlay"] = write_atomic(out / f"{name}.png", png_bytes(picture)).name
-            entries.append(
-                {
-                    "name": name,
-                    "target": int(self.targets[i]),
-                    "probability": float(probabilities[i]),
-                    "files": files,
-                }
-            )
+        entries = [
+            {
+                "name": name,
+                "target": int(self.targets[i]),
+                "probability": float(probabilities[i]),
+                "files": files[i],
+            }
+            for i, name in enumerate(names)
+        ]
         manifest = {
             "method": self.method,
             "layer": self.layer,
@@ -77,6 +68,35 @@ class Explanation:
         }
         text = json.dumps(manifest, indent=2, default=_jsonable)
         return write_atomic(out / "manifest.json", text.encode())
+
+    def save_maps(
+        self,
+        out_dir: str | Path,
+        images: Sequence[np.ndarray | None] | None,
+        names: Sequence[str],
+        overlays: bool = True,
+    ) -> list[dict[str, str]]:
+        """Write `<name>.npy` per map and, for 2-D maps when `overlays`, `<name>.png` (over
+        images[i] where it is not None). Names may hold sub-folders. Returns each input's files,
+        relative to out_dir."""
+        from onnxcam.viz import overlay, png_bytes
+
+        out = prepare_dir(out_dir)
+        n = len(self.maps)
+        if len(names) != n or (images is not None and len(images) != n):
+            raise ValueError(f"expected {n} names and images, one per map")
+        written = []
+        for i, name in enumerate(names):
+            path = out / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path.with_name(f"{path.name}.npy"), npy_bytes(self.maps[i]))
+            files = {"map": f"{name}.npy"}
+            if overlays and self.maps[i].ndim == 2:
+                picture = overlay(self.maps[i], None if images is None else images[i])
+                write_atomic(path.with_name(f"{path.name}.png"), png_bytes(picture))
+                files["overlay"] = f"{name}.png"
+            written.append(files)
+        return written
 
 
 def _jsonable(value: Any) -> Any:
