@@ -57,7 +57,7 @@ def explain_ray(
             fn_constructor_args=(replace(job, threads=threads),),
             batch_size=job.chunk,
             batch_format="numpy",
-            concurrency=workers or 2,
+            compute=ray.data.ActorPoolStrategy(size=workers or 2),
             num_cpus=threads,
             num_gpus=gpus,
         )
