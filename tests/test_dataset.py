@@ -195,3 +195,31 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_outputs(resnet_onnx, tmp_pat
     for row in rows[:24]:
         a, b = (np.load(tmp_path / run / row["map"]) for run in ("killed", "whole"))
         assert np.abs(a - b).max() <= 1e-6
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    """A local Ray instance with two CPUs, shut down after this module's Ray tests."""
+    ray = pytest.importorskip("ray", reason="the ray engine needs onnxcam[ray]")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_outputs_equal_local(ray_instance, resnet_onnx, dataset, tmp_path):
+    def run(engine: str):
+        job = Job(str(resnet_onnx), str(tmp_path / engine), layer="layer2", chunk=2, overlays=True)
+        return explain_dataset(job, [str(dataset)], engine=engine, workers=2, progress=False)
+
+    local, distributed = run("local"), run("ray")
+    assert (distributed.ok, distributed.errors) == (local.ok, local.errors) == (7, 2)
+    rows = read_manifest(distributed.manifest)
+    assert strip_timing(rows) == strip_timing(read_manifest(local.manifest))
+    for row in rows:
+        if row["status"] == "ok":
+            maps = [np.load(tmp_path / run / row["map"]) for run in ("local", "ray")]
+            assert np.abs(maps[0] - maps[1]).max() <= 1e-6
+            pngs = [(tmp_path / run / row["overlay"]).read_bytes() for run in ("local", "ray")]
+            assert pngs[0] == pngs[1]
+    assert ray_instance.is_initialized()  # the engine leaves an instance it did not start
