@@ -149,6 +149,20 @@ def test_cli_summary_and_strict(resnet_onnx, dataset, tmp_path, capsys):
     assert "eigen-cam sign must be one of" in capsys.readouterr().err
 
 
+def test_cli_setup_errors_stop_the_run_and_leave_no_settings_behind(
+    resnet_onnx, dataset, tmp_path, capsys
+):
+    out = str(tmp_path / "o")
+    args = ["explain-dataset", str(resnet_onnx), str(dataset), "--quiet", "--out", out]
+    assert main([*args, "--layer", "layer9"]) == 2
+    assert "layer9" in capsys.readouterr().err
+    assert not list((tmp_path / "o").rglob("*.npy"))
+    assert main([*args, "--layer", "layer2", "--method", "eigen-cam"]) == 0  # same folder
+    missing = ["explain-dataset", str(tmp_path / "none.onnx"), str(dataset), "--out", out]
+    assert main(missing) == 2
+    assert "cannot read the model" in capsys.readouterr().err
+
+
 def run_cli(model: Path, inputs: Path, out: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "onnxcam.cli", "explain-dataset", str(model), str(inputs)]
     options = ["--method", "rise", "--option", "n_masks=400", "--chunk", "1", "--quiet"]

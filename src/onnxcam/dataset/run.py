@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from onnxcam.dataset.inputs import dataset_items
-from onnxcam.dataset.manifest import OK, is_done, write_manifest
+from onnxcam.dataset.manifest import OK, ROWS_DIR, is_done, write_manifest
 from onnxcam.dataset.worker import Job
 from onnxcam.errors import OutputError
 from onnxcam.files import prepare_dir, write_atomic
@@ -42,10 +42,11 @@ class Summary:
 
 
 def check_settings(out: Path, job: Job) -> None:
-    """Record what the run computes in out/run.json; refuse to resume a different run there."""
+    """Record what the run computes in out/run.json; refuse to resume a different run there
+    (one that finished at least one input: a run that failed before is simply replaced)."""
     settings = json.loads(json.dumps(job.settings()))  # as it reads back from the file
     path = out / SETTINGS_FILE
-    if path.exists():
+    if path.exists() and any((out / ROWS_DIR).glob("**/*.json")):
         before = json.loads(path.read_text())
         changed = sorted(
             k for k in settings.keys() | before.keys() if settings.get(k) != before.get(k)
@@ -78,7 +79,8 @@ def explain_dataset(
         raise ValueError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
     if job.chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {job.chunk}")
-    out = prepare_dir(job.out)
+    out = prepare_dir(job.out).resolve()
+    job = replace(job, model=str(Path(job.model).resolve()), out=str(out))  # for Ray's workers
     items = dataset_items(inputs)
     check_settings(out, job)
     remove_partial_files(out)

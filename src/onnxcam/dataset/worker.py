@@ -17,7 +17,7 @@ import numpy as np
 from onnxcam.dataset.inputs import Item
 from onnxcam.dataset.manifest import ERROR, OK, Row, write_row
 from onnxcam.engine.explanation import Explanation
-from onnxcam.errors import InputError, OnnxcamError
+from onnxcam.errors import InputError, ModelError, OnnxcamError
 
 MAPS_DIR = "maps"
 
@@ -44,7 +44,10 @@ class Job:
     def settings(self) -> dict[str, Any]:
         """What decides the outputs: a rerun into the same folder must ask for the same."""
         keys = ("method", "layer", "target", "options", "preprocess", "size")
-        digest = hashlib.sha1(Path(self.model).read_bytes()).hexdigest()
+        try:
+            digest = hashlib.sha1(Path(self.model).read_bytes()).hexdigest()
+        except OSError as err:
+            raise ModelError(f"cannot read the model {self.model}: {err.strerror}") from err
         return {"model_sha1": digest, **{key: asdict(self)[key] for key in keys}}
 
 
