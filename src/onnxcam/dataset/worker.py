@@ -43,7 +43,7 @@ class Job:
 
     def settings(self) -> dict[str, Any]:
         """What decides the outputs: a rerun into the same folder must ask for the same."""
-        keys = ("method", "layer", "target", "options", "preprocess", "size")
+        keys = ("method", "layer", "target", "options", "preprocess", "size", "overlays")
         try:
             digest = hashlib.sha1(Path(self.model).read_bytes()).hexdigest()
         except OSError as err:
