@@ -40,6 +40,7 @@ lint: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/scorecam.py
 	$(BIN)/python bench/methods.py
+	$(BIN)/python bench/dataset.py
 
 clean:
 	rm -rf $(VENV) out .cache .pytest_cache
