@@ -44,6 +44,7 @@ lint: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/scorecam.py
 	$(BIN)/python bench/methods.py
+	$(BIN)/python bench/dataset.py
 
 # docs/results.md: every registered method scored on EfficientNet-Lite0 (~10 min on 2 cores).
 results: $(VENV)/.results-installed

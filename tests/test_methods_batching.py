@@ -1,4 +1,5 @@
-"""Every registered method: N images in one call equal N single-image calls; bounded options."""
+"""Every registered method: N images in one call equal N single-image calls (maps and passes
+per input); bounded options."""
 
 from __future__ import annotations
 
@@ -50,4 +51,5 @@ def test_batch_equals_single_calls(resnet_onnx, images, method):
         alone = explainer.explain(images[i : i + 1], method=method, target=[2, 5, 7][i], **options)
         np.testing.assert_allclose(together.maps[i], alone.maps[0], atol=1e-5)
         np.testing.assert_allclose(together.raw[i], alone.raw[0], rtol=1e-5, atol=1e-6)
+        assert together.metadata["passes_per_input"][i] == alone.metadata["passes_run"]
     assert together.metadata["passes_run"] >= 0 and "passes_skipped" in together.metadata

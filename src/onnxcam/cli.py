@@ -1,5 +1,5 @@
-"""The command line: `onnxcam layers | explain | export | demo | evaluate | bench |
-export-explainer`, the Python API for the shell.
+"""The command line: `onnxcam layers | explain | explain-dataset | export | demo | evaluate |
+bench | export-explainer`, the Python API for the shell.
 
 Errors in what the user gave print one line and exit with status 2, without a traceback.
 """
@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from onnxcam import cli_evaluate
+from onnxcam.dataset import cli as dataset_cli
 from onnxcam.errors import OnnxcamError
 
 EXIT_USAGE = 2
 
 
-def _option(text: str) -> tuple[str, object]:
+def method_option(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -63,10 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     add_model_arguments(explain)
     explain.add_argument("--method", default="score-cam", help="method name (default score-cam)")
     explain.add_argument(
-        "--option", type=_option, action="append", default=[], help="method option KEY=VALUE"
+        "--option", type=method_option, action="append", default=[], help="method option KEY=VALUE"
     )
     explain.add_argument("--out", default="out", help="output directory")
     explain.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    dataset = sub.add_parser("explain-dataset", help="explain every input of a folder or list")
+    dataset_cli.add_arguments(dataset)
 
     export = sub.add_parser("export", help="export a PyTorch model to ONNX with layer outputs")
     export.add_argument("factory", help="module:callable returning a torch.nn.Module")
@@ -103,16 +107,6 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_size(args: argparse.Namespace, shape) -> tuple[int, ...]:
-    if args.size:
-        try:
-            return tuple(int(v) for v in args.size.lower().split("x"))
-        except ValueError:
-            raise OnnxcamError(f"--size expects HxW such as 224x224, got {args.size!r}") from None
-    spatial = tuple(shape[2:]) if shape is not None else (None, None)
-    return tuple(d if isinstance(d, int) else 224 for d in spatial)
-
-
 def explainer_from_args(args: argparse.Namespace):
     """The Explainer that --layer, --provider, --batch-size, --threads, ... ask for."""
     from onnxcam.api import Explainer
@@ -133,17 +127,12 @@ def inputs_from_args(args: argparse.Namespace, explainer):
     """(x, pictures, names) from the input files, preprocessed as --preprocess and --size say."""
     from onnxcam.engine.layout import CHANNELS_LAST
     from onnxcam.exporters import stored_preprocess
-    from onnxcam.io import Preprocess, load_inputs, preset
+    from onnxcam.io import choose_preprocess, input_channels, input_size, load_inputs
 
-    stored = stored_preprocess(explainer.model)
-    if args.preprocess == "auto":
-        preprocess = Preprocess(**stored) if stored else preset("imagenet")
-    else:
-        preprocess = preset(args.preprocess)
+    preprocess = choose_preprocess(args.preprocess, stored_preprocess(explainer.model))
     shape = explainer.input_shape
-    channels = shape[1] if shape is not None and isinstance(shape[1], int) else 3
     last = explainer.input_layout == CHANNELS_LAST
-    size = _image_size(args, shape)
+    size, channels = input_size(args.size, shape), input_channels(shape)
     x, pictures, names = load_inputs(args.inputs, size, preprocess, channels, last)
     return x.astype(explainer.input_dtype, copy=False), pictures, names
 
@@ -205,6 +194,7 @@ MODULE_COMMANDS = {
 COMMANDS = {
     "layers": _cmd_layers,
     "explain": _cmd_explain,
+    "explain-dataset": dataset_cli.run,
     "export": _cmd_export,
     "demo": _cmd_demo,
     "evaluate": cli_evaluate.run,

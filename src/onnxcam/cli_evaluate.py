@@ -13,13 +13,13 @@ DEFAULT_METRICS = "deletion,insertion,avg-drop,increase"
 
 def _scoped_option(text: str) -> tuple[str | None, str, object]:
     """NAME:KEY=VALUE for one method or metric, or KEY=VALUE for all methods."""
-    from onnxcam.cli import _option
+    from onnxcam.cli import method_option
 
     head, _, _ = text.partition("=")
     scope, sep, rest = text.partition(":") if ":" in head else (None, "", text)
     if sep and not scope:
         raise argparse.ArgumentTypeError(f"expected NAME:KEY=VALUE, got {text!r}")
-    return (scope, *_option(rest))
+    return (scope, *method_option(rest))
 
 
 def _names(text: str) -> list[str]:

@@ -39,6 +39,29 @@ def preset(name: str) -> Preprocess:
     return PRESETS[name]
 
 
+def choose_preprocess(name: str, stored: dict | None) -> Preprocess:
+    """A preset by name; `auto` takes what the exporter stored in the model, else imagenet."""
+    if name == "auto":
+        return Preprocess(**stored) if stored else PRESETS["imagenet"]
+    return preset(name)
+
+
+def input_size(text: str | None, shape: Sequence | None) -> tuple[int, ...]:
+    """Spatial size for images: `HxW` text if given, else the model's (224 for symbolic axes)."""
+    if text:
+        try:
+            return tuple(int(v) for v in text.lower().split("x"))
+        except ValueError:
+            raise InputError(f"--size expects HxW such as 224x224, got {text!r}") from None
+    spatial = tuple(shape[2:]) if shape is not None else (None, None)
+    return tuple(d if isinstance(d, int) else 224 for d in spatial)
+
+
+def input_channels(shape: Sequence | None) -> int:
+    """Channels the model takes (3 when the axis is symbolic)."""
+    return shape[1] if shape is not None and isinstance(shape[1], int) else 3
+
+
 def fit_image(image: Image.Image, size: tuple[int, int], crop_fraction: float) -> Image.Image:
     """Resize so the image covers size / crop_fraction, then take the centre (H, W) crop."""
     height, width = size
@@ -146,10 +169,11 @@ def load_inputs(
     shapes = {a.shape for a in inputs}
     if len(shapes) > 1:
         raise InputError(f"inputs differ in shape: {sorted(shapes)}; expected one shape for all")
-    return np.stack(inputs), pictures, _unique(names)
+    return np.stack(inputs), pictures, unique_names(names)
 
 
-def _unique(names: list[str]) -> list[str]:
+def unique_names(names: list[str]) -> list[str]:
+    """Names made unique in order: the second `a` becomes `a_1`, the third `a_2`."""
     seen: dict[str, int] = {}
     out = []
     for name in names:

@@ -53,35 +53,19 @@ class Explanation:
         is a plot of the series (C, T) from `series` over the map drawn as a coloured band.
         Returns the manifest's path. Every file goes to a temporary name and is renamed.
         """
-        from onnxcam.viz import overlay, png_bytes, series_png
-
         out = prepare_dir(out_dir)
-        n = len(self.maps)
-        names = list(names) if names is not None else [f"{i:04d}" for i in range(n)]
-        if any(len(given) != n for given in (names, images, series) if given is not None):
-            raise ValueError(f"expected {n} names, images and series, one per map")
-        entries = []
+        names = list(names) if names is not None else [f"{i:04d}" for i in range(len(self.maps))]
+        files = self.save_maps(out, images, names, series=series)
         probabilities = self.probabilities
-        for i, name in enumerate(names):
-            files = {"map": write_atomic(out / f"{name}.npy", npy_bytes(self.maps[i])).name}
-            if self.relevance is not None:
-                data = npy_bytes(self.relevance[i])
-                files["relevance"] = write_atomic(out / f"{name}_relevance.npy", data).name
-            if self.maps[i].ndim == 2:
-                picture = overlay(self.maps[i], None if images is None else images[i])
-                files["overlay"] = write_atomic(out / f"{name}.png", png_bytes(picture)).name
-            elif self.maps[i].ndim == 1:
-                title = f"{self.method}: class {int(self.targets[i])} (p={probabilities[i]:.3f})"
-                plot = series_png(self.maps[i], None if series is None else series[i], title)
-                files["plot"] = write_atomic(out / f"{name}.png", plot).name
-            entries.append(
-                {
-                    "name": name,
-                    "target": int(self.targets[i]),
-                    "probability": float(probabilities[i]),
-                    "files": files,
-                }
-            )
+        entries = [
+            {
+                "name": name,
+                "target": int(self.targets[i]),
+                "probability": float(probabilities[i]),
+                "files": files[i],
+            }
+            for i, name in enumerate(names)
+        ]
         manifest = {
             "method": self.method,
             "layer": self.layer,
@@ -90,6 +74,47 @@ class Explanation:
         }
         text = json.dumps(manifest, indent=2, default=_jsonable)
         return write_atomic(out / "manifest.json", text.encode())
+
+    def save_maps(
+        self,
+        out_dir: str | Path,
+        images: Sequence[np.ndarray | None] | None,
+        names: Sequence[str],
+        overlays: bool = True,
+        series: Sequence[np.ndarray] | None = None,
+    ) -> list[dict[str, str]]:
+        """Write `<name>.npy` per map (and `<name>_relevance.npy` where there is relevance) and,
+        when `overlays`, `<name>.png`: a 2-D map over images[i] where it is not None, a 1-D map
+        as a band under the series (C, T). Names may hold sub-folders. Returns each input's
+        files, relative to out_dir."""
+        from onnxcam.viz import overlay, png_bytes, series_png
+
+        out = prepare_dir(out_dir)
+        n = len(self.maps)
+        if any(len(given) != n for given in (names, images, series) if given is not None):
+            raise ValueError(f"expected {n} names, images and series, one per map")
+        written = []
+        for i, name in enumerate(names):
+            path = out / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path.with_name(f"{path.name}.npy"), npy_bytes(self.maps[i]))
+            files = {"map": f"{name}.npy"}
+            if self.relevance is not None:
+                data = npy_bytes(self.relevance[i])
+                write_atomic(path.with_name(f"{path.name}_relevance.npy"), data)
+                files["relevance"] = f"{name}_relevance.npy"
+            if overlays and self.maps[i].ndim == 2:
+                picture = overlay(self.maps[i], None if images is None else images[i])
+                write_atomic(path.with_name(f"{path.name}.png"), png_bytes(picture))
+                files["overlay"] = f"{name}.png"
+            elif overlays and self.maps[i].ndim == 1:
+                title = f"{self.method}: class {int(self.targets[i])}"
+                title += f" (p={self.probabilities[i]:.3f})"
+                plot = series_png(self.maps[i], None if series is None else series[i], title)
+                write_atomic(path.with_name(f"{path.name}.png"), plot)
+                files["plot"] = f"{name}.png"
+            written.append(files)
+        return written
 
 
 def _jsonable(value: Any) -> Any:

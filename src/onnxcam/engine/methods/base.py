@@ -52,6 +52,11 @@ class Context:
         return self.views.logits
 
 
+def passes_per_input(images: np.ndarray, n_images: int) -> list[int]:
+    """Passes each input cost, from the input index of every pass run."""
+    return np.bincount(images, minlength=n_images).tolist()
+
+
 @dataclass
 class MethodOutput:
     raw: np.ndarray  # (N, *s) after ReLU, before resize

@@ -51,6 +51,7 @@ class EigenCAM(Method):
         metadata = {
             "sign": self.sign,
             "passes_run": 0,
+            "passes_per_input": [0] * len(raw),
             "passes_skipped": 0,
             "constant_maps": constant.tolist(),
         }

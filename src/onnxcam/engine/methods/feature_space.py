@@ -24,6 +24,7 @@ from onnxcam.engine.methods.base import (
     Context,
     Method,
     MethodOutput,
+    passes_per_input,
     positive_int,
     register,
 )
@@ -136,6 +137,7 @@ class AblationCAM(ChannelWeightMethod):
             "mode": self.mode,
             "channels": int(n_channels),
             "passes_run": len(images),
+            "passes_per_input": passes_per_input(images, n_images),
             "passes_skipped": int(n_images * n_channels - len(images)),
             "zero_score_inputs": np.flatnonzero(~safe).tolist(),
         }
@@ -198,6 +200,7 @@ class ReciproCAM(Method):
         metadata = {
             "gaussian": self.gaussian,
             "passes_run": len(images),
+            "passes_per_input": passes_per_input(images, n_images),
             "passes_skipped": 0,
             "constant_maps": constant.tolist(),
         }

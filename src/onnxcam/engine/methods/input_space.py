@@ -16,7 +16,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from onnxcam.engine.methods.base import Context, Method, MethodOutput, positive_int, register
+from onnxcam.engine.methods.base import (
+    Context,
+    Method,
+    MethodOutput,
+    passes_per_input,
+    positive_int,
+    register,
+)
 from onnxcam.engine.runner import Perturbation
 from onnxcam.engine.targets import SCORE_KINDS, class_scores
 from onnxcam.kernels import minmax_normalize, resize
@@ -119,6 +126,7 @@ class RISE(Method):
             "p": self.p,
             "seed": self.seed,
             "passes_run": len(images),
+            "passes_per_input": passes_per_input(images, n_images),
             "passes_skipped": 0,
             "constant_maps": constant.tolist(),
         }
@@ -205,6 +213,7 @@ class Occlusion(Method):
             "value": self.value,
             "windows": n_windows,
             "passes_run": len(images),
+            "passes_per_input": passes_per_input(images, n_images),
             "passes_skipped": 0,
             "constant_maps": constant.tolist(),
         }

@@ -25,7 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from onnxcam.engine.methods.base import ChannelWeightMethod, Context, positive_int, register
+from onnxcam.engine.methods.base import (
+    ChannelWeightMethod,
+    Context,
+    passes_per_input,
+    positive_int,
+    register,
+)
 from onnxcam.engine.postprocess import PostProcess
 from onnxcam.engine.runner import Perturbation
 from onnxcam.engine.targets import class_scores
@@ -224,6 +230,7 @@ class ScoreCAM(ChannelWeightMethod):
             "channels_used": int(valid.sum()),
             "max_channels": self.max_channels,
             "passes_run": len(run_images),
+            "passes_per_input": passes_per_input(run_images, n_images),
             "passes_shared": int((len(images) - len(first)) * self.repeats),
             "passes_skipped": int(n_images * n_channels * self.repeats - len(run_images)),
         }

@@ -1,0 +1,157 @@
+"""explain-dataset throughput on EfficientNet-Lite0: the local engine against one Explainer fed
+pre-loaded batches, and the Ray engine with 2 workers against the local engine.
+
+The dataset is JPEG files written from scikit-image's photos (crops, mirror images). The
+reference decodes every input before its clock starts, then builds an Explainer and calls
+explain on groups of the engine's size; the engines run explain_dataset end to end (building
+their Explainers, listing, decoding, explaining, writing maps, records and the manifest).
+Reference and local runs take turns and the ratio is the median of the rounds' ratios, so drift
+on this shared machine hits both alike. Ray runs on a local instance with 2 CPUs started before
+its clock; each actor runs ORT on 1 thread, the local engine on ORT's default (all cores). A
+Ray run over 2 inputs measures the actors' start (processes, imports, Explainers), which a
+large dataset pays once; the rate after it is (n - 2) / (seconds - that).
+Prints one JSON object per line.
+
+    python bench/dataset.py [--images 32] [--methods score-cam,recipro-cam] [--rounds 3] [--no-ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scorecam import OtherLoad, emit
+
+from onnxcam import Explainer
+from onnxcam.dataset import Job, explain_dataset
+from onnxcam.dataset.inputs import dataset_items
+from onnxcam.demo import DEMO_PREPROCESS, efficientnet_lite0_onnx
+from onnxcam.io import load_inputs
+
+CHUNK = 8  # inputs per explain call, the CLI default
+RATIO_TARGET = 0.95
+#: Images per method: Score-CAM costs ~1.3 s an image here, ReciproCAM (tail only) ~40 ms.
+IMAGES = {"score-cam": 32, "recipro-cam": 96}
+
+
+def write_photos(folder: Path, n: int) -> None:
+    """n distinct JPEGs: sliding crops of four photos, every other one mirrored."""
+    from skimage import data
+
+    photos = [data.chelsea(), data.coffee(), data.astronaut(), data.rocket()]
+    for i in range(n):
+        photo = photos[i % len(photos)]
+        h, w = photo.shape[:2]
+        side = min(h, w) * 3 // 4
+        top, left = (i * 17) % (h - side), (i * 29) % (w - side)
+        crop = Image.fromarray(photo[top : top + side, left : left + side])
+        if (i // len(photos)) % 2:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        crop.save(folder / f"img{i:04d}.jpg", quality=90)
+
+
+def reference_rate(model: Path, folder: Path, method: str) -> float:
+    """Inputs/s of one Explainer (built inside the clock) on inputs decoded before it starts,
+    CHUNK at a time."""
+    paths = [item.path for item in dataset_items([str(folder)])]
+    x, _, _ = load_inputs(paths, (224, 224), DEMO_PREPROCESS, 3)
+    started = time.perf_counter()
+    explainer = Explainer(model, progress=False)
+    for start in range(0, len(x), CHUNK):
+        explainer.explain(x[start : start + CHUNK], method=method)
+    return len(x) / (time.perf_counter() - started)
+
+
+def engine_rate(job: Job, folder: Path, engine: str) -> float:
+    """Inputs/s of explain_dataset end to end into an empty folder."""
+    shutil.rmtree(job.out, ignore_errors=True)
+    started = time.perf_counter()
+    summary = explain_dataset(job, [str(folder)], engine=engine, workers=2, progress=False)
+    seconds = time.perf_counter() - started
+    assert summary.ok == summary.total, summary.line()
+    return summary.total / seconds
+
+
+def bench_method(model: Path, method: str, n: int, rounds: int, ray: bool, work: Path) -> None:
+    folder = work / f"images-{n}"
+    if not folder.exists():
+        folder.mkdir()
+        write_photos(folder, n)
+    job = Job(str(model), str(work / "out"), method=method, chunk=CHUNK)
+    engine_rate(job, folder, "local")  # warm-up: Numba kernels, page cache, session
+    reference, local = [], []
+    load = OtherLoad()
+    for _ in range(rounds):  # taking turns: drift on the shared machine hits both alike
+        reference.append(reference_rate(model, folder, method))
+        local.append(engine_rate(job, folder, "local"))
+    ratios = [mine / ref for mine, ref in zip(local, reference, strict=True)]
+    emit(
+        "local_vs_explainer",
+        model="efficientnet-lite0",
+        method=method,
+        images=n,
+        chunk=CHUNK,
+        reference_inputs_per_s=[round(r, 3) for r in reference],
+        local_inputs_per_s=[round(r, 3) for r in local],
+        ratio=round(float(np.median(ratios)), 3),
+        ratios=[round(r, 3) for r in ratios],
+        target=RATIO_TARGET,
+        other_processes_cpu_s=load.seconds(),
+    )
+    if not ray:
+        return
+    import ray as ray_module
+
+    startup = work / "images-2"
+    if not startup.exists():
+        startup.mkdir()
+        write_photos(startup, 2)
+    ray_module.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    try:
+        ray_job = Job(str(model), str(work / "out-ray"), method=method, chunk=CHUNK)
+        distributed = engine_rate(ray_job, folder, "ray")
+        start_seconds = 2 / engine_rate(ray_job, startup, "ray")
+    finally:
+        ray_module.shutdown()
+    local_now = engine_rate(job, folder, "local")
+    after_start = (n - 2) / (n / distributed - start_seconds)
+    emit(
+        "ray_vs_local",
+        model="efficientnet-lite0",
+        method=method,
+        images=n,
+        workers=2,
+        ray_inputs_per_s=round(distributed, 3),
+        local_inputs_per_s=round(local_now, 3),
+        ratio=round(distributed / local_now, 3),
+        ray_two_input_run_s=round(start_seconds, 2),
+        ray_inputs_per_s_after_start=round(after_start, 3),
+        ratio_after_start=round(after_start / local_now, 3),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default="score-cam,recipro-cam")
+    parser.add_argument("--images", type=int, default=None, help="images per method")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-ray", action="store_true")
+    args = parser.parse_args(argv)
+    with contextlib.redirect_stdout(sys.stderr):
+        model = efficientnet_lite0_onnx()
+    with tempfile.TemporaryDirectory() as work:
+        for method in args.methods.split(","):
+            n = args.images or IMAGES[method]
+            bench_method(model, method, n, args.rounds, not args.no_ray, Path(work))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
