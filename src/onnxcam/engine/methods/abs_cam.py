@@ -65,6 +65,7 @@ class AbsCAM(ScoreCAM):
         scores, passes = self.score_channels(ctx, chosen)
         metadata.update(passes)
         metadata["passes_run"] += len(ctx.x)  # the backward passes
+        metadata["passes_per_input"] = [p + 1 for p in metadata["passes_per_input"]]
         if self.phase2 == "score_channels_norm":
             return scores, metadata  # combined from normalised maps in explain()
         return scores * weights, metadata

@@ -47,10 +47,15 @@ def layer_gradients(ctx: Context) -> np.ndarray:
     return grads.astype(np.float32, copy=False)
 
 
-def backward_metadata(ctx: Context, passes: int = 0) -> dict[str, Any]:
-    """Pass counts for a gradient method: one backward pass per input (+ `passes` forward)."""
+def backward_metadata(ctx: Context) -> dict[str, Any]:
+    """Pass counts for a gradient method: one backward pass per input."""
     graph_used = "tail" if ctx.views.uses_tail_backward else "full"
-    return {"passes_run": len(ctx.x) + passes, "passes_skipped": 0, "backward_graph": graph_used}
+    return {
+        "passes_run": len(ctx.x),
+        "passes_skipped": 0,
+        "passes_per_input": [1] * len(ctx.x),
+        "backward_graph": graph_used,
+    }
 
 
 def _spatial(a: np.ndarray) -> tuple[int, ...]:
@@ -196,6 +201,7 @@ class LayerCAM(Method):
             "constant_maps": constant.tolist(),
             "passes_run": len(ctx.x),
             "passes_skipped": 0,
+            "passes_per_input": [1] * len(ctx.x),
             "backward_graph": "full",
         }
         return MethodOutput(raw, maps, None, metadata)

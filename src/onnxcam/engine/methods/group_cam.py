@@ -12,7 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from onnxcam.engine.blur import gaussian_blur
-from onnxcam.engine.methods.base import Context, Method, MethodOutput, positive_int, register
+from onnxcam.engine.methods.base import (
+    Context,
+    Method,
+    MethodOutput,
+    passes_per_input,
+    positive_int,
+    register,
+)
 from onnxcam.engine.methods.gradient import layer_gradients
 from onnxcam.engine.methods.score_cam import constant_channels
 from onnxcam.engine.postprocess import PostProcess, combine
@@ -99,6 +106,7 @@ class GroupCAM(Method):
         metadata = {
             "groups": int(maps.shape[1]),
             "passes_run": len(images) + n,  # masked and baseline forwards, backward passes
+            "passes_per_input": [p + 1 for p in passes_per_input(images, n)],
             "passes_skipped": int(maps.shape[0] * maps.shape[1] + n - len(images)),
             "blur": [self.blur_size, self.blur_sigma],
             "constant_maps": constant.tolist(),

@@ -64,6 +64,7 @@ class LRP(Method):
             "constant_maps": empty.tolist(),
             "passes_run": len(ctx.x),
             "passes_skipped": 0,
+            "passes_per_input": [1] * len(ctx.x),
             "backward_graph": "relevance",
         }
         return MethodOutput(raw, maps, None, metadata, relevance)

@@ -67,10 +67,12 @@ class SalienceCAM(Method):
             salience = dx.sum(axis=1)
         raw = np.maximum(salience, 0).astype(np.float32)
         maps, constant = minmax_normalize(raw, 1e-8)
-        salience_passes = int(np.count_nonzero(alpha)) if self.absolute else len(ctx.x)
+        per_input = np.count_nonzero(alpha, axis=1) if self.absolute else np.ones(len(ctx.x))
+        salience_passes = int(per_input.sum())
         metadata = {  # one backward pass per input for alpha, then the salience passes
             "passes_run": len(ctx.x) + salience_passes,
             "passes_skipped": int(alpha.size) - salience_passes if self.absolute else 0,
+            "passes_per_input": [1 + int(p) for p in per_input],
             "absolute": self.absolute,
             "reading": READING,
             "constant_maps": constant.tolist(),
