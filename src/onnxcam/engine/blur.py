@@ -1,4 +1,5 @@
-"""Gaussian blur of model inputs along their spatial axes (Group-CAM's baseline image)."""
+"""Separable filters of model inputs along their spatial axes: Group-CAM's blurred baseline
+and RISE's insertion substrate."""
 
 from __future__ import annotations
 
@@ -12,20 +13,25 @@ def gaussian_kernel(size: int, sigma: float) -> np.ndarray:
     return taps / taps.sum()
 
 
-def gaussian_blur(x: np.ndarray, size: int, sigma: float) -> np.ndarray:
-    """Blur (N, C, *S) separably along each spatial axis, borders mirrored ('reflect')."""
-    if size < 1 or size % 2 == 0 or sigma <= 0:
-        raise ValueError(f"blur size must be odd and >= 1 and sigma > 0, got {size}, {sigma}")
-    taps = gaussian_kernel(size, sigma)
+def separable_filter(x: np.ndarray, taps: np.ndarray, mode: str = "reflect") -> np.ndarray:
+    """Correlate (N, C, *S) with the same odd-length taps along each spatial axis, borders
+    padded by numpy's `mode` ('reflect' mirrors, 'constant' pads zeros)."""
     out = x.astype(np.float64)
-    half = size // 2
+    half = len(taps) // 2
     for axis in range(2, x.ndim):
         widths = [(0, 0)] * x.ndim
         widths[axis] = (half, half)
-        padded = np.pad(out, widths, mode="reflect")
+        padded = np.pad(out, widths, mode=mode)
         length = out.shape[axis]
         out = sum(
             weight * np.take(padded, np.arange(k, k + length), axis=axis)
             for k, weight in enumerate(taps)
         )
     return out.astype(np.float32)
+
+
+def gaussian_blur(x: np.ndarray, size: int, sigma: float) -> np.ndarray:
+    """Blur (N, C, *S) separably along each spatial axis, borders mirrored ('reflect')."""
+    if size < 1 or size % 2 == 0 or sigma <= 0:
+        raise ValueError(f"blur size must be odd and >= 1 and sigma > 0, got {size}, {sigma}")
+    return separable_filter(x, gaussian_kernel(size, sigma), "reflect")

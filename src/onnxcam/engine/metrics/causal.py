@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from onnxcam.engine.blur import separable_filter
 from onnxcam.engine.methods.base import positive_int
 from onnxcam.engine.metrics.common import check_inputs, score_items
 from onnxcam.engine.metrics.curves import Curves
@@ -37,14 +38,7 @@ def rise_blur(x: np.ndarray) -> np.ndarray:
         period = 2 * size
         position %= period
         kernel[position if position < size else period - 1 - position] += weight
-    out = x.astype(np.float64)
-    for axis in range(2, x.ndim):
-        padded = np.pad(out, [(0, 0)] * axis + [(5, 5)] + [(0, 0)] * (x.ndim - axis - 1))
-        length = out.shape[axis]
-        out = sum(
-            kernel[k] * np.take(padded, np.arange(k, k + length), axis=axis) for k in range(size)
-        )
-    return out.astype(np.float32)
+    return separable_filter(x, kernel, "constant")
 
 
 class PixelSteps(Perturbation):
