@@ -35,6 +35,7 @@ def test_every_method_is_covered():
         "rise",
         "salience-cam",
         "score-cam",
+        "sr-map",
         "ss-cam",
         "xgrad-cam",
     }

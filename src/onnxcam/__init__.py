@@ -2,6 +2,7 @@
 
 from onnxcam import exporters, metrics
 from onnxcam.api import Explainer, explain
+from onnxcam.engine.context_saliency import ContextSaliency, context_saliency
 from onnxcam.engine.explanation import Explanation
 from onnxcam.engine.graph import LayerInfo
 from onnxcam.engine.methods import methods
@@ -9,10 +10,12 @@ from onnxcam.errors import OnnxcamError
 
 __version__ = "0.1.0"
 __all__ = [
+    "ContextSaliency",
     "Explainer",
     "Explanation",
     "LayerInfo",
     "OnnxcamError",
+    "context_saliency",
     "explain",
     "exporters",
     "methods",

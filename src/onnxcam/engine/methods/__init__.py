@@ -10,6 +10,7 @@ from onnxcam.engine.methods import (
     lrp,
     salience_cam,
     score_cam,
+    sr_map,
 )
 from onnxcam.engine.methods.base import (
     ChannelWeightMethod,
@@ -38,4 +39,5 @@ __all__ = [
     "register",
     "salience_cam",
     "score_cam",
+    "sr_map",
 ]
