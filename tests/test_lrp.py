@@ -11,7 +11,13 @@ from onnx import TensorProto, helper, numpy_helper
 
 from onnxcam import Explainer
 from onnxcam.engine.backward import BackwardError, build, grad_name, seed_name
-from onnxcam.engine.backward.relevance import Composite, fold_batch_norms, linear, rule_set
+from onnxcam.engine.backward.relevance import (
+    Composite,
+    fold_affine_chains,
+    fold_batch_norms,
+    linear,
+    rule_set,
+)
 from onnxcam.engine.ort import onnxruntime as ort
 
 LOW, HIGH = np.array([-2.0, -1.5]), np.array([1.0, 2.5])
@@ -244,6 +250,71 @@ def test_batch_norm_folding_equals_the_unfolded_model():
         x.astype(np.float64), w1, b1, r.reshape(c1.shape), "epsilon", 1, 1, eps=1e-6
     )
     assert relative_error(result.relevance, want) < 1e-4
+
+
+def keras_style_net(seed=0):
+    """conv_bn_net as Keras exports it: a bias-free Conv, then (channels last) the bias and the
+    BatchNorm as Add/Sub/Mul/Add constants between Transposes and float Casts."""
+    _, p = conv_bn_net(seed)
+    s = p["scale"] / np.sqrt(p["var"] + 1e-3)
+    per_channel = {"bias": p["b1"], "mean": p["mean"], "s": s, "beta": p["shift"]}
+    inits = {
+        "w1": p["w1"],
+        "w3": p["w3"],
+        **{k: v.reshape(1, 1, 1, 3) for k, v in per_channel.items()},
+    }
+    inits["half"] = np.array(0.5)  # a scalar: per channel too
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Transpose", ["c1"], ["t1"], perm=[0, 2, 3, 1]),
+        helper.make_node("Cast", ["t1"], ["k1"], to=TensorProto.FLOAT),
+        helper.make_node("Add", ["bias", "k1"], ["a"]),
+        helper.make_node("Sub", ["a", "mean"], ["b"]),
+        helper.make_node("Mul", ["b", "s"], ["c"]),
+        helper.make_node("Add", ["c", "beta"], ["d"]),
+        helper.make_node("Div", ["d", "half"], ["e"]),
+        helper.make_node("Transpose", ["e"], ["t2"], perm=[0, 3, 1, 2]),
+        helper.make_node("Relu", ["t2"], ["a1"]),
+        helper.make_node("Flatten", ["a1"], ["f"]),
+        helper.make_node("Gemm", ["f", "w3"], ["logits"], transB=1),
+    ]
+    return make_model(nodes, inits, (2, 7, 7)), p
+
+
+def test_elementwise_bias_and_batch_norm_fold_like_a_batch_norm_node():
+    keras, _ = keras_style_net()
+    folded, removed = fold_affine_chains(keras)
+    assert removed == 5
+    ops = [n.op_type for n in folded.graph.node]
+    assert ops == ["Conv", "Transpose", "Cast", "Transpose", "Relu", "Flatten", "Gemm"]
+    x = np.random.default_rng(5).normal(size=(2, 2, 7, 7)).astype(np.float32)
+    run = [
+        ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x}
+        )[0]
+        for m in (keras, folded)
+    ]
+    np.testing.assert_allclose(run[1], run[0], rtol=1e-5, atol=1e-5)
+    # the Div by 0.5 doubles the BN net's layer, and LRP is homogeneous: ...
+    bn_model, _ = conv_bn_net()
+    for composite in ("epsilon", "epsilon-plus", "sr-official"):
+        got = Explainer(keras, progress=False).explain(x, method="lrp", composite=composite)
+        plain = Explainer(bn_model, progress=False).explain(x, method="lrp", composite=composite)
+        # ... has the same relevance up to the factor 2 in the logits
+        logit_ratio = got.metadata["relevance_sum"] / plain.metadata["relevance_sum"]
+        assert (
+            relative_error(got.relevance, plain.relevance * logit_ratio[:, None, None, None]) < 1e-4
+        )
+
+
+def test_constants_that_are_not_per_channel_are_left_alone():
+    keras, _ = keras_style_net()
+    mean = next(t for t in keras.graph.initializer if t.name == "mean")
+    full = np.random.default_rng(0).normal(size=(1, 7, 7, 3)).astype(np.float32)
+    mean.CopyFrom(numpy_helper.from_array(full, "mean"))  # (1, H, W, C): varies over space
+    folded, removed = fold_affine_chains(keras)
+    assert removed == 1  # only the bias Add before it
+    assert [n.op_type for n in folded.graph.node].count("Sub") == 1
 
 
 def test_bad_composites_and_computed_weights_are_refused():

@@ -24,12 +24,7 @@ def channels_last(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 2, 1))
 
 
-#: LRP depends on how the graph decomposes each layer: the Keras export writes BatchNormalization
-#: as Sub/Mul/Add (not folded into the Conv) and Dense as MatMul + Add, so its relevance differs.
-GRAPH_DEPENDENT = {"lrp", "sr-map"}
-
-
-@pytest.mark.parametrize("method", [m for m in methods() if m not in GRAPH_DEPENDENT])
+@pytest.mark.parametrize("method", methods())
 def test_every_method_same_map_from_torch_and_keras(method, gunpoint, gunpoint_fcn):
     _, torch_path, keras_path = gunpoint_fcn
     x = gunpoint.x_test[:3]

@@ -80,12 +80,13 @@ class ModelViews:
         return {}
 
     def relevance(self, composite: relevance.Composite) -> Runner:
-        """The BatchNorm-folded model plus an LRP sweep from the class scores to the input,
+        """The model with BatchNorm and bias/affine constants folded (relevance.fold_linear_layers)
+        plus an LRP sweep from the class scores to the input,
         under `composite` (built once per composite). Outputs: the class scores, then
         `backward.grad_name(input)`, the input relevance."""
         key = ("relevance", composite)
         if key not in self._backward:
-            folded, _ = relevance.fold_batch_norms(self.model)
+            folded = relevance.fold_linear_layers(self.model)
             source = graph.model_input(self.model).name
             model = backward.build(
                 folded, composite.rules(folded), [self.logits], [source], [self.logits]

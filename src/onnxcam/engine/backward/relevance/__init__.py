@@ -2,12 +2,24 @@
 
 `Composite(name, ...).rules(model)` is a RuleSet for `backward.build`: seeded at the class
 scores with y_c one-hot rows, the sweep returns the signed relevance of every input element.
-BatchNormalization is folded into its Conv/Gemm first (`fold_batch_norms`).
+BatchNormalization, and per-channel elementwise constants after a Conv/Gemm, are folded into
+that layer first (`fold_linear_layers`).
 """
 
 from onnxcam.engine.backward import gradients  # noqa: F401  (relevance reuses gradient rules)
 from onnxcam.engine.backward.relevance import passing  # noqa: F401  (registers the op mapping)
 from onnxcam.engine.backward.relevance.composites import COMPOSITES, Composite, rule_set
-from onnxcam.engine.backward.relevance.fold import fold_batch_norms
+from onnxcam.engine.backward.relevance.fold import (
+    fold_affine_chains,
+    fold_batch_norms,
+    fold_linear_layers,
+)
 
-__all__ = ["COMPOSITES", "Composite", "fold_batch_norms", "rule_set"]
+__all__ = [
+    "COMPOSITES",
+    "Composite",
+    "fold_affine_chains",
+    "fold_batch_norms",
+    "fold_linear_layers",
+    "rule_set",
+]

@@ -3,6 +3,12 @@
 s = gamma / sqrt(var + eps) per output channel. A BatchNormalization that cannot be folded
 (no Conv/Gemm with constant weights right before it, or that layer's output also used elsewhere)
 stays and passes relevance through.
+
+Exporters that write the bias and BatchNorm as elementwise ops (Keras: Conv, Transpose, Cast,
+Add bias, Sub mean, Mul scale, Add beta) get the same treatment from `fold_affine_chains`: a run
+of per-channel Add/Sub/Mul/Div by constants after a Conv/Gemm, possibly through Transpose and
+float Casts, is merged into that layer's weights and bias, so the model's LRP does not depend
+on how its exporter spelled the layer.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections import Counter
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 
 def _attr(node: onnx.NodeProto, name: str, default):
@@ -83,3 +89,113 @@ def fold_batch_norms(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     for bn in removed:
         g.node.remove(bn)
     return model, folded
+
+
+def _channel_vector(value: np.ndarray, rank: int, axis: int, channels: int) -> np.ndarray | None:
+    """`value` as one number per channel along `axis` of a rank-`rank` tensor, or None when it
+    broadcasts any other way."""
+    if value.size == 1:
+        return np.full(channels, float(value.reshape(-1)[0]))
+    if value.ndim > rank:
+        return None
+    shape = (1,) * (rank - value.ndim) + value.shape
+    if shape[axis] != channels or any(n != 1 for i, n in enumerate(shape) if i != axis):
+        return None
+    return value.reshape(-1).astype(np.float64)
+
+
+def _affine_step(node, tensor, values, rank, axis, channels):
+    """(scale, shift) of y -> y * scale + shift for one elementwise node reading `tensor` and a
+    per-channel constant; None if the node is not such a step."""
+    if node.op_type not in ("Add", "Sub", "Mul", "Div") or len(node.input) != 2:
+        return None
+    position = list(node.input).index(tensor)
+    other = node.input[1 - position]
+    if other not in values or (node.op_type in ("Sub", "Div") and position != 0):
+        return None
+    vector = _channel_vector(numpy_helper.to_array(values[other]), rank, axis, channels)
+    if vector is None:
+        return None
+    ones, zeros = np.ones(channels), np.zeros(channels)
+    return {
+        "Add": (ones, vector),
+        "Sub": (ones, -vector),
+        "Mul": (vector, zeros),
+        "Div": (1 / vector, zeros),
+    }[node.op_type]
+
+
+def fold_affine_chains(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
+    """A copy of the model with per-channel elementwise constants after Conv/Gemm layers merged
+    into them (see the module docstring); and how many elementwise nodes were removed."""
+    model = copy.deepcopy(model)
+    g = model.graph
+    values = {t.name: t for t in g.initializer}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in g.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    outputs = {o.name for o in g.output}
+    removed: list[onnx.NodeProto] = []
+    for layer in list(g.node):
+        axis = _out_axis(layer)
+        has_bias = len(layer.input) > 2 and bool(layer.input[2])
+        if (
+            axis is None
+            or layer.input[1] not in values
+            or (has_bias and layer.input[2] not in values)
+        ):
+            continue
+        w = numpy_helper.to_array(values[layer.input[1]])
+        channels = w.shape[axis]
+        rank = w.ndim if layer.op_type == "Conv" else 2
+        channel_axis, scale, shift = 1, np.ones(channels), np.zeros(channels)
+        tensor, chain = layer.output[0], []
+        while tensor not in outputs and len(consumers.get(tensor, [])) == 1:
+            node = consumers[tensor][0]
+            if node.op_type == "Transpose":
+                perm = list(_attr(node, "perm", list(range(rank))[::-1]))
+                channel_axis = perm.index(channel_axis)
+            elif node.op_type == "Cast" and _attr(node, "to", 0) == TensorProto.FLOAT:
+                pass
+            else:
+                step = _affine_step(node, tensor, values, rank, channel_axis, channels)
+                if step is None or node.output[0] in outputs:
+                    break
+                scale, shift = scale * step[0], shift * step[0] + step[1]
+                chain.append((node, list(node.input).index(tensor)))
+            tensor = node.output[0]
+        if not chain:
+            continue
+        b = numpy_helper.to_array(values[layer.input[2]]) if has_bias else np.zeros(channels)
+        if layer.op_type == "Gemm":
+            b = np.broadcast_to(b * _attr(layer, "beta", 1.0), (channels,))
+            _set_attr(layer, "beta", 1.0)
+        shape = [1] * w.ndim
+        shape[axis] = -1
+        w_name, b_name = f"{layer.input[1]}__affine_folded", f"{layer.output[0]}__affine_bias"
+        g.initializer.extend(
+            [
+                numpy_helper.from_array((w * scale.reshape(shape)).astype(w.dtype), w_name),
+                numpy_helper.from_array((b * scale + shift).astype(w.dtype), b_name),
+            ]
+        )
+        del layer.input[1:]
+        layer.input.extend([w_name, b_name])
+        for node, position in chain:  # the node's one consumer now reads its data input
+            data = node.input[position]  # read now: an earlier removal may have renamed it
+            (reader,) = consumers[node.output[0]]
+            for i, name in enumerate(reader.input):
+                if name == node.output[0]:
+                    reader.input[i] = data
+            consumers[data] = [reader]
+            removed.append(node)
+    for node in removed:
+        g.node.remove(node)
+    return model, len(removed)
+
+
+def fold_linear_layers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Both folds: BatchNormalization nodes, then elementwise per-channel constants."""
+    folded, _ = fold_batch_norms(model)
+    return fold_affine_chains(folded)[0]
