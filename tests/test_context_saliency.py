@@ -165,6 +165,7 @@ def test_constant_input_gives_a_zero_map():
     [
         (np.zeros((3, 4, 4, 4)), {}, r"\(C, H, W\) image or \(C, T\) series"),
         (np.full((3, 9, 9), np.nan), {}, "finite"),
+        (np.zeros((3, 1, 1)), {}, "2 or more samples"),
         (np.full((3, 9, 9), 2.0), {}, r"'lab' expects 3 channel\(s\) with values in \[0, 1\]"),
         (np.zeros((2, 9, 9)), {"colour": "lab"}, "expects 3 channel"),
         (np.zeros((3, 9, 9)), {"patch": 0}, "patch must be a positive integer"),

@@ -148,8 +148,11 @@ def context_saliency(x: np.ndarray, opts: ContextSaliency | None = None) -> tupl
     """
     opts = opts or ContextSaliency()
     x = np.asarray(x, np.float32)
-    if x.ndim not in (2, 3) or not np.isfinite(x).all():
-        raise ValueError(f"expected a finite (C, H, W) image or (C, T) series, got {x.shape}")
+    if x.ndim not in (2, 3) or not np.isfinite(x).all() or max(x.shape[1:], default=0) < 2:
+        raise ValueError(
+            f"expected a finite (C, H, W) image or (C, T) series with 2 or more samples, got "
+            f"shape {x.shape}"
+        )
     spatial = x.shape[1:]
     planes = x[:, None, :] if x.ndim == 2 else x
     feats = features(planes, opts.colour)
