@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from onnxcam import Explainer
-from onnxcam.engine.methods.eigen_cam import first_component
+from onnxcam.engine.methods.eigen_cam import first_component, first_singular_pair
 
 A = np.array([[[1, 0], [0, 1]], [[1, 2], [2, 0]], [[1, 1], [1, 1]]], np.float64)
 
@@ -48,3 +48,20 @@ def test_maps_follow_the_pgc_projection(resnet_onnx, images):
             want = -want
         np.testing.assert_allclose(result.raw[n], np.maximum(want, 0), atol=1e-4)
     assert result.metadata["passes_run"] == 0
+
+
+@pytest.mark.parametrize("shape", [(49, 1280), (64, 16), (9, 9)])
+def test_first_singular_pair_equals_the_svd(shape):
+    matrix = np.random.default_rng(1).normal(size=shape)
+    centred = matrix - matrix.mean(axis=0)
+    projection, vector = first_singular_pair(centred)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    s = np.sign(vector @ vt[0])
+    np.testing.assert_allclose(s * vector, vt[0], atol=1e-10)
+    np.testing.assert_allclose(s * projection, centred @ vt[0], atol=1e-9)
+    assert np.linalg.norm(projection) == pytest.approx(singular[0])
+
+
+def test_first_singular_pair_of_a_constant_matrix_is_a_zero_projection():
+    projection, vector = first_singular_pair(np.zeros((4, 10)))
+    assert not projection.any() and np.linalg.norm(vector) == 1
