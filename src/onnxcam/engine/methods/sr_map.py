@@ -26,12 +26,14 @@ HEATMAPS = ("channels", "sum")
 
 
 def relevance_heatmap(relevance: np.ndarray, heatmap: str) -> np.ndarray:
-    """(C, *S) signed relevance of one input -> |R| scaled to [0, 1] ((1, *S) for "sum")."""
-    magnitude = np.abs(relevance)
+    """(C, *S) signed relevance of one input -> |R| min-max scaled to [0, 1] over all channels
+    and samples ((1, *S) for "sum"); all zeros where |R| is constant."""
+    magnitude = np.abs(relevance.astype(np.float64))
     if heatmap == "sum":
         magnitude = magnitude.sum(axis=0, keepdims=True)
-    top = magnitude.max()
-    return (magnitude / top if top > 0 else magnitude).astype(np.float32)
+    span = magnitude.max() - magnitude.min()
+    scaled = (magnitude - magnitude.min()) / span if span > 0 else np.zeros_like(magnitude)
+    return scaled.astype(np.float32)
 
 
 @register
