@@ -5,11 +5,12 @@ The dataset is JPEG files written from scikit-image's photos (crops, mirror imag
 reference decodes every input before its clock starts, then builds an Explainer and calls
 explain on groups of the engine's size; the engines run explain_dataset end to end (building
 their Explainers, listing, decoding, explaining, writing maps, records and the manifest).
-Reference and local runs take turns and the ratio is the median of the rounds' ratios, so drift
-on this shared machine hits both alike. Ray runs on a local instance with 2 CPUs started before
-its clock; each actor runs ORT on 1 thread, the local engine on ORT's default (all cores). A
-Ray run over 2 inputs measures the actors' start (processes, imports, Explainers), which a
-large dataset pays once; the rate after it is (n - 2) / (seconds - that).
+Reference and local runs take turns (which goes first alternates) and the ratio is the median
+of the rounds' ratios, so drift on this shared machine hits both alike; other_processes_cpu_s
+says per round how much CPU other processes took. Ray runs on a local instance with 2 CPUs
+started before its clock; each actor runs ORT on 1 thread, the local engine on ORT's default
+(all cores). A Ray run over 2 inputs measures the actors' start (processes, imports,
+Explainers), which a large dataset pays once; the rate after it is (n - 2) / (seconds - that).
 Prints one JSON object per line.
 
     python bench/dataset.py [--images 32] [--methods score-cam,recipro-cam] [--rounds 3] [--no-ray]
@@ -86,11 +87,15 @@ def bench_method(model: Path, method: str, n: int, rounds: int, ray: bool, work:
         write_photos(folder, n)
     job = Job(str(model), str(work / "out"), method=method, chunk=CHUNK)
     engine_rate(job, folder, "local")  # warm-up: Numba kernels, page cache, session
-    reference, local = [], []
-    load = OtherLoad()
-    for _ in range(rounds):  # taking turns: drift on the shared machine hits both alike
+    reference, local, other = [], [], []
+    for i in range(rounds):  # taking turns, the first one swapped every round: drift on the
+        load = OtherLoad()  # shared machine and being first hit both alike
+        if i % 2:
+            local.append(engine_rate(job, folder, "local"))
         reference.append(reference_rate(model, folder, method))
-        local.append(engine_rate(job, folder, "local"))
+        if not i % 2:
+            local.append(engine_rate(job, folder, "local"))
+        other.append(load.seconds())
     ratios = [mine / ref for mine, ref in zip(local, reference, strict=True)]
     emit(
         "local_vs_explainer",
@@ -103,7 +108,7 @@ def bench_method(model: Path, method: str, n: int, rounds: int, ray: bool, work:
         ratio=round(float(np.median(ratios)), 3),
         ratios=[round(r, 3) for r in ratios],
         target=RATIO_TARGET,
-        other_processes_cpu_s=load.seconds(),
+        other_processes_cpu_s=other,
     )
     if not ray:
         return

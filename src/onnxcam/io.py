@@ -79,20 +79,26 @@ def load_image(
     path: str | Path, size: tuple[int, int], preprocess: Preprocess, channels: int = 3
 ) -> tuple[np.ndarray, np.ndarray]:
     """(C, H, W) float32 model input and the (H, W, 3) uint8 picture it was made from."""
+    if channels not in (1, 3):
+        raise InputError(f"the model takes {channels} input channels: give .npy arrays, not images")
     try:
         with Image.open(path) as opened:
-            image = opened.convert("RGB")
+            opened.load()
+            image = opened if opened.mode == "RGB" else opened.convert("RGB")
+            picture = np.asarray(fit_image(image, size, preprocess.crop_fraction))
     except (OSError, UnidentifiedImageError, ValueError) as err:
         raise InputError(f"cannot read image {path}: {err}") from err
-    picture = np.asarray(fit_image(image, size, preprocess.crop_fraction))
-    pixels = picture.astype(np.float32) / 255.0
+    # Channels first before the arithmetic, each channel's constants as scalars: the same
+    # float32 operations as on (H, W, C) pixels, on contiguous planes.
+    pixels = picture.transpose(2, 0, 1).astype(np.float32, order="C")
+    pixels /= 255.0
     if channels == 1:
-        pixels = pixels.mean(axis=2, keepdims=True)
-    elif channels != 3:
-        raise InputError(f"the model takes {channels} input channels: give .npy arrays, not images")
-    mean = np.asarray(preprocess.mean[:channels], np.float32)
-    std = np.asarray(preprocess.std[:channels], np.float32)
-    return ((pixels - mean) / std).transpose(2, 0, 1).copy(), picture
+        pixels = pixels.mean(axis=0, keepdims=True)
+    mean = np.asarray(preprocess.mean[:channels], np.float32)[:, None, None]
+    std = np.asarray(preprocess.std[:channels], np.float32)[:, None, None]
+    pixels -= mean
+    pixels /= std
+    return pixels, picture
 
 
 def load_array(path: str | Path) -> np.ndarray:

@@ -1,13 +1,17 @@
-"""One row per input: written as a small JSON record when the input is done, gathered at the end
-into manifest.parquet (manifest.jsonl where pyarrow is missing).
+"""One row per input: written with the rows of its group as a small JSON-lines record once the
+group is done, gathered at the end into manifest.parquet (manifest.jsonl where pyarrow is
+missing).
 
-The per-input records are what makes a run resumable: a record is written (temporary name, then
-rename) only after the input's map, so a record on disk means the input's outputs are complete.
+The records are what makes a run resumable: a group's record is written (temporary name, then
+rename) only after its inputs' maps, so a row on disk means that input's outputs are complete.
+One file a group rather than one an input: creating and renaming a file costs as much as
+decoding a small image.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -48,37 +52,38 @@ def arrow_schema():
     return pa.schema([(f.name, types.get(f.type, pa.string())) for f in fields(Row)])
 
 
-def row_path(out: Path, name: str) -> Path:
-    return out / ROWS_DIR / f"{name}.json"
-
-
-def write_row(out: Path, row: Row) -> None:
-    path = row_path(out, row.name)
+def write_rows(out: Path, rows: Sequence[Row]) -> Path:
+    """One record file for a group's rows, under a name no other group or run takes."""
+    path = out / ROWS_DIR / f"{uuid.uuid4().hex}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(asdict(row)).encode())
+    return write_atomic(path, "".join(json.dumps(asdict(row)) + "\n" for row in rows).encode())
 
 
-def read_row(out: Path, name: str) -> Row | None:
-    """The record of a finished input, or None if there is none."""
-    try:
-        return Row(**json.loads(row_path(out, name).read_text()))
-    except FileNotFoundError:
-        return None
+def read_rows(out: Path) -> dict[str, Row]:
+    """Every input's latest row by name: an input tried again (it failed, or its map went
+    missing) has a row in a later record, which wins."""
+    records = sorted((out / ROWS_DIR).glob("*.jsonl"), key=lambda path: path.stat().st_mtime_ns)
+    rows = {}
+    for path in records:
+        for line in path.read_text().splitlines():
+            row = Row(**json.loads(line))
+            rows[row.name] = row
+    return rows
 
 
-def is_done(out: Path, item: Item) -> bool:
-    """True when the input was explained before and its map is on disk."""
-    row = read_row(out, item.name)
+def is_done(out: Path, row: Row | None) -> bool:
+    """True when an input's row says it was explained and its map is on disk."""
     return row is not None and row.status == OK and (out / str(row.map)).is_file()
 
 
 def write_manifest(out: Path, items: Sequence[Item]) -> tuple[Path, list[Row]]:
-    """Gather the records of `items`, in dataset order, into manifest.parquet (or .jsonl)."""
-    rows = [read_row(out, item.name) for item in items]
+    """Gather the rows of `items`, in dataset order, into manifest.parquet (or .jsonl)."""
+    latest = read_rows(out)
+    rows = [latest.get(item.name) for item in items]
     missing = [item.path for item, row in zip(items, rows, strict=True) if row is None]
     if missing:
         raise OutputError(
-            f"{len(missing)} inputs have no record in {out / ROWS_DIR}: {missing[:3]}"
+            f"{len(missing)} inputs have no row in the records of {out / ROWS_DIR}: {missing[:3]}"
         )
     records = [asdict(row) for row in rows]
     try:

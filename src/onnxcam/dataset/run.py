@@ -11,7 +11,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from onnxcam.dataset.inputs import dataset_items
-from onnxcam.dataset.manifest import OK, ROWS_DIR, is_done, write_manifest
+from onnxcam.dataset.manifest import OK, ROWS_DIR, is_done, read_rows, write_manifest
 from onnxcam.dataset.worker import Job
 from onnxcam.errors import OutputError
 from onnxcam.files import prepare_dir, write_atomic
@@ -46,7 +46,7 @@ def check_settings(out: Path, job: Job) -> None:
     (one that finished at least one input: a run that failed before is simply replaced)."""
     settings = json.loads(json.dumps(job.settings()))  # as it reads back from the file
     path = out / SETTINGS_FILE
-    if path.exists() and any((out / ROWS_DIR).glob("**/*.json")):
+    if path.exists() and any((out / ROWS_DIR).glob("*.jsonl")):
         before = json.loads(path.read_text())
         changed = sorted(
             k for k in settings.keys() | before.keys() if settings.get(k) != before.get(k)
@@ -84,7 +84,8 @@ def explain_dataset(
     items = dataset_items(inputs)
     check_settings(out, job)
     remove_partial_files(out)
-    pending = [item for item in items if not is_done(out, item)]
+    done = read_rows(out)
+    pending = [item for item in items if not is_done(out, done.get(item.name))]
     started = time.perf_counter()
     if engine == "local":
         from onnxcam.dataset.local import explain_local

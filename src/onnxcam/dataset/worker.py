@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from onnxcam.dataset.inputs import Item
-from onnxcam.dataset.manifest import ERROR, OK, Row, write_row
+from onnxcam.dataset.manifest import ERROR, OK, Row, write_rows
 from onnxcam.engine.explanation import Explanation
 from onnxcam.errors import InputError, ModelError, OnnxcamError
 
@@ -161,8 +161,8 @@ class Worker:
         return Explained(result, same, rows)
 
     def write(self, outcomes: list[Explained | Row]) -> list[Row]:
-        """Write the maps (and overlays) of each call, then their records: a record on disk
-        means the input is done."""
+        """Write the maps (and overlays) of each call, then one record of all their rows: a row
+        on disk means the input is done."""
         rows = []
         for outcome in outcomes:
             if isinstance(outcome, Row):
@@ -185,9 +185,9 @@ class Worker:
                     )
                     for row, f in zip(outcome.rows, files, strict=True)
                 ]
-            for row in written:
-                write_row(self.out, row)
             rows.extend(written)
+        if rows:
+            write_rows(self.out, rows)
         return rows
 
     def run(self, items: list[Item]) -> list[Row]:
