@@ -58,13 +58,13 @@ def write_photos(folder: Path, n: int) -> None:
         crop.save(folder / f"img{i:04d}.jpg", quality=90)
 
 
-def reference_rate(model: Path, folder: Path, method: str) -> float:
+def reference_rate(model: Path, folder: Path, method: str, threads: int | None) -> float:
     """Inputs/s of one Explainer (built inside the clock) on inputs decoded before it starts,
     CHUNK at a time."""
     paths = [item.path for item in dataset_items([str(folder)])]
     x, _, _ = load_inputs(paths, (224, 224), DEMO_PREPROCESS, 3)
     started = time.perf_counter()
-    explainer = Explainer(model, progress=False)
+    explainer = Explainer(model, progress=False, threads=threads)
     for start in range(0, len(x), CHUNK):
         explainer.explain(x[start : start + CHUNK], method=method)
     return len(x) / (time.perf_counter() - started)
@@ -80,19 +80,21 @@ def engine_rate(job: Job, folder: Path, engine: str) -> float:
     return summary.total / seconds
 
 
-def bench_method(model: Path, method: str, n: int, rounds: int, ray: bool, work: Path) -> None:
+def bench_method(
+    model: Path, method: str, n: int, rounds: int, ray: bool, work: Path, threads: int | None
+) -> None:
     folder = work / f"images-{n}"
     if not folder.exists():
         folder.mkdir()
         write_photos(folder, n)
-    job = Job(str(model), str(work / "out"), method=method, chunk=CHUNK)
+    job = Job(str(model), str(work / "out"), method=method, chunk=CHUNK, threads=threads)
     engine_rate(job, folder, "local")  # warm-up: Numba kernels, page cache, session
     reference, local, other = [], [], []
     for i in range(rounds):  # taking turns, the first one swapped every round: drift on the
         load = OtherLoad()  # shared machine and being first hit both alike
         if i % 2:
             local.append(engine_rate(job, folder, "local"))
-        reference.append(reference_rate(model, folder, method))
+        reference.append(reference_rate(model, folder, method, threads))
         if not i % 2:
             local.append(engine_rate(job, folder, "local"))
         other.append(load.seconds())
@@ -103,6 +105,7 @@ def bench_method(model: Path, method: str, n: int, rounds: int, ray: bool, work:
         method=method,
         images=n,
         chunk=CHUNK,
+        ort_threads=threads or "default",
         reference_inputs_per_s=[round(r, 3) for r in reference],
         local_inputs_per_s=[round(r, 3) for r in local],
         ratio=round(float(np.median(ratios)), 3),
@@ -148,13 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=None, help="images per method")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="ORT threads, both sides")
     args = parser.parse_args(argv)
     with contextlib.redirect_stdout(sys.stderr):
         model = efficientnet_lite0_onnx()
     with tempfile.TemporaryDirectory() as work:
         for method in args.methods.split(","):
             n = args.images or IMAGES[method]
-            bench_method(model, method, n, args.rounds, not args.no_ray, Path(work))
+            bench_method(model, method, n, args.rounds, not args.no_ray, Path(work), args.threads)
     return 0
 
 
