@@ -95,6 +95,10 @@ def open_session(
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    # Idle intra-op threads sleep instead of spinning: between runs the Python thread builds the
+    # next block of inputs, and spinning threads took its core (bench/README.md: ReciproCAM and
+    # Grad-CAM 1.6-2.3x faster on 2 cores, Score-CAM and RISE unchanged).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
     try:
