@@ -107,6 +107,15 @@ def test_single_scale_equals_a_brute_force_loop():
     np.testing.assert_allclose(got, brute_force_saliency(x, 3, 6, 3.0, 0.6), atol=2e-6)
 
 
+def test_neighbour_scales_in_any_order_give_the_same_map():
+    x = np.random.default_rng(4).random((3, 40, 50)).astype(np.float32)
+    first, _ = context_saliency(x, ContextSaliency(neighbour_scales=(1.0, 0.5, 0.25)))
+    shuffled, _ = context_saliency(x, ContextSaliency(neighbour_scales=(0.25, 1.0, 0.5)))
+    np.testing.assert_allclose(shuffled, first, atol=1e-5)  # only the summing order differs
+    other, _ = context_saliency(x, ContextSaliency(neighbour_scales=(0.5,)))  # own scale left out
+    assert other.shape == (40, 50) and np.abs(other - first).max() > 0.01
+
+
 def square_on_grey(h=120, w=160, top=70, left=30, side=14):
     image = np.full((3, h, w), 0.5, np.float32)
     image[:, top : top + side, left : left + side] = np.array([0.9, 0.15, 0.1])[:, None, None]

@@ -141,6 +141,14 @@ def work_size(size: tuple[int, int], opts: ContextSaliency) -> tuple[int, int]:
     return size
 
 
+def own_rows(chosen: list[tuple], neighbour_scales: tuple[float, ...]) -> int | None:
+    """Where the query scale's own patches start among the candidates (None: not among them),
+    so that no patch counts itself as a neighbour."""
+    if 1.0 not in neighbour_scales:
+        return None
+    return sum(len(vectors) for vectors, _, _ in chosen[: neighbour_scales.index(1.0)])
+
+
 def context_saliency(x: np.ndarray, opts: ContextSaliency | None = None) -> tuple[np.ndarray, dict]:
     """Saliency map in [0, 1] of one input, (C, H, W) image or (C, T) series, same spatial size.
 
@@ -158,7 +166,7 @@ def context_saliency(x: np.ndarray, opts: ContextSaliency | None = None) -> tupl
     feats = features(planes, opts.colour)
     size = work_size(planes.shape[1:], opts)
     work = rescale(feats, size)
-    needed = sorted({r * q for r in opts.scales for q in opts.neighbour_scales}, reverse=True)
+    needed = {r * q for r in opts.scales for q in opts.neighbour_scales} | set(opts.scales)
     sets = {
         s: patches(rescale(work, scaled_size(size, s)), opts.patch, opts.stride) for s in needed
     }
@@ -168,8 +176,9 @@ def context_saliency(x: np.ndarray, opts: ContextSaliency | None = None) -> tupl
         chosen = [sets[r * q] for q in opts.neighbour_scales]
         candidates = np.concatenate([vectors for vectors, _, _ in chosen])
         cand_pos = np.concatenate([pos for _, pos, _ in chosen])
-        k = min(opts.k, len(candidates) - 1)
-        mean = knn_mean_distance(queries, query_pos, candidates, cand_pos, k, opts.c, 0)
+        self_offset = own_rows(chosen, opts.neighbour_scales)
+        k = min(opts.k, len(candidates) - (self_offset is not None))
+        mean = knn_mean_distance(queries, query_pos, candidates, cand_pos, k, opts.c, self_offset)
         single, _ = minmax_normalize((1 - np.exp(-mean)).reshape(1, *shape))
         per_scale.append(resize(single, size, align_corners=True)[0])
     average, _ = minmax_normalize(np.mean(per_scale, axis=0)[None])
