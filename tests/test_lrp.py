@@ -307,6 +307,28 @@ def test_elementwise_bias_and_batch_norm_fold_like_a_batch_norm_node():
         )
 
 
+@pytest.mark.parametrize("composite", ["epsilon", "epsilon-plus", "sr-official"])
+def test_dense_layers_written_as_matmul_and_add_fold_into_gemm(composite):
+    gemm, p = dense_net()
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1),
+        helper.make_node("Relu", ["h"], ["a"]),
+        helper.make_node("MatMul", ["a", "w2"], ["m"]),
+        helper.make_node("Add", ["m", "b2"], ["logits"]),
+    ]
+    folded, removed = fold_affine_chains(make_model(nodes, p, (6,)))
+    assert removed == 1  # the Add wrote the graph output: the MatMul, now a Gemm, writes it
+    assert [(n.op_type, n.output[0]) for n in folded.graph.node][-1] == ("Gemm", "logits")
+    assert {t.name for t in folded.graph.initializer} == {"w1", "b1"} | {
+        n.input[i] for n in folded.graph.node[-1:] for i in (1, 2)
+    }  # the folded constants are gone
+    x = np.random.default_rng(7).normal(size=(4, 6)).astype(np.float32)
+    rules = Composite(composite).rules(gemm)
+    want, _ = run_relevance(gemm, rules, x)
+    got, _ = run_relevance(folded, Composite(composite).rules(folded), x)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_constants_that_are_not_per_channel_are_left_alone():
     keras, _ = keras_style_net()
     mean = next(t for t in keras.graph.initializer if t.name == "mean")

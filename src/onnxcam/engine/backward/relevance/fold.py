@@ -5,10 +5,11 @@ s = gamma / sqrt(var + eps) per output channel. A BatchNormalization that cannot
 stays and passes relevance through.
 
 Exporters that write the bias and BatchNorm as elementwise ops (Keras: Conv, Transpose, Cast,
-Add bias, Sub mean, Mul scale, Add beta) get the same treatment from `fold_affine_chains`: a run
-of per-channel Add/Sub/Mul/Div by constants after a Conv/Gemm, possibly through Transpose and
-float Casts, is merged into that layer's weights and bias, so the model's LRP does not depend
-on how its exporter spelled the layer.
+Add bias, Sub mean, Mul scale, Add beta; Dense as MatMul + Add) get the same treatment from
+`fold_affine_chains`: a run of per-channel Add/Sub/Mul/Div by constants after a Conv, Gemm or
+2-D MatMul, possibly through Transpose and float Casts, is merged into that layer's weights and
+bias (the MatMul becoming a Gemm), so the model's LRP does not depend on how its exporter
+spelled the layer.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections import Counter
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from onnxcam.engine.graph import infer_shapes, tensor_specs
 
 
 def _attr(node: onnx.NodeProto, name: str, default):
@@ -88,6 +91,7 @@ def fold_batch_norms(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
         folded += 1
     for bn in removed:
         g.node.remove(bn)
+    _drop_unused_initializers(g)
     return model, folded
 
 
@@ -125,6 +129,17 @@ def _affine_step(node, tensor, values, rank, axis, channels):
     }[node.op_type]
 
 
+def _is_dense_matmul(layer: onnx.NodeProto, values: dict, ranks: dict[str, int]) -> bool:
+    """A MatMul of a 2-D activation by a constant (in, out) matrix: a Dense layer without its
+    bias, which becomes a Gemm when a bias is folded into it."""
+    return (
+        layer.op_type == "MatMul"
+        and layer.input[1] in values
+        and len(values[layer.input[1]].dims) == 2
+        and ranks.get(layer.input[0]) == 2
+    )
+
+
 def fold_affine_chains(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     """A copy of the model with per-channel elementwise constants after Conv/Gemm layers merged
     into them (see the module docstring); and how many elementwise nodes were removed."""
@@ -135,10 +150,17 @@ def fold_affine_chains(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     for node in g.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
+    producers = {out: node for node in g.node for out in node.output}
     outputs = {o.name for o in g.output}
+    ranks = {
+        name: len(spec.shape)
+        for name, spec in tensor_specs(infer_shapes(model)).items()
+        if spec.shape is not None
+    }
     removed: list[onnx.NodeProto] = []
     for layer in list(g.node):
-        axis = _out_axis(layer)
+        dense = _is_dense_matmul(layer, values, ranks)
+        axis = 1 if dense else _out_axis(layer)
         has_bias = len(layer.input) > 2 and bool(layer.input[2])
         if (
             axis is None
@@ -160,7 +182,7 @@ def fold_affine_chains(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
                 pass
             else:
                 step = _affine_step(node, tensor, values, rank, channel_axis, channels)
-                if step is None or node.output[0] in outputs:
+                if step is None:
                     break
                 scale, shift = scale * step[0], shift * step[0] + step[1]
                 chain.append((node, list(node.input).index(tensor)))
@@ -182,17 +204,40 @@ def fold_affine_chains(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
         )
         del layer.input[1:]
         layer.input.extend([w_name, b_name])
-        for node, position in chain:  # the node's one consumer now reads its data input
-            data = node.input[position]  # read now: an earlier removal may have renamed it
-            (reader,) = consumers[node.output[0]]
-            for i, name in enumerate(reader.input):
-                if name == node.output[0]:
-                    reader.input[i] = data
-            consumers[data] = [reader]
+        if dense:  # MatMul (N, in) x (in, out) + bias is Gemm with transB = 0
+            layer.op_type = "Gemm"
+        for node, position in chain:
+            _bypass(node, node.input[position], consumers, producers, outputs)
             removed.append(node)
     for node in removed:
         g.node.remove(node)
+    _drop_unused_initializers(g)
     return model, len(removed)
+
+
+def _bypass(node, data: str, consumers: dict, producers: dict, outputs: set[str]) -> None:
+    """Take `node` out of the data path: its one consumer reads `data` instead, or, where it
+    wrote a graph output (only the last node of a chain can), `data`'s producer writes that
+    output itself."""
+    out = node.output[0]
+    if out in outputs:
+        producer = producers[data]
+        producer.output[list(producer.output).index(data)] = out
+        producers[out] = producer
+        return
+    (reader,) = consumers[out]
+    for i, name in enumerate(reader.input):
+        if name == out:
+            reader.input[i] = data
+    consumers[data] = [reader]
+
+
+def _drop_unused_initializers(g: onnx.GraphProto) -> None:
+    """Remove the initializers no node reads any more (the constants that were folded)."""
+    used = {name for node in g.node for name in node.input}
+    kept = [t for t in g.initializer if t.name in used]
+    del g.initializer[:]
+    g.initializer.extend(kept)
 
 
 def fold_linear_layers(model: onnx.ModelProto) -> onnx.ModelProto:
