@@ -80,9 +80,9 @@ class ModelViews:
         return {}
 
     def relevance(self, composite: relevance.Composite) -> Runner:
-        """The model with BatchNorm and bias/affine constants folded (relevance.fold_linear_layers)
-        plus an LRP sweep from the class scores to the input,
-        under `composite` (built once per composite). Outputs: the class scores, then
+        """The model with BatchNorms and per-channel constants folded into their layers
+        (relevance.fold_linear_layers) plus an LRP sweep from the class scores to the input under
+        `composite` (built once per composite). Outputs: the class scores, then
         `backward.grad_name(input)`, the input relevance."""
         key = ("relevance", composite)
         if key not in self._backward:
