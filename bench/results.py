@@ -149,7 +149,11 @@ uniform x grid) at the step of RISE's batched evaluation, {CAUSAL_STEP} position
 has the lowest drop).
 Cells: mean over the photos [95 % percentile-bootstrap interval, 10000 resamples, seed 0]. With
 {len(photo_list)} photos the intervals are wide: they say how far these numbers are from
-settling a ranking, not which method is best.
+settling a ranking, not which method is best. Grad-CAM, HiResCAM and XGrad-CAM coincide here:
+after this layer the model is global average pooling and one linear layer, where all three
+reduce to CAM. `lrp` and `sr-map` give pixel-level maps that are zero almost everywhere, so
+Average Drop and Increase, which feed the image multiplied by the map, see a nearly black image;
+deletion, insertion and ROAD, which rank pixels, are the fair comparison for them.
 
 {table}
 Run time of the whole command: {seconds / 60:.1f} min on {platform.machine()} with
