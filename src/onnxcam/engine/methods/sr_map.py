@@ -12,7 +12,7 @@ Default composite `epsilon-plus`; the SR code's own rules are `composite="sr-off
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -40,21 +40,14 @@ def relevance_heatmap(relevance: np.ndarray, heatmap: str) -> np.ndarray:
 class SRMap(LRP):
     name = "sr-map"
 
-    def __init__(
-        self,
-        composite: str = "epsilon-plus",
-        epsilon: float = 1e-6,
-        gamma: float = 0.25,
-        low: float | Sequence[float] = 0.0,
-        high: float | Sequence[float] = 1.0,
-        heatmap: str = "channels",
-        **saliency: Any,
-    ) -> None:
-        super().__init__(composite, epsilon, gamma, low, high)
+    def __init__(self, heatmap: str = "channels", **options: Any) -> None:
+        """`options`: the saliency step's (ContextSaliency fields) and LRP's (composite, ...)."""
+        saliency = {f.name for f in fields(ContextSaliency)}
+        super().__init__(**{k: v for k, v in options.items() if k not in saliency})
         if heatmap not in HEATMAPS:
             raise ValueError(f"heatmap must be one of {HEATMAPS}, got {heatmap!r}")
         self.heatmap = heatmap
-        self.saliency = ContextSaliency(**saliency)
+        self.saliency = ContextSaliency(**{k: v for k, v in options.items() if k in saliency})
 
     def explain(self, ctx: Context) -> MethodOutput:
         relevance = input_relevance(ctx, self.composite)
