@@ -87,9 +87,8 @@ def features(x: np.ndarray, colour: str) -> np.ndarray:
                 f"{x.shape[0]} channel(s) in [{x.min():.3g}, {x.max():.3g}]"
             )
         x = rgb_to_lab(x) if colour == "lab" else rgb_to_lab(np.repeat(x, 3, axis=0))[:1]
-    x = np.asarray(x, np.float64)
-    span = x.max() - x.min()
-    return ((x - x.min()) / span if span > 0 else np.zeros_like(x)).astype(np.float32)
+    scaled, _ = minmax_normalize(np.asarray(x, np.float32)[None], eps=0.0)  # one map: one factor
+    return scaled[0]
 
 
 def rescale(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from onnxcam.engine.context_saliency import ContextSaliency, context_saliency
 from onnxcam.engine.methods.base import Context, MethodOutput, register
 from onnxcam.engine.methods.lrp import LRP, input_relevance
+from onnxcam.kernels import minmax_normalize
 
 HEATMAPS = ("channels", "sum")
 
@@ -28,12 +29,11 @@ HEATMAPS = ("channels", "sum")
 def relevance_heatmap(relevance: np.ndarray, heatmap: str) -> np.ndarray:
     """(C, *S) signed relevance of one input -> |R| min-max scaled to [0, 1] over all channels
     and samples ((1, *S) for "sum"); all zeros where |R| is constant."""
-    magnitude = np.abs(relevance.astype(np.float64))
+    magnitude = np.abs(relevance)
     if heatmap == "sum":
         magnitude = magnitude.sum(axis=0, keepdims=True)
-    span = magnitude.max() - magnitude.min()
-    scaled = (magnitude - magnitude.min()) / span if span > 0 else np.zeros_like(magnitude)
-    return scaled.astype(np.float32)
+    scaled, _ = minmax_normalize(magnitude[None], eps=0.0)
+    return scaled[0]
 
 
 @register
