@@ -14,6 +14,7 @@ Explainers), which a large dataset pays once; the rate after it is (n - 2) / (se
 Prints one JSON object per line.
 
     python bench/dataset.py [--images 32] [--methods score-cam,recipro-cam] [--rounds 3] [--no-ray]
+        [--threads T] [--npy]
 """
 
 from __future__ import annotations
@@ -80,13 +81,33 @@ def engine_rate(job: Job, folder: Path, engine: str) -> float:
     return summary.total / seconds
 
 
+def write_arrays(photos: Path, folder: Path) -> None:
+    """The photos preprocessed once, as (1, 3, 224, 224) .npy inputs: no decoding in the run."""
+    paths = [item.path for item in dataset_items([str(photos)])]
+    x, _, _ = load_inputs(paths, (224, 224), DEMO_PREPROCESS, 3)
+    for path, array in zip(paths, x, strict=True):
+        np.save(folder / f"{Path(path).stem}.npy", array[None])
+
+
 def bench_method(
-    model: Path, method: str, n: int, rounds: int, ray: bool, work: Path, threads: int | None
+    model: Path,
+    method: str,
+    n: int,
+    rounds: int,
+    ray: bool,
+    work: Path,
+    threads: int | None,
+    arrays: bool,
 ) -> None:
     folder = work / f"images-{n}"
     if not folder.exists():
         folder.mkdir()
         write_photos(folder, n)
+    if arrays:
+        photos, folder = folder, work / f"arrays-{n}"
+        if not folder.exists():
+            folder.mkdir()
+            write_arrays(photos, folder)
     job = Job(str(model), str(work / "out"), method=method, chunk=CHUNK, threads=threads)
     engine_rate(job, folder, "local")  # warm-up: Numba kernels, page cache, session
     reference, local, other = [], [], []
@@ -106,6 +127,7 @@ def bench_method(
         images=n,
         chunk=CHUNK,
         ort_threads=threads or "default",
+        inputs="npy" if arrays else "jpeg",
         reference_inputs_per_s=[round(r, 3) for r in reference],
         local_inputs_per_s=[round(r, 3) for r in local],
         ratio=round(float(np.median(ratios)), 3),
@@ -152,13 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="ORT threads, both sides")
+    parser.add_argument("--npy", action="store_true", help="preprocessed .npy inputs, no JPEGs")
     args = parser.parse_args(argv)
     with contextlib.redirect_stdout(sys.stderr):
         model = efficientnet_lite0_onnx()
     with tempfile.TemporaryDirectory() as work:
         for method in args.methods.split(","):
             n = args.images or IMAGES[method]
-            bench_method(model, method, n, args.rounds, not args.no_ray, Path(work), args.threads)
+            bench_method(
+                model, method, n, args.rounds, not args.no_ray, Path(work), args.threads, args.npy
+            )
     return 0
 
 

@@ -35,6 +35,14 @@ def photos() -> dict[str, np.ndarray]:
     return {name: getattr(data, name)() for name in ("astronaut", "chelsea", "coffee", "rocket")}
 
 
+def model_inputs(images) -> np.ndarray:
+    """(N, 3, 224, 224) EfficientNet-Lite0 inputs from (H, W, 3) uint8 photos, as the demo."""
+    mean, std = np.asarray(DEMO_PREPROCESS.mean), np.asarray(DEMO_PREPROCESS.std)
+    pictures = [np.asarray(fit_image(Image.fromarray(im), (224, 224), 0.875)) for im in images]
+    x = [((p / 255.0 - mean) / std).transpose(2, 0, 1) for p in pictures]
+    return np.stack(x).astype(np.float32)
+
+
 def best_of(run, rounds: int) -> float:
     best = float("inf")
     for _ in range(rounds):
@@ -110,13 +118,7 @@ def main() -> None:
         emit("saliency", image=name, size=list(image.shape[:2]), **info, seconds=round(seconds, 3))
 
     model = efficientnet_lite0_onnx()
-    mean, std = np.asarray(DEMO_PREPROCESS.mean), np.asarray(DEMO_PREPROCESS.std)
-    pictures = [
-        np.asarray(fit_image(Image.fromarray(im), (224, 224), 0.875)) for im in images.values()
-    ]
-    x = np.stack([((p / 255.0 - mean) / std).transpose(2, 0, 1) for p in pictures]).astype(
-        np.float32
-    )
+    x = model_inputs(images.values())
     explainer = onnxcam.Explainer(model, batch_size=4, progress=False)
     explainer.explain(x[:1], method="sr-map")  # builds the relevance graph
     names = [explainer.logits_name]

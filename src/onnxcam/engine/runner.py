@@ -59,6 +59,12 @@ class Perturbation(ABC):
 ScoreFn = Callable[[np.ndarray, int, int], np.ndarray]
 
 
+#: ORT's session.intra_op.allow_spinning. Off: between runs the Python thread builds the next
+#: block of inputs, and spinning idle threads took its core (bench/spinning.py: methods of many
+#: short runs got faster on 2 cores, those of long runs stayed the same).
+INTRA_OP_SPINNING = "0"
+
+
 def provider_chain(provider: str, allow_fallback: bool) -> list[str]:
     """ORT provider names to ask for, the requested one first; CPU last when fallback is allowed."""
     key = provider.lower()
@@ -95,10 +101,7 @@ def open_session(
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    # Idle intra-op threads sleep instead of spinning: between runs the Python thread builds the
-    # next block of inputs, and spinning threads took its core (bench/README.md: ReciproCAM and
-    # Grad-CAM 1.6-2.3x faster on 2 cores, Score-CAM and RISE unchanged).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", INTRA_OP_SPINNING)
     if threads:
         options.intra_op_num_threads = threads
     try:
