@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -135,6 +136,74 @@ def test_jsonl_manifest_without_pyarrow(resnet_onnx, dataset, tmp_path, monkeypa
     assert strip_timing(read_manifest(jsonl.manifest)) == strip_timing(
         read_manifest(parquet.manifest)
     )
+
+
+def test_local_workers_explain_groups_at_once_with_the_same_outputs(
+    resnet_onnx, tmp_path, monkeypatch
+):
+    from onnxcam.dataset import local
+    from onnxcam.dataset.worker import Worker
+
+    write_arrays(tmp_path / "in", 12, seed=5)
+    running, most, threads = [0], [0], []
+    lock = threading.Lock()
+    explain, init = Worker.explain, Worker.__init__
+
+    def counted(self, group):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)  # long enough for another group to start
+        try:
+            return explain(self, group)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    def recorded(self, job):
+        threads.append(job.threads)
+        init(self, job)
+
+    monkeypatch.setattr(Worker, "explain", counted)
+    monkeypatch.setattr(Worker, "__init__", recorded)
+    monkeypatch.setattr(local, "available_cores", lambda: 4)
+    outputs = {}
+    for workers in (1, 3):
+        most[0] = 0
+        job = Job(str(resnet_onnx), str(tmp_path / f"w{workers}"), method="eigen-cam", chunk=2)
+        summary = explain_dataset(job, [str(tmp_path / "in")], workers=workers, progress=False)
+        assert summary.ok == 12 and most[0] == workers
+        outputs[workers] = strip_timing(read_manifest(summary.manifest))
+    assert threads == [4, 1]  # the cores shared out among the groups explained at once
+    assert outputs[1] == outputs[3]
+    for row in outputs[1]:
+        one, three = (np.load(tmp_path / w / row["map"]) for w in ("w1", "w3"))
+        assert np.array_equal(one, three)
+    with pytest.raises(ValueError, match="workers must be >= 1, got -1"):
+        explain_dataset(job, [str(tmp_path / "in")], workers=-1, progress=False)
+
+
+def test_local_write_error_stops_the_run(resnet_onnx, tmp_path, monkeypatch):
+    from onnxcam.dataset.worker import Worker
+
+    write_arrays(tmp_path / "in", 40, seed=6)
+    explained = []
+    explain = Worker.explain
+
+    def counted(self, group):
+        explained.append(len(group))
+        return explain(self, group)
+
+    def failing(self, outcomes):
+        raise OutputError("disk full")
+
+    monkeypatch.setattr(Worker, "explain", counted)
+    monkeypatch.setattr(Worker, "write", failing)
+    job = Job(str(resnet_onnx), str(tmp_path / "out"), method="eigen-cam", chunk=1)
+    with pytest.raises(OutputError, match="disk full"):
+        explain_dataset(job, [str(tmp_path / "in")], workers=2, progress=False)
+    assert len(explained) < 10  # the groups queued behind the failure were dropped
+    assert not list((tmp_path / "out").glob("rows/*.jsonl"))
 
 
 def test_cli_summary_and_strict(resnet_onnx, dataset, tmp_path, capsys):

@@ -25,14 +25,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=["local", "ray"], default="local")
     parser.add_argument("--ray-address", default=None, help="Ray cluster (default: start one)")
     parser.add_argument(
-        "--workers", type=int, default=None, help="Ray actors (default 2); local: decoding threads"
+        "--workers",
+        type=int,
+        default=None,
+        help="Ray actors (default 2); local: groups explained at once (default 2 on CPU)",
     )
     parser.add_argument("--chunk", type=int, default=8, help="inputs per explain call (8)")
     parser.add_argument("--provider", default="cpu", help="cpu, cuda, tensorrt, openvino, ...")
     parser.add_argument("--allow-fallback", action="store_true", help="accept a CPU fallback")
     parser.add_argument("--batch-size", type=int, default=None, help="inputs per ORT run")
     parser.add_argument(
-        "--threads", type=int, default=None, help="ORT threads (ray: per actor, default 1)"
+        "--threads",
+        type=int,
+        default=None,
+        help="ORT threads per worker (local: cores / workers; ray: 1)",
     )
     parser.add_argument("--preprocess", default="auto", help="imagenet, inception, unit or auto")
     parser.add_argument("--size", default=None, help="input size HxW for images")

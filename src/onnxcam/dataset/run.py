@@ -79,6 +79,8 @@ def explain_dataset(
         raise ValueError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
     if job.chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {job.chunk}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     out = prepare_dir(job.out).resolve()
     job = replace(job, model=str(Path(job.model).resolve()), out=str(out))  # for Ray's workers
     items = dataset_items(inputs)
