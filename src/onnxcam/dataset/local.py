@@ -38,7 +38,7 @@ def available_cores() -> int:
 
 def default_workers(provider: str) -> int:
     """Groups explained at once by the local engine: two on a CPU with two cores or more, else
-    one (a device provider runs one group at a time, as it was measured)."""
+    one (a GPU provider keeps one group at a time: two at once were not measured there)."""
     return 2 if provider == "cpu" and available_cores() >= 2 else 1
 
 
