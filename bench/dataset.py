@@ -38,7 +38,7 @@ from scorecam import OtherLoad, emit
 from onnxcam import Explainer
 from onnxcam.dataset import Job, explain_dataset
 from onnxcam.dataset.inputs import dataset_items
-from onnxcam.dataset.local import available_cores, default_workers
+from onnxcam.dataset.local import available_cores, engine_shape
 from onnxcam.demo import DEMO_PREPROCESS, efficientnet_lite0_onnx
 from onnxcam.io import load_inputs
 
@@ -165,9 +165,8 @@ def bench_method(
         images=n,
         chunk=CHUNK,
         reference_ort_threads=threads or "default",
-        local_workers=workers or default_workers("cpu"),
-        local_ort_threads=threads
-        or max(1, available_cores() // (workers or default_workers("cpu"))),
+        local_workers=engine_shape(job, workers)[0],
+        local_ort_threads=engine_shape(job, workers)[1],
         inputs="npy" if arrays else "jpeg",
         reference_inputs_per_s=[round(r, 3) for r in reference],
         local_inputs_per_s=[round(r, 3) for r in local],

@@ -183,27 +183,36 @@ def test_local_workers_explain_groups_at_once_with_the_same_outputs(
         explain_dataset(job, [str(tmp_path / "in")], workers=-1, progress=False)
 
 
-def test_local_write_error_stops_the_run(resnet_onnx, tmp_path, monkeypatch):
+def test_local_write_error_stops_the_run_and_keeps_what_was_written(
+    resnet_onnx, tmp_path, monkeypatch
+):
     from onnxcam.dataset.worker import Worker
 
     write_arrays(tmp_path / "in", 40, seed=6)
-    explained = []
-    explain = Worker.explain
+    explained, writes = [], []
+    explain, write = Worker.explain, Worker.write
 
     def counted(self, group):
         explained.append(len(group))
         return explain(self, group)
 
-    def failing(self, outcomes):
-        raise OutputError("disk full")
+    def second_fails(self, outcomes):
+        writes.append(len(outcomes))
+        if len(writes) > 1:
+            raise OutputError("disk full")
+        return write(self, outcomes)
 
     monkeypatch.setattr(Worker, "explain", counted)
-    monkeypatch.setattr(Worker, "write", failing)
-    job = Job(str(resnet_onnx), str(tmp_path / "out"), method="eigen-cam", chunk=1)
+    monkeypatch.setattr(Worker, "write", second_fails)
+    out = tmp_path / "out"
+    job = Job(str(resnet_onnx), str(out), method="eigen-cam", chunk=1)
     with pytest.raises(OutputError, match="disk full"):
         explain_dataset(job, [str(tmp_path / "in")], workers=2, progress=False)
-    assert len(explained) < 10  # the groups queued behind the failure were dropped
-    assert not list((tmp_path / "out").glob("rows/*.jsonl"))
+    assert len(explained) < 10  # the run stopped at the failure, not at the end of the data
+    assert len(list(out.glob("rows/*.jsonl"))) == 1 and not (out / "manifest.parquet").exists()
+    monkeypatch.undo()
+    resumed = explain_dataset(job, [str(tmp_path / "in")], workers=2, progress=False)
+    assert (resumed.skipped, resumed.ok) == (1, 40)
 
 
 def test_cli_summary_and_strict(resnet_onnx, dataset, tmp_path, capsys):

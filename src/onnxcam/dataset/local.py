@@ -42,12 +42,17 @@ def default_workers(provider: str) -> int:
     return 2 if provider == "cpu" and available_cores() >= 2 else 1
 
 
-def explain_local(job: Job, items: list[Item], workers: int | None = None) -> Iterator[list[Row]]:
-    """Explain `items` in groups of job.chunk, `workers` groups at a time (default_workers), each
-    run by ORT on job.threads threads (default: the cores shared out among them); yields each
-    group's rows once they are written."""
+def engine_shape(job: Job, workers: int | None = None) -> tuple[int, int]:
+    """Groups explained at once (default_workers unless given) and ORT threads for each
+    (job.threads, else the cores shared out among the groups)."""
     count = workers or default_workers(job.provider)
-    threads = job.threads or max(1, available_cores() // count)
+    return count, job.threads or max(1, available_cores() // count)
+
+
+def explain_local(job: Job, items: list[Item], workers: int | None = None) -> Iterator[list[Row]]:
+    """Explain `items` in groups of job.chunk, as many groups at once and on as many ORT threads
+    each as engine_shape says; yields each group's rows once they are written."""
+    count, threads = engine_shape(job, workers)
     worker = Worker(replace(job, threads=threads))
     slots = threading.Semaphore(count)
     groups = [items[i : i + job.chunk] for i in range(0, len(items), job.chunk)]
