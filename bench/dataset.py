@@ -40,7 +40,9 @@ from onnxcam.dataset import Job, explain_dataset
 from onnxcam.dataset.inputs import dataset_items
 from onnxcam.dataset.local import available_cores, engine_shape
 from onnxcam.demo import DEMO_PREPROCESS, efficientnet_lite0_onnx
-from onnxcam.io import load_inputs
+from onnxcam.io import InputFormat, load_inputs
+
+FORMAT = InputFormat((224, 224), preprocess=DEMO_PREPROCESS)
 
 CHUNK = 8  # inputs per explain call, the CLI default
 RATIO_TARGET = 0.95
@@ -92,7 +94,7 @@ def decode_cpu_ms(folder: Path) -> float:
     paths = [item.path for item in dataset_items([str(folder)])]
     started = time.thread_time()
     for path in paths:
-        load_inputs([path], (224, 224), DEMO_PREPROCESS, 3)
+        load_inputs([path], FORMAT)
     return 1e3 * (time.thread_time() - started) / len(paths)
 
 
@@ -100,7 +102,7 @@ def reference_rate(model: Path, folder: Path, method: str, threads: int | None) 
     """Inputs/s of one Explainer (built inside the clock) on inputs decoded before it starts,
     CHUNK at a time."""
     paths = [item.path for item in dataset_items([str(folder)])]
-    x, _, _ = load_inputs(paths, (224, 224), DEMO_PREPROCESS, 3)
+    x, _, _ = load_inputs(paths, FORMAT)
     started = time.perf_counter()
     explainer = Explainer(model, progress=False, threads=threads)
     for start in range(0, len(x), CHUNK):
@@ -121,7 +123,7 @@ def engine_rate(job: Job, folder: Path, engine: str, workers: int | None = 2) ->
 def write_arrays(photos: Path, folder: Path) -> None:
     """The photos preprocessed once, as (1, 3, 224, 224) .npy inputs: no decoding in the run."""
     paths = [item.path for item in dataset_items([str(photos)])]
-    x, _, _ = load_inputs(paths, (224, 224), DEMO_PREPROCESS, 3)
+    x, _, _ = load_inputs(paths, FORMAT)
     for path, array in zip(paths, x, strict=True):
         np.save(folder / f"{Path(path).stem}.npy", array[None])
 

@@ -86,9 +86,10 @@ def relative(path: Path, start: Path = ROOT) -> str:
 
 
 def predictions(model: Path, inputs: list[Path]) -> list[str]:
-    from onnxcam.cli import _parser, explainer_from_args, inputs_from_args
+    from onnxcam.cli.args import explainer_from_args, inputs_from_args
+    from onnxcam.cli.main import parser
 
-    args = _parser().parse_args(["explain", str(model), *map(str, inputs), "--quiet"])
+    args = parser().parse_args(["explain", str(model), *map(str, inputs), "--quiet"])
     explainer = explainer_from_args(args)
     x, _, names = inputs_from_args(args, explainer)
     logits, _ = explainer.forward(x)

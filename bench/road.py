@@ -21,7 +21,7 @@ import numpy as np
 from scipy.sparse.linalg import cg, spsolve
 from scorecam import emit
 
-from onnxcam.engine.metrics.road import imputation_system, noisy_linear_impute, road_order
+from onnxcam.evaluation.metrics.road import imputation_system, noisy_linear_impute, road_order
 
 SIZE = 224
 #: A solve slower than this many seconds is timed once, not best-of-rounds.

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 import onnxcam
-from onnxcam.engine.metrics.timeseries import timeseries_faithfulness
+from onnxcam.demo import fcn_torch, ucr
+from onnxcam.evaluation.metrics.timeseries import timeseries_faithfulness
 from onnxcam.exporters import from_keras, from_torch
-from onnxcam.models import fcn_torch, ucr
 
 
 def emit(**record) -> None:
@@ -72,7 +72,7 @@ def run(name: str, keras: bool, folder: Path) -> None:
     )
     if not keras:
         return
-    from onnxcam.models import fcn_keras
+    from onnxcam.demo import fcn_keras
 
     x_last = np.ascontiguousarray(data.x_test.transpose(0, 2, 1))
     copy_path = folder / f"{name}-keras-copy.onnx"

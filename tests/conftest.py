@@ -61,14 +61,14 @@ def rapidocr_cls_bytes() -> bytes:
 
 @pytest.fixture(scope="session")
 def gunpoint():
-    from onnxcam.models import ucr
+    from onnxcam.demo import ucr
 
     return ucr.load("gunpoint")
 
 
 @pytest.fixture(scope="session")
 def basicmotions():
-    from onnxcam.models import ucr
+    from onnxcam.demo import ucr
 
     return ucr.load("basicmotions")
 
@@ -76,8 +76,8 @@ def basicmotions():
 def _fcn_onnx(folder: Path, data) -> tuple[torch.nn.Module, Path, Path]:
     """A torch FCN trained on `data`, exported from torch and, with the same weights, from
     Keras (channels-last)."""
+    from onnxcam.demo import fcn_keras, fcn_torch
     from onnxcam.exporters import from_keras
-    from onnxcam.models import fcn_keras, fcn_torch
 
     model = fcn_torch.train(data.x_train, data.y_train, len(data.classes))
     torch_path = folder / f"{data.name}_torch.onnx"

@@ -168,7 +168,7 @@ def test_cli_progress_bar_by_default(resnet_onnx, photos, tmp_path, capsys):
 
 
 def test_a_registered_metric_joins_evaluate(explainer, images):
-    from onnxcam.engine.metrics import registry
+    from onnxcam.evaluation.metrics import registry
 
     @metrics.register_metric("map-mean", True, "mean of the map")
     def map_mean(explainer, x, maps, classes, scale=1.0):

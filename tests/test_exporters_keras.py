@@ -16,7 +16,8 @@ import pytest
 
 from onnxcam import Explainer
 from onnxcam.engine.graph import expose
-from onnxcam.engine.layout import LAYOUT_KEY, channels_first
+from onnxcam.engine.layout import channels_first
+from onnxcam.engine.metadata import LAYOUT_KEY
 from onnxcam.engine.runner import open_session
 from onnxcam.errors import ExportError, InputError
 from onnxcam.exporters import from_keras

@@ -9,7 +9,7 @@ import torch
 from toy_models import hook_outputs, tiny_resnet
 
 from onnxcam import Explainer
-from onnxcam.engine.graph import LAYER_MAP_KEY
+from onnxcam.engine.metadata import LAYER_MAP_KEY
 from onnxcam.engine.runner import open_session
 from onnxcam.errors import ExportError
 from onnxcam.exporters import from_torch

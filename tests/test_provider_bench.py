@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from onnxcam.benchmark.providers import add_differences, skip_reason
 from onnxcam.cli import main
 from onnxcam.engine.ort import onnxruntime as ort
-from onnxcam.provider_bench import add_differences, skip_reason
 
 NO_CUDA = "CUDAExecutionProvider" not in ort.get_available_providers()
 

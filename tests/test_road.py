@@ -10,8 +10,8 @@ from scipy.sparse.linalg import spsolve
 from toy_models import linear_onnx
 
 from onnxcam import Explainer, metrics
-from onnxcam.engine.metrics.road import NEIGHBOURS, removed_positions, road_order
 from onnxcam.engine.targets import softmax
+from onnxcam.evaluation.metrics.road import NEIGHBOURS, removed_positions, road_order
 
 SHAPE = (3, 9, 11)
 rng = np.random.default_rng(7)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from onnxcam import Explainer, methods
-from onnxcam.engine.metrics.timeseries import (
+from onnxcam.evaluation.metrics.timeseries import (
     rankings,
     replace_steps,
     timeseries_faithfulness,
@@ -133,8 +133,8 @@ def test_score_cam_beats_random_ranking(data_name, request):
 @pytest.mark.parametrize("data_name", ["gunpoint", "basicmotions"])
 def test_keras_trained_fcn_score_cam_beats_random(data_name, request, tmp_path):
     """An FCN trained in Keras itself (torch backend), exported and explained channels-last."""
+    from onnxcam.demo import fcn_keras
     from onnxcam.exporters import from_keras
-    from onnxcam.models import fcn_keras
 
     data = request.getfixturevalue(data_name)
     model = fcn_keras.train(data.x_train, data.y_train, len(data.classes))
@@ -171,7 +171,7 @@ def test_series_plot_colours_the_band_by_the_map():
 
     from PIL import Image
 
-    from onnxcam.viz import series_png
+    from onnxcam.io.pictures import series_png
 
     heat = np.r_[np.zeros(50), np.ones(50)]
     with Image.open(io.BytesIO(series_png(heat))) as plot:

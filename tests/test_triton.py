@@ -10,8 +10,8 @@ import onnx
 import pytest
 
 from onnxcam.cli import main
-from onnxcam.engine.explainer_graph import build_explainer
 from onnxcam.engine.runner import open_session
+from onnxcam.serving.explainer_graph import build_explainer
 
 #: The documented fields of the ModelConfig messages (model_config.proto) a config may use:
 #: message -> {field: nested message or None for scalars}.
@@ -183,7 +183,7 @@ def test_parser_rejects_unknown_fields():
 
 def test_bad_repository_options_are_errors(tmp_path, resnet_onnx, capsys):
     explainer = build_explainer(onnx.load(resnet_onnx), "ablation-cam")
-    from onnxcam.triton import config_text, write_repository
+    from onnxcam.serving.triton import config_text, write_repository
 
     with pytest.raises(ValueError, match="max_batch_size must be >= 1, got 0"):
         config_text(explainer, "m", max_batch_size=0)

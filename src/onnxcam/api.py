@@ -9,12 +9,15 @@ from typing import Any
 import numpy as np
 import onnx
 
-from onnxcam.engine import graph, layout
+from onnxcam.engine import graph, layout, metadata
 from onnxcam.engine.explanation import Explanation
 from onnxcam.engine.methods import Context, create
+from onnxcam.engine.model_input import ModelInput
+from onnxcam.engine.scoring import Scorer
 from onnxcam.engine.targets import Target, resolve_targets
 from onnxcam.engine.views import ModelViews
-from onnxcam.errors import InputError, LayerError, ModelError
+from onnxcam.errors import LayerError, ModelError
+from onnxcam.io import InputFormat, choose_preprocess
 
 #: ORT's CPU provider runs CNNs fastest in small batches (activations stay in cache);
 #: device providers want large ones. See bench/README.md.
@@ -59,26 +62,28 @@ class Explainer:
             batch_size = 1
         self.layer = graph.resolve_layer(self.model, layer)
         self.input = graph.model_input(self.model)
-        self.input_layout = layout.check_layout(input_layout or layout.stored_layout(self.model))
+        self.input_layout = layout.check_layout(input_layout or metadata.stored_layout(self.model))
         explained, layer_tensor = self.model, self.layer
         if self.input_layout == layout.CHANNELS_LAST:
             explained, layer_tensor = layout.channels_first(self.model, self.layer)
+        self.model_input = ModelInput(self.input, self.input_layout)
         self.views = ModelViews(explained, layer_tensor, provider, threads, allow_fallback)
         self.runner = self.views.full
         self.logits_name = self.views.logits
         self.provider = self.runner.provider
         self.batch_size = batch_size
         self.progress = progress
+        self.scorer = Scorer(self.runner, self.logits_name, batch_size, progress, self.model_input)
 
     @property
     def input_dtype(self) -> type:
         """The numpy dtype the model's input takes."""
-        return self.runner.input_dtype
+        return self.model_input.dtype
 
     @property
     def input_shape(self) -> tuple[graph.Dim, ...] | None:
         """The model's input shape as (N, C, *S), whatever its layout."""
-        return layout.channels_first_shape(self.input.shape, self.input_layout)
+        return self.model_input.shape
 
     def layers(self) -> list[graph.LayerInfo]:
         """Candidate target layers, the `auto` pick first."""
@@ -87,37 +92,14 @@ class Explainer:
     def validate(self, x: np.ndarray) -> np.ndarray:
         """Check rank, size, dtype and finiteness of a batch in the model's own layout; returns it
         channels-first (N, C, *S), the layout of `forward`, the methods and the metrics."""
-        if not isinstance(x, np.ndarray):
-            raise InputError(f"expected a numpy array, got {type(x).__name__}")
-        shape = self.input.shape
+        return self.model_input.validate(x)
+
+    def input_format(self, preprocess: str = "auto", size: str | None = None) -> InputFormat:
+        """How files become this model's inputs: `preprocess` a preset name or `auto` (what the
+        exporter recorded, else imagenet), `size` HxW for images (default: the model's)."""
+        chosen = choose_preprocess(preprocess, metadata.stored_preprocess(self.model))
         last = self.input_layout == layout.CHANNELS_LAST
-        names = ("(N, H, W, C)", "(N, T, C)") if last else ("(N, C, H, W)", "(N, C, T)")
-        expected_layout = names[0] if shape is None or len(shape) == 4 else names[1]
-        if shape is not None and x.ndim != len(shape):
-            raise InputError(
-                f"expected input of rank {len(shape)} {expected_layout}, got shape {x.shape}"
-            )
-        if x.ndim not in (3, 4):
-            raise InputError(f"expected input of shape {' or '.join(names)}, got {x.shape}")
-        if shape is not None:
-            for axis, (want, got) in enumerate(zip(shape[1:], x.shape[1:], strict=True), start=1):
-                if isinstance(want, int) and want != got:
-                    expected = tuple("N" if i == 0 else d for i, d in enumerate(shape))
-                    raise InputError(
-                        f"expected input shape {expected}, got {x.shape} (axis {axis})"
-                    )
-        expected_dtype = self.input_dtype
-        if x.dtype != expected_dtype:
-            raise InputError(
-                f"expected dtype {np.dtype(expected_dtype).name}, got {x.dtype.name} "
-                f"(convert with x.astype(np.{np.dtype(expected_dtype).name}))"
-            )
-        if len(x) == 0:
-            raise InputError("expected at least one input, got an empty batch")
-        if not np.isfinite(x).all():
-            bad = np.argwhere(~np.isfinite(x).reshape(len(x), -1).all(axis=1)).ravel()
-            raise InputError(f"input contains NaN or Inf (inputs {bad.tolist()})")
-        return layout.to_channels_first(x, self.input_layout)
+        return InputFormat.for_model(self.input_shape, last, chosen, size)
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Class scores (N, classes) and target-layer activations (N, K, *s) for a valid

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from onnxcam.dataset.inputs import Item
 from onnxcam.errors import OutputError
-from onnxcam.files import write_atomic
+from onnxcam.io import write_atomic
 
 OK, ERROR = "ok", "error"
 #: Columns that change from run to run; compare manifests without them.

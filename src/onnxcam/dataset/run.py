@@ -14,7 +14,7 @@ from onnxcam.dataset.inputs import dataset_items
 from onnxcam.dataset.manifest import OK, ROWS_DIR, is_done, read_rows, write_manifest
 from onnxcam.dataset.worker import Job
 from onnxcam.errors import OutputError
-from onnxcam.files import prepare_dir, write_atomic
+from onnxcam.io import prepare_dir, write_atomic
 
 ENGINES = ("local", "ray")
 SETTINGS_FILE = "run.json"

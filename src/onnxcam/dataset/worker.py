@@ -20,6 +20,17 @@ from onnxcam.engine.explanation import Explanation
 from onnxcam.errors import InputError, ModelError, OnnxcamError
 
 MAPS_DIR = "maps"
+#: The Job fields that decide the outputs (with the model's bytes): a resumed run must match.
+OUTPUT_SETTINGS = (
+    "method",
+    "layer",
+    "target",
+    "options",
+    "input_layout",
+    "preprocess",
+    "size",
+    "overlays",
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,7 @@ class Job:
     allow_fallback: bool = False
     batch_size: int | None = None
     threads: int | None = None
+    input_layout: str | None = None
     preprocess: str = "auto"
     size: str | None = None
     overlays: bool = False
@@ -43,12 +55,11 @@ class Job:
 
     def settings(self) -> dict[str, Any]:
         """What decides the outputs: a rerun into the same folder must ask for the same."""
-        keys = ("method", "layer", "target", "options", "preprocess", "size", "overlays")
         try:
             digest = hashlib.sha1(Path(self.model).read_bytes()).hexdigest()
         except OSError as err:
             raise ModelError(f"cannot read the model {self.model}: {err.strerror}") from err
-        return {"model_sha1": digest, **{key: asdict(self)[key] for key in keys}}
+        return {"model_sha1": digest, **{key: asdict(self)[key] for key in OUTPUT_SETTINGS}}
 
 
 @dataclass
@@ -77,8 +88,6 @@ class Worker:
     def __init__(self, job: Job) -> None:
         from onnxcam.api import Explainer
         from onnxcam.engine.methods import create
-        from onnxcam.exporters import stored_preprocess
-        from onnxcam.io import choose_preprocess, input_channels, input_size
 
         create(job.method, **job.options)  # unknown methods and bad options fail the run here
         self.job = job
@@ -91,10 +100,9 @@ class Worker:
             threads=job.threads,
             allow_fallback=job.allow_fallback,
             progress=False,
+            input_layout=job.input_layout,
         )
-        self.preprocess = choose_preprocess(job.preprocess, stored_preprocess(self.explainer.model))
-        shape = self.explainer.input.shape
-        self.size, self.channels = input_size(job.size, shape), input_channels(shape)
+        self.format = self.explainer.input_format(job.preprocess, job.size)
 
     def error_row(self, item: Item, err: Exception, seconds: float) -> Row:
         layer = self.explainer.layer
@@ -108,7 +116,7 @@ class Worker:
 
         started = time.perf_counter()
         try:
-            x, pictures, _ = load_inputs([item.path], self.size, self.preprocess, self.channels)
+            x, pictures, _ = load_inputs([item.path], self.format)
             if len(x) != 1:
                 raise InputError(f"{item.path}: expected one input, got a batch of {len(x)}")
             x = self.explainer.validate(x.astype(self.explainer.input_dtype, copy=False))

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from onnxcam.engine.targets import softmax
-from onnxcam.files import npy_bytes, prepare_dir, write_atomic
+from onnxcam.io import npy_bytes, prepare_dir, write_atomic
 
 
 @dataclass
@@ -87,7 +87,7 @@ class Explanation:
         when `overlays`, `<name>.png`: a 2-D map over images[i] where it is not None, a 1-D map
         as a band under the series (C, T). Names may hold sub-folders. Returns each input's
         files, relative to out_dir."""
-        from onnxcam.viz import overlay, png_bytes, series_png
+        from onnxcam.io.pictures import overlay, png_bytes, series_png
 
         out = prepare_dir(out_dir)
         n = len(self.maps)

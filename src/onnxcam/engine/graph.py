@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import json
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +16,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper, shape_inference
 
+from onnxcam.engine import metadata
 from onnxcam.errors import LayerError, ModelError
 
 Dim = int | str | None
-LAYER_MAP_KEY = "onnxcam.layers"
 FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
 
 
@@ -241,14 +240,6 @@ def list_layers(model: onnx.ModelProto) -> list[LayerInfo]:
     return layers
 
 
-def _exported(model: onnx.ModelProto) -> dict[str, str]:
-    """The module-path -> tensor map that onnxcam's exporters store in the model's metadata."""
-    for prop in model.metadata_props:
-        if prop.key == LAYER_MAP_KEY:
-            return json.loads(prop.value)
-    return {}
-
-
 def resolve_layer(model: onnx.ModelProto, layer: str) -> str:
     """Map `auto`, a tensor name or an exported module path to a tensor name (or LayerError)."""
     layers = list_layers(model)
@@ -259,7 +250,7 @@ def resolve_layer(model: onnx.ModelProto, layer: str) -> str:
         if layers:
             return layers[0].name
         raise LayerError("no layer with spatial axes found in the model: name one explicitly")
-    aliases = _exported(model)
+    aliases = metadata.stored_layers(model)
     name = aliases.get(layer, layer)
     specs = tensor_specs(infer_shapes(model))
     known = set(_producers(model)) | {v.name for v in model.graph.input}

@@ -22,21 +22,15 @@ from onnxcam.errors import InputError
 CHANNELS_FIRST = "channels_first"
 CHANNELS_LAST = "channels_last"
 LAYOUTS = (CHANNELS_FIRST, CHANNELS_LAST)
-LAYOUT_KEY = "onnxcam.layout"
 
 
-def check_layout(layout: str) -> str:
+def check_layout(layout: str | None) -> str:
+    """A layout name checked; None means channels_first."""
+    if layout is None:
+        return CHANNELS_FIRST
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     return layout
-
-
-def stored_layout(model: onnx.ModelProto) -> str:
-    """The layout an exporter recorded in the model, channels_first when none was."""
-    for prop in model.metadata_props:
-        if prop.key == LAYOUT_KEY:
-            return check_layout(prop.value)
-    return CHANNELS_FIRST
 
 
 def last_to_first(rank: int) -> list[int]:

@@ -12,11 +12,9 @@ from typing import Any
 
 import onnx
 
-from onnxcam.engine.graph import LAYER_MAP_KEY
-from onnxcam.engine.layout import LAYOUT_KEY, check_layout
-from onnxcam.files import write_atomic
-
-PREPROCESS_KEY = "onnxcam.preprocess"
+from onnxcam.engine import metadata
+from onnxcam.engine.layout import check_layout
+from onnxcam.io import write_atomic
 
 
 @dataclass(frozen=True)
@@ -51,26 +49,15 @@ def save_with_metadata(
 ) -> Path:
     """Record the layer map (and preprocessing, input layout) in the model's metadata and write
     it atomically."""
-    entries = {p.key: p.value for p in model.metadata_props}
-    entries[LAYER_MAP_KEY] = json.dumps(layers)
+    entries = {metadata.LAYER_MAP_KEY: json.dumps(layers)}
     if preprocess is not None:
-        entries[PREPROCESS_KEY] = json.dumps(preprocess)
+        entries[metadata.PREPROCESS_KEY] = json.dumps(preprocess)
     if layout is not None:
-        entries[LAYOUT_KEY] = check_layout(layout)
-    del model.metadata_props[:]
-    for key, value in entries.items():
-        model.metadata_props.add(key=key, value=value)
+        entries[metadata.LAYOUT_KEY] = check_layout(layout)
+    metadata.with_entries(model, entries)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(path, model.SerializeToString())
 
 
-def stored_preprocess(model: onnx.ModelProto) -> dict | None:
-    """The preprocessing recorded at export, if any."""
-    for prop in model.metadata_props:
-        if prop.key == PREPROCESS_KEY:
-            return json.loads(prop.value)
-    return None
-
-
-__all__ = ["ExportResult", "from_keras", "from_torch", "save_with_metadata", "stored_preprocess"]
+__all__ = ["ExportResult", "from_keras", "from_torch", "save_with_metadata"]

@@ -1,0 +1,289 @@
+"""ONNX Runtime execution providers compared on one model (`onnxcam bench`).
+
+Per provider and batch size: forward throughput and latency p50/p95 of the Explainer's own
+session, peak host memory (and device memory on CUDA, from nvidia-smi), explanation seconds per
+image for each method, and the largest difference of its maps from the CPU provider's at the
+first batch size (the reference: CPU is always measured, first). Each provider runs in a fresh
+spawned process, so its peak memory is its own. A provider that this ONNX Runtime build lacks is
+reported as skipped, never as a failure. `--fp16` adds a half-precision run on CUDA (the model
+converted with onnxconverter-common, inputs and outputs kept float32); on other providers the
+fp16 run is reported as skipped, since ORT's CPU kernels compute fp16 models in float32 anyway.
+Results: bench.jsonl (one JSON object per line), bench.md (Markdown tables) and bench.png.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import resource
+import shutil
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FP16_PROVIDERS = ("cuda",)
+FREE_SIZE = 224  # spatial size used where the model's input leaves it free
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str
+    layer: str
+    batch_sizes: tuple[int, ...]
+    methods: tuple[str, ...]
+    images: int
+    rounds: int
+    threads: int | None = None
+
+
+def skip_reason(provider: str, precision: str = "fp32") -> str | None:
+    """Why `provider` cannot run here (None when it can); an unknown name is an error."""
+    from onnxcam.engine.ort import onnxruntime as ort
+    from onnxcam.engine.runner import PROVIDERS
+
+    if provider not in PROVIDERS:
+        raise ValueError(f"unknown provider {provider!r}: expected one of {', '.join(PROVIDERS)}")
+    available = ort.get_available_providers()
+    if PROVIDERS[provider] not in available:
+        return (
+            f"{PROVIDERS[provider]} is not in this ONNX Runtime build "
+            f"(available: {', '.join(available)})"
+        )
+    if precision == "fp16" and provider not in FP16_PROVIDERS:
+        return f"fp16 is measured on {', '.join(FP16_PROVIDERS)} only"
+    return None
+
+
+def bench_inputs(shape: tuple, n: int, seed: int = 0) -> np.ndarray:
+    """n float32 standard-normal inputs of the model's input shape (free sizes: 3 x 224)."""
+    fixed = [
+        d if isinstance(d, int) else (3 if i == 0 else FREE_SIZE) for i, d in enumerate(shape[1:])
+    ]
+    return np.random.default_rng(seed).standard_normal((n, *fixed), dtype=np.float32)
+
+
+def _peak_host_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _device_mib() -> float | None:
+    """GPU memory this process holds, from nvidia-smi (None where there is none)."""
+    import os
+
+    if shutil.which("nvidia-smi") is None:
+        return None
+    query = ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"]
+    try:
+        lines = subprocess.run(query, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in lines.splitlines():
+        pid, _, used = line.partition(",")
+        if pid.strip() == str(os.getpid()):
+            return float(used)
+    return None
+
+
+def _load(model_path: str, precision: str):
+    from onnxcam.engine import graph
+
+    model = graph.load(model_path)
+    if precision == "fp16":
+        from onnxconverter_common import float16
+
+        model = float16.convert_float_to_float16(model, keep_io_types=True)
+    return model
+
+
+def measure(settings: Settings, provider: str, precision: str) -> tuple[list[dict], dict]:
+    """Rows for one provider and precision, and its maps per (method, batch size)."""
+    from onnxcam.api import Explainer
+
+    model = _load(settings.model, precision)
+    rows: list[dict[str, Any]] = []
+    maps: dict[tuple[str, int], np.ndarray] = {}
+    base = {"provider": provider, "precision": precision}
+    for batch in settings.batch_sizes:
+        ex = Explainer(model, settings.layer, provider, batch, settings.threads, progress=False)
+        if ex.batch_size != batch:
+            rows.append(
+                {
+                    "bench": "forward",
+                    **base,
+                    "batch_size": batch,
+                    "status": "skipped",
+                    "reason": f"the model runs batches of {ex.batch_size} only",
+                }
+            )
+            continue
+        x = bench_inputs(ex.input.shape, batch, seed=1)
+        for _ in range(2):  # warm-up: allocations and kernel choice
+            ex.runner.run_batch(x, [ex.logits_name])
+        latencies = []
+        for _ in range(settings.rounds):
+            started = time.perf_counter()
+            ex.runner.run_batch(x, [ex.logits_name])
+            latencies.append(time.perf_counter() - started)
+        rows.append(
+            {
+                "bench": "forward",
+                **base,
+                "batch_size": batch,
+                "status": "ok",
+                "images_per_s": round(batch * len(latencies) / sum(latencies), 2),
+                "latency_p50_ms": round(1e3 * statistics.median(latencies), 3),
+                "latency_p95_ms": round(1e3 * float(np.percentile(latencies, 95)), 3),
+                "peak_host_mib": round(_peak_host_mib(), 1),
+                "device_mib": _device_mib(),
+            }
+        )
+        images = bench_inputs(ex.input.shape, settings.images)
+        for method in settings.methods:
+            ex.explain(images[:1], method)  # warm-up: compiled kernels, the tail's session
+            started = time.perf_counter()
+            result = ex.explain(images, method)
+            seconds = time.perf_counter() - started
+            maps[(method, batch)] = result.maps
+            rows.append(
+                {
+                    "bench": "explain",
+                    **base,
+                    "batch_size": batch,
+                    "method": method,
+                    "status": "ok",
+                    "seconds_per_image": round(seconds / len(images), 4),
+                    "peak_host_mib": round(_peak_host_mib(), 1),
+                    "device_mib": _device_mib(),
+                }
+            )
+    return rows, maps
+
+
+def add_differences(rows: list[dict], maps: dict, reference: dict, batch: int) -> None:
+    """Set max_abs_diff_vs_cpu on explain rows: against the CPU maps at `batch` per method."""
+    for row in rows:
+        if row["bench"] == "explain" and row["status"] == "ok":
+            ref = reference.get((row["method"], batch))
+            got = maps[(row["method"], row["batch_size"])]
+            row["max_abs_diff_vs_cpu"] = None if ref is None else float(np.abs(got - ref).max())
+
+
+def _in_fresh_process(settings: Settings, provider: str, precision: str):
+    """measure() in a spawned process (Numba's OpenMP layer is not fork-safe)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(measure, (settings, provider, precision))
+
+
+def run_bench(settings: Settings, providers: list[str], fp16: bool, progress: bool = True):
+    """All rows: CPU first (the maps' reference), then the other providers; skips recorded."""
+    from tqdm.auto import tqdm
+
+    order = ["cpu", *[p for p in dict.fromkeys(providers) if p != "cpu"]]
+    runs = [(p, "fp32") for p in order] + ([(p, "fp16") for p in order] if fp16 else [])
+    rows: list[dict] = []
+    reference: dict = {}
+    for provider, precision in tqdm(runs, desc="providers", disable=not progress):
+        reason = skip_reason(provider, precision)
+        if reason is None and precision == "fp16":
+            try:
+                import onnxconverter_common  # noqa: F401
+            except ImportError:
+                reason = "fp16 needs onnxconverter-common (pip install 'onnxcam[gpu]')"
+        if reason is not None:
+            rows.append(
+                {
+                    "bench": "provider",
+                    "provider": provider,
+                    "precision": precision,
+                    "status": "skipped",
+                    "reason": reason,
+                }
+            )
+            continue
+        got, maps = _in_fresh_process(settings, provider, precision)
+        if provider == "cpu" and precision == "fp32":
+            reference = maps
+        add_differences(got, maps, reference, settings.batch_sizes[0])
+        rows.extend(got)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    """Markdown tables of the forward and explain rows, and a list of what was skipped."""
+
+    def fmt(v):
+        return (
+            "-"
+            if v is None
+            else (f"{v:.2e}" if isinstance(v, float) and 0 < abs(v) < 1e-3 else str(v))
+        )
+
+    forward = [r for r in rows if r["bench"] == "forward" and r["status"] == "ok"]
+    explain = [r for r in rows if r["bench"] == "explain"]
+    lines = [
+        "| provider | precision | batch | images/s | p50 ms | p95 ms | peak host MiB "
+        "| device MiB |",
+        "|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {r['provider']} | {r['precision']} | {r['batch_size']} | {r['images_per_s']} | "
+            f"{r['latency_p50_ms']} | {r['latency_p95_ms']} | {r['peak_host_mib']} | "
+            f"{fmt(r['device_mib'])} |"
+            for r in forward
+        ),
+        "",
+        "| provider | precision | method | batch | s/image | max abs diff vs CPU | peak host MiB |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {r['provider']} | {r['precision']} | {r['method']} | {r['batch_size']} | "
+            f"{r['seconds_per_image']} | {fmt(r.get('max_abs_diff_vs_cpu'))} | "
+            f"{r['peak_host_mib']} |"
+            for r in explain
+        ),
+    ]
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    if skipped:
+        lines += [
+            "",
+            *(
+                f"- skipped: {r['provider']} {r['precision']}"
+                f"{' batch ' + str(r['batch_size']) if 'batch_size' in r else ''}: "
+                f"{r['reason']}"
+                for r in skipped
+            ),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_png(rows: list[dict]) -> bytes:
+    """Throughput and explanation time against batch size, one line per provider (and method)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    series: dict[tuple, list] = {}
+    for r in rows:
+        if r["status"] == "ok" and r["bench"] in ("forward", "explain"):
+            key = (r["bench"], r["provider"], r["precision"], r.get("method"))
+            value = r["images_per_s"] if r["bench"] == "forward" else r["seconds_per_image"]
+            series.setdefault(key, []).append((r["batch_size"], value))
+    for (bench, provider, precision, method), points in series.items():
+        axis = left if bench == "forward" else right
+        label = " ".join(p for p in (provider, precision, method) if p)
+        axis.plot(*zip(*sorted(points), strict=True), marker="o", label=label)
+    for axis, title in ((left, "forward images/s"), (right, "explanation s/image")):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("batch size")
+        axis.set_title(title)
+        if axis.lines:
+            axis.legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()

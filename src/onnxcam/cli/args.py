@@ -1,0 +1,95 @@
+"""Argument sets that several verbs share, and what they build: the Explainer and the batch.
+
+`explain`, `evaluate` and `explain-dataset` take the same model, run and input options, so a
+flag means the same thing in each and is declared once, here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def method_option(text: str) -> tuple[str, object]:
+    """KEY=VALUE with VALUE read as JSON where it parses (numbers, true, lists), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.replace("-", "_"), json.loads(value)
+    except json.JSONDecodeError:
+        return key.replace("-", "_"), value
+
+
+def scoped_option(text: str) -> tuple[str | None, str, object]:
+    """NAME:KEY=VALUE for one method or metric, or KEY=VALUE for all."""
+    head, _, _ = text.partition("=")
+    scope, sep, rest = text.partition(":") if ":" in head else (None, "", text)
+    if sep and not scope:
+        raise argparse.ArgumentTypeError(f"expected NAME:KEY=VALUE, got {text!r}")
+    return (scope, *method_option(rest))
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the model is explained and run: layer, target, provider, batching, layout."""
+    parser.add_argument("--layer", default="auto", help="tensor name, module path or auto")
+    parser.add_argument("--target", default="top1", help="top1 or a class index")
+    parser.add_argument("--provider", default="cpu", help="cpu, cuda, tensorrt, openvino, ...")
+    parser.add_argument("--allow-fallback", action="store_true", help="accept a CPU fallback")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="inputs per ORT run (8 on CPU, else 64)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads")
+    parser.add_argument(
+        "--preprocess",
+        default="auto",
+        help="imagenet, inception, unit, or auto: what the exporter recorded, else imagenet",
+    )
+    parser.add_argument("--size", default=None, help="input size HxW for images (default: model's)")
+    parser.add_argument(
+        "--input-layout", default=None, help="channels_first or channels_last (default: recorded)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model, its input files, and how they are run: shared by explain and evaluate."""
+    parser.add_argument("model", help="ONNX file")
+    parser.add_argument("inputs", nargs="+", help="images, or preprocessed .npy or .csv arrays")
+    add_run_arguments(parser)
+
+
+def add_method_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--option", type=method_option, action="append", default=[], help="method option KEY=VALUE"
+    )
+
+
+def target(args: argparse.Namespace) -> str | None:
+    """--target as the API takes it: None for top1."""
+    return None if args.target == "top1" else args.target
+
+
+def explainer_from_args(args: argparse.Namespace):
+    """The Explainer that --layer, --provider, --batch-size, --threads, ... ask for."""
+    from onnxcam.api import Explainer
+
+    return Explainer(
+        args.model,
+        layer=args.layer,
+        provider=args.provider,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        allow_fallback=args.allow_fallback,
+        progress=not args.quiet,
+        input_layout=args.input_layout,
+    )
+
+
+def inputs_from_args(args: argparse.Namespace, explainer):
+    """(x, pictures, names) from the input files, preprocessed as --preprocess and --size say."""
+    from onnxcam.io import load_inputs
+
+    reader = explainer.input_format(args.preprocess, args.size)
+    x, pictures, names = load_inputs(args.inputs, reader)
+    return x.astype(explainer.input_dtype, copy=False), pictures, names

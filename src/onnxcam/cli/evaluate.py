@@ -1,0 +1,86 @@
+"""`onnxcam evaluate`: explain inputs with several methods and score the maps with metrics.
+
+Writes summary.csv, summary.md, values.csv and the curve plots to --out, and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from onnxcam.cli import args as shared
+
+HELP = "score methods with faithfulness metrics: CSV, Markdown table and curve plots"
+DEFAULT_METRICS = "deletion,insertion,avg-drop,increase"
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    shared.add_model_arguments(parser)
+    parser.add_argument(
+        "--methods", default="score-cam", help="comma-separated method names, or all"
+    )
+    parser.add_argument(
+        "--metrics", default=DEFAULT_METRICS, help=f"comma-separated (default {DEFAULT_METRICS})"
+    )
+    parser.add_argument(
+        "--option",
+        type=shared.scoped_option,
+        action="append",
+        default=[],
+        help="method option METHOD:KEY=VALUE (KEY=VALUE: every method)",
+    )
+    parser.add_argument(
+        "--metric-option",
+        type=shared.scoped_option,
+        action="append",
+        default=[],
+        help="metric option METRIC:KEY=VALUE, e.g. deletion:step=1792",
+    )
+    parser.add_argument(
+        "--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--out", default="report", help="output directory")
+
+
+def _grouped(options, names: list[str], kind: str) -> dict[str, dict]:
+    grouped: dict[str, dict] = {}
+    for scope, key, value in options:
+        if scope is None and kind == "metric":
+            raise ValueError(f"metric options need a metric: expected METRIC:{key}=..., got none")
+        for name in names if scope is None else [scope]:
+            grouped.setdefault(name, {})[key] = value
+    return grouped
+
+
+def run(args: argparse.Namespace) -> int:
+    from onnxcam.engine.methods import methods as registered
+    from onnxcam.evaluation import evaluate, summary_markdown, write_report
+    from onnxcam.io import prepare_dir
+
+    methods = registered() if args.methods == "all" else _names(args.methods)
+    metrics = _names(args.metrics)
+    if args.resamples < 1:
+        raise ValueError(f"--resamples must be a positive integer, got {args.resamples}")
+    out = prepare_dir(args.out)
+    explainer = shared.explainer_from_args(args)
+    x, _, names = shared.inputs_from_args(args, explainer)
+    result = evaluate(
+        explainer,
+        x,
+        methods,
+        metrics,
+        method_options=_grouped(args.option, methods, "method"),
+        metric_options=_grouped(args.metric_option, metrics, "metric"),
+        target=shared.target(args),
+        names=names,
+        resamples=args.resamples,
+        seed=args.seed,
+    )
+    paths = write_report(result, out)
+    print(summary_markdown(result), end="")
+    print(f"wrote {', '.join(p.name for p in paths)} to {out}")
+    return 0

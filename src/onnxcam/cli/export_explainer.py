@@ -1,0 +1,59 @@
+"""`onnxcam export-explainer`: write the explainer graph, and optionally a Triton repository."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from onnxcam.errors import OnnxcamError
+
+HELP = "write an explainer as one ONNX graph"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `onnxcam export-explainer`."""
+    from onnxcam.serving import DEFAULT_CHUNK, INSTANCE_KINDS, METHODS
+
+    parser.add_argument("model", help="ONNX classifier with a dynamic batch axis")
+    parser.add_argument("--method", default="score-cam", choices=METHODS)
+    parser.add_argument("--layer", default="auto", help="tensor name, module path or auto")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=DEFAULT_CHUNK,
+        help=f"channels (or locations) per Loop step: memory is batch x chunk inputs "
+        f"(default {DEFAULT_CHUNK})",
+    )
+    parser.add_argument("-o", "--output", help="explainer ONNX file to write")
+    parser.add_argument("--triton-repo", help="also write a Triton model repository here")
+    parser.add_argument("--triton-name", default="explainer", help="model name in the repository")
+    parser.add_argument("--max-batch-size", type=int, default=32, help="Triton max_batch_size")
+    parser.add_argument(
+        "--instance-kind", default="auto", choices=list(INSTANCE_KINDS), help="Triton instances"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the graph once; write it to -o and/or into the Triton repository."""
+    from onnxcam.engine import graph
+    from onnxcam.io import prepare_dir, write_atomic
+    from onnxcam.serving import build_explainer, write_repository
+
+    if not args.output and not args.triton_repo:
+        raise OnnxcamError("export-explainer: expected -o FILE and/or --triton-repo DIR, got none")
+    model = build_explainer(graph.load(args.model), args.method, args.layer, args.chunk)
+    if args.output:
+        path = Path(args.output)
+        prepare_dir(path.parent)
+        write_atomic(path, model.SerializeToString())
+        print(f"wrote {path} ({args.method}; outputs logits, target, map)")
+    if args.triton_repo:
+        folder = write_repository(
+            model,
+            args.triton_repo,
+            args.triton_name,
+            max_batch_size=args.max_batch_size,
+            instance_kind=args.instance_kind,
+        )
+        print(f"wrote Triton model {folder}/config.pbtxt and {folder}/1/model.onnx")
+    return 0
