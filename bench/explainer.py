@@ -23,7 +23,7 @@ from scorecam import FULL, MODELS, QUICK, emit, load_efficientnet, load_resnet18
 
 import onnxcam
 from onnxcam.engine.runner import open_session
-from onnxcam.serving.explainer_graph import DEFAULT_CHUNK, build_explainer
+from onnxcam.serving.explainer import DEFAULT_CHUNK, build_explainer
 
 METHODS = ("score-cam", "ablation-cam", "recipro-cam")
 

@@ -10,7 +10,7 @@ import onnxcam
 from onnxcam.engine import graph
 from onnxcam.engine.runner import open_session
 from onnxcam.errors import LayerError, ModelError
-from onnxcam.serving.explainer_graph import METADATA_KEY, build_explainer
+from onnxcam.serving.explainer import METADATA_KEY, build_explainer
 
 METHODS = ("score-cam", "ablation-cam", "recipro-cam")
 CASES = [

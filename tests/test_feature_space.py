@@ -13,7 +13,7 @@ from toy_models import hook_outputs, linear_onnx, scoped_tensor
 
 from onnxcam import Explainer
 from onnxcam.engine import graph
-from onnxcam.engine.methods.feature_space import spread_kernel
+from onnxcam.engine.methods.recipro_cam import spread_kernel
 from onnxcam.engine.targets import softmax
 from onnxcam.exporters import from_torch
 

@@ -9,7 +9,7 @@ from toy_models import hook_outputs, linear_onnx, torch_gradients
 
 from onnxcam import Explainer
 from onnxcam.engine.backward import grad_name
-from onnxcam.engine.methods.gradient import fuse_layer_maps
+from onnxcam.engine.methods.layer_cam import fuse_layer_maps
 from onnxcam.exporters import from_torch
 
 # Spec §4: toy layer (3 channels, 2x2) and the gradient of the explained class.

@@ -9,7 +9,8 @@ import pytest
 from toy_models import linear_onnx
 
 from onnxcam import Explainer
-from onnxcam.engine.methods.input_space import RiseMasks, window_starts
+from onnxcam.engine.methods.occlusion import window_starts
+from onnxcam.engine.methods.rise import RiseMasks
 
 rng = np.random.default_rng(11)
 

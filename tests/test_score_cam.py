@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from toy_models import hook_outputs
 
 from onnxcam import Explainer
-from onnxcam.engine.methods.score_cam import channel_softmax
+from onnxcam.engine.methods.parts.channels import channel_softmax
 
 
 def minmax(t: torch.Tensor, eps: float) -> torch.Tensor:

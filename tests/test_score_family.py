@@ -7,7 +7,8 @@ import pytest
 from toy_models import linear_onnx
 
 from onnxcam import Explainer
-from onnxcam.engine.methods.score_cam import ISCAM, channel_softmax, top_std_channels
+from onnxcam.engine.methods.is_cam import ISCAM
+from onnxcam.engine.methods.parts.channels import channel_softmax, top_std_channels
 
 SHAPE = (4, 6, 5)
 rng = np.random.default_rng(21)

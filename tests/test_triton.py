@@ -11,7 +11,7 @@ import pytest
 
 from onnxcam.cli import main
 from onnxcam.engine.runner import open_session
-from onnxcam.serving.explainer_graph import build_explainer
+from onnxcam.serving.explainer import build_explainer
 
 #: The documented fields of the ModelConfig messages (model_config.proto) a config may use:
 #: message -> {field: nested message or None for scalars}.

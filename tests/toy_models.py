@@ -109,7 +109,7 @@ def hook_outputs(model: nn.Module, x: torch.Tensor, paths: list[str]) -> dict[st
 
 def scoped_tensor(model, scope: str) -> str:
     """The first ONNX tensor produced under a torch module path (from the exporter's metadata)."""
-    from onnxcam.engine.graph import _scope
+    from onnxcam.engine.graph.layers import scope as _scope
 
     return next(node.output[0] for node in model.graph.node if _scope(node) == scope)
 

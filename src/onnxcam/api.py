@@ -51,7 +51,8 @@ class Explainer:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model = graph.load(model)
-        fixed = (graph.model_input(self.model).shape or (None,))[0]
+        self.info = graph.ModelInfo(self.model)
+        fixed = (self.info.input.shape or (None,))[0]
         self.fixed_batch = isinstance(fixed, int)
         if self.fixed_batch:  # a graph exported with a fixed batch runs that batch only
             if fixed != 1:
@@ -60,8 +61,8 @@ class Explainer:
                     "axis or a batch of 1 (re-export with a dynamic batch)"
                 )
             batch_size = 1
-        self.layer = graph.resolve_layer(self.model, layer)
-        self.input = graph.model_input(self.model)
+        self.layer = graph.resolve_layer(self.info, layer)
+        self.input = self.info.input
         self.input_layout = layout.check_layout(input_layout or metadata.stored_layout(self.model))
         explained, layer_tensor = self.model, self.layer
         if self.input_layout == layout.CHANNELS_LAST:
@@ -87,7 +88,7 @@ class Explainer:
 
     def layers(self) -> list[graph.LayerInfo]:
         """Candidate target layers, the `auto` pick first."""
-        return graph.list_layers(self.model)
+        return graph.list_layers(self.info)
 
     def validate(self, x: np.ndarray) -> np.ndarray:
         """Check rank, size, dtype and finiteness of a batch in the model's own layout; returns it

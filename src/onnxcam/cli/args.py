@@ -10,24 +10,29 @@ import argparse
 import json
 
 
-def method_option(text: str) -> tuple[str, object]:
-    """KEY=VALUE with VALUE read as JSON where it parses (numbers, true, lists), else a string."""
+def key_value(text: str) -> tuple[str, str]:
+    """KEY=VALUE as (key, value text); the method's declaration of KEY says how to read it."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key.replace("-", "_"), json.loads(value)
-    except json.JSONDecodeError:
-        return key.replace("-", "_"), value
+    return key.replace("-", "_"), value
 
 
-def scoped_option(text: str) -> tuple[str | None, str, object]:
+def scoped_option(text: str) -> tuple[str | None, str, str]:
     """NAME:KEY=VALUE for one method or metric, or KEY=VALUE for all."""
     head, _, _ = text.partition("=")
     scope, sep, rest = text.partition(":") if ":" in head else (None, "", text)
     if sep and not scope:
         raise argparse.ArgumentTypeError(f"expected NAME:KEY=VALUE, got {text!r}")
-    return (scope, *method_option(rest))
+    return (scope, *key_value(rest))
+
+
+def json_value(text: str) -> object:
+    """Text read as JSON where it parses (numbers, true, lists), else the text itself."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,8 +66,19 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_method_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--option", type=method_option, action="append", default=[], help="method option KEY=VALUE"
+        "--option",
+        type=key_value,
+        action="append",
+        default=[],
+        help="method option KEY=VALUE (`onnxcam methods NAME` lists them)",
     )
+
+
+def method_options(method: str, given: list[tuple[str, str]]) -> dict[str, object]:
+    """The --option pairs of one method, each read as its declaration says."""
+    from onnxcam.engine.methods import parse_options
+
+    return parse_options(method, dict(given))
 
 
 def target(args: argparse.Namespace) -> str | None:

@@ -47,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _grouped(options, names: list[str], kind: str) -> dict[str, dict]:
+    """{name: {key: value text}} from NAME:KEY=VALUE (KEY=VALUE: every method)."""
     grouped: dict[str, dict] = {}
     for scope, key, value in options:
         if scope is None and kind == "metric":
@@ -54,6 +55,16 @@ def _grouped(options, names: list[str], kind: str) -> dict[str, dict]:
         for name in names if scope is None else [scope]:
             grouped.setdefault(name, {})[key] = value
     return grouped
+
+
+def _method_options(options, methods: list[str]) -> dict[str, dict]:
+    """Each method's options read as its declarations say (methods not evaluated are left for
+    `evaluate` to refuse by name)."""
+    grouped = _grouped(options, methods, "method")
+    return {
+        name: shared.method_options(name, list(given.items())) if name in methods else given
+        for name, given in grouped.items()
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,8 +84,11 @@ def run(args: argparse.Namespace) -> int:
         x,
         methods,
         metrics,
-        method_options=_grouped(args.option, methods, "method"),
-        metric_options=_grouped(args.metric_option, metrics, "metric"),
+        method_options=_method_options(args.option, methods),
+        metric_options={
+            name: {key: shared.json_value(text) for key, text in given.items()}
+            for name, given in _grouped(args.metric_option, metrics, "metric").items()
+        },
         target=shared.target(args),
         names=names,
         resamples=args.resamples,

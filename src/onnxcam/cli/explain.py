@@ -19,12 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from onnxcam.io import prepare_dir
 
+    options = shared.method_options(args.method, args.option)
     out = prepare_dir(args.out)
     explainer = shared.explainer_from_args(args)
     x, pictures, names = shared.inputs_from_args(args, explainer)
-    result = explainer.explain(
-        x, method=args.method, target=shared.target(args), **dict(args.option)
-    )
+    result = explainer.explain(x, method=args.method, target=shared.target(args), **options)
     images = pictures if all(p is not None for p in pictures) else None
     series = explainer.validate(x) if result.maps.ndim == 2 else None
     result.save(out, images=images, names=names, series=series)

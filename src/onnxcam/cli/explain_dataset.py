@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         method=args.method,
         layer=args.layer,
         target=shared.target(args),
-        options=dict(args.option),
+        options=shared.method_options(args.method, args.option),
         provider=args.provider,
         allow_fallback=args.allow_fallback,
         batch_size=args.batch_size,

@@ -28,6 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
 from onnxcam.engine.lab import rgb_to_lab
+from onnxcam.engine.options import Options, choice, fractions, integer, number
 from onnxcam.kernels import minmax_normalize, resize
 from onnxcam.kernels.distance import distance_to_mask
 from onnxcam.kernels.patch_search import knn_mean_distance
@@ -35,44 +36,31 @@ from onnxcam.kernels.patch_search import knn_mean_distance
 COLOURS = ("auto", "lab", "grey", "raw")
 
 
-@dataclass(frozen=True)
-class ContextSaliency:
-    """Options. patch/stride in samples of the working input; k nearest patches; c weighs
-    position against colour; scales of the input and, per scale r, the neighbour scales r * q;
-    threshold on the normalised average map picks the attended samples; side: working size of
-    the larger spatial axis (None: keep the input's); colour: "lab" (RGB in [0, 1], as the
-    paper), "grey" (one channel taken as grey, i.e. its L*), "raw" (values as given) or "auto"
-    (lab for 3-channel images, grey for 1-channel images, raw for series)."""
+@dataclass(frozen=True, kw_only=True)
+class ContextSaliency(Options):
+    """Options of context-aware saliency. colour "auto" reads 3-channel images as Lab (RGB in
+    [0, 1], as the paper), 1-channel images as grey (their L*) and series as raw values."""
 
-    patch: int = 7
-    stride: int = 3
-    k: int = 64
-    c: float = 3.0
-    scales: tuple[float, ...] = (1.0, 0.8, 0.5, 0.3)
-    neighbour_scales: tuple[float, ...] = (1.0, 0.5, 0.25)
-    threshold: float = 0.8
-    side: int | None = 250
-    max_patches: int = 40_000
-    colour: str = "auto"
-
-    def __post_init__(self) -> None:
-        for name in ("patch", "stride", "k", "max_patches"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.side is not None and (
-            not isinstance(self.side, (int, np.integer)) or self.side < 8
-        ):
-            raise ValueError(f"side must be an integer >= 8 or None, got {self.side!r}")
-        for name in ("scales", "neighbour_scales"):
-            values = tuple(getattr(self, name))
-            if not values or any(not 0 < s <= 1 for s in values):
-                raise ValueError(f"{name} must be fractions in (0, 1], got {values!r}")
-            object.__setattr__(self, name, values)
-        if self.c < 0 or not 0 <= self.threshold < 1:
-            raise ValueError(f"need c >= 0 and 0 <= threshold < 1, got {self.c}, {self.threshold}")
-        if self.colour not in COLOURS:
-            raise ValueError(f"colour must be one of {COLOURS}, got {self.colour!r}")
+    patch: int = integer(7, "patch side in samples of the working input", low=1)
+    stride: int = integer(3, "distance between patch centres", low=1)
+    k: int = integer(64, "nearest patches a patch is compared with", low=1)
+    c: float = number(3.0, "weight of position against colour in the patch distance", low=0)
+    scales: tuple[float, ...] = fractions((1.0, 0.8, 0.5, 0.3), "scales of the input")
+    neighbour_scales: tuple[float, ...] = fractions(
+        (1.0, 0.5, 0.25), "per scale r, the scales r * q where neighbours are searched"
+    )
+    threshold: float = number(
+        0.8,
+        "attended samples: above this on the normalised mean map",
+        low=0,
+        high=1,
+        high_open=True,
+    )
+    side: int | None = integer(
+        250, "working size of the larger spatial axis (None: the input's)", low=8, optional=True
+    )
+    max_patches: int = integer(40_000, "largest patch grid searched when side is None", low=1)
+    colour: str = choice("auto", COLOURS, "how samples become features", what="colour")
 
 
 def features(x: np.ndarray, colour: str) -> np.ndarray:

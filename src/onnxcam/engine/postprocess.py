@@ -13,6 +13,9 @@ import numpy as np
 
 from onnxcam.kernels import minmax_normalize, resize, resize_normalize, weighted_sum
 
+#: The engine's epsilon of the final min-max normalisation (spec §1.3).
+MAP_EPS = 1e-8
+
 
 @dataclass(frozen=True)
 class PostProcess:
@@ -25,7 +28,7 @@ class PostProcess:
     """
 
     align_corners: bool = False
-    eps: float = 1e-8
+    eps: float = MAP_EPS
     normalize_before_resize: bool = False
     relu_after_resize: bool = False
 

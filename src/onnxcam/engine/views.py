@@ -32,14 +32,15 @@ class ModelViews:
         allow_fallback: bool = False,
     ) -> None:
         self.model, self.layer = model, layer
-        self.logits = graph.logits_tensor(model)
+        self.info = graph.ModelInfo(model)
+        self.logits = self.info.logits
         self.layer_output = graph.exposed_name(model, layer)
         self._session_args = (provider, threads, allow_fallback)
-        self.full = Runner(graph.expose(model, [self.logits, layer]), *self._session_args)
+        self.full = Runner(graph.expose(self.info, [self.logits, layer]), *self._session_args)
 
     @cached_property
     def split(self) -> graph.Split:
-        return graph.split(self.model, self.layer, [self.logits])
+        return graph.split(self.info, self.layer, [self.logits])
 
     @cached_property
     def tail(self) -> Runner:
@@ -47,7 +48,7 @@ class ModelViews:
 
     @cached_property
     def _head(self) -> Runner:
-        return Runner(graph.expose(self.model, list(self.split.crossing)), *self._session_args)
+        return Runner(graph.expose(self.info, list(self.split.crossing)), *self._session_args)
 
     def crossing(self, x: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
         """Values of the tensors that cross the cut, for inputs x (computed once per call)."""
@@ -58,7 +59,7 @@ class ModelViews:
 
     @cached_property
     def scaled(self) -> Runner:
-        model = graph.scale_channels(self.model, self.layer, graph.CHANNEL_SCALE)
+        model = graph.scale_channels(self.info, self.layer, graph.CHANNEL_SCALE)
         return Runner(model, *self._session_args, input_name=graph.model_input(self.model).name)
 
     def backward(self, seeds: tuple[str, ...], wrt: tuple[str, ...]) -> Runner:

@@ -1,9 +1,9 @@
-"""Builds the nodes of a backward graph: fresh names, constants, and shape-aware helpers.
+"""The node builder of backward graphs, with what rules need to know of the forward graph.
 
 Rules see the forward graph through an Emitter: static shapes and element types from shape
 inference, constant values of initializers and Constant nodes (axes, pads, perms), and helpers
 that emit the few patterns most rules share (sum a broadcast gradient back, reshape like, zeros).
-Everything emitted uses opset >= 16 forms (axes and split sizes as inputs).
+Backward graphs are built at opset >= 16 (axes and split sizes as inputs).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from onnxcam.engine import graph
+from onnxcam.engine.graph.builder import NodeBuilder
 from onnxcam.engine.ort import onnxruntime as ort
 from onnxcam.errors import ModelError
 
@@ -26,12 +27,12 @@ class BackwardError(ModelError):
     """The backward graph cannot be built (an op without a rule, an unsupported attribute)."""
 
 
-class Emitter:
+class Emitter(NodeBuilder):
     """Appends backward nodes and constants; reads the forward graph's shapes and constants."""
 
-    def __init__(self, model: onnx.ModelProto, prefix: str = "onnxcam_bw") -> None:
-        self.specs = graph.tensor_specs(graph.infer_shapes(model))
-        self.opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    def __init__(self, model: onnx.ModelProto, prefix: str = "onnxcam_bw/") -> None:
+        super().__init__(graph.opset_version(model), prefix)
+        self.specs = dict(graph.ModelInfo(model).specs)
         self._values = {t.name: t for t in model.graph.initializer}
         for node in model.graph.node:
             if node.op_type == "Constant" and node.attribute[0].name == "value":
@@ -43,34 +44,13 @@ class Emitter:
         self._model = model
         self._static = graph.static_nodes(model)
         self._probed = False
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self._prefix = prefix
-        self._count = 0
         self.node: onnx.NodeProto | None = None  # the forward node whose rule is running
-
-    # names and nodes ------------------------------------------------------------------------
-
-    def fresh(self, hint: str) -> str:
-        self._count += 1
-        return f"{self._prefix}/{hint}_{self._count}"
-
-    def op(self, op_type: str, inputs: Sequence[str], outputs: int = 1, **attrs: Any) -> Any:
-        """Emit one node; returns its output name (or the list of names when outputs > 1)."""
-        names = [self.fresh(op_type) for _ in range(outputs)]
-        self.nodes.append(helper.make_node(op_type, list(inputs), names, **attrs))
-        return names[0] if outputs == 1 else names
 
     def const(self, value: Any, like: str | None = None, dtype: Any = None) -> str:
         """An initializer holding value, in the element type of tensor `like` (or dtype)."""
         if dtype is None:
             dtype = self.dtype(like) if like is not None else np.float32
-        name = self.fresh("const")
-        self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
-        return name
-
-    def ints(self, values: Sequence[int]) -> str:
-        return self.const(np.asarray(values, np.int64), dtype=np.int64)
+        return self._initializer(value, dtype, "const")
 
     # what the forward graph knows ------------------------------------------------------------
 
@@ -120,7 +100,8 @@ class Emitter:
             session.run(names, {source.name: np.zeros((n, *source.shape[1:]), dtype)})
             for n in batches
         ]
-        static = {o for n in self._model.graph.node if id(n) in self._static for o in n.output}
+        nodes = self._model.graph.node
+        static = {o for i in self._static for o in nodes[i].output}
         for name, *values in zip(names, *runs, strict=True):
             value = values[0]
             same = all(v.shape == value.shape and np.array_equal(v, value) for v in values)
@@ -158,12 +139,7 @@ class Emitter:
     # patterns shared by rules ----------------------------------------------------------------
 
     def reduce_sum(self, x: str, axes: Sequence[int], keepdims: bool = True) -> str:
-        if not axes:
-            return x
-        return self.op("ReduceSum", [x, self.ints(axes)], keepdims=int(keepdims))
-
-    def unsqueeze(self, x: str, axes: Sequence[int]) -> str:
-        return self.op("Unsqueeze", [x, self.ints(axes)]) if axes else x
+        return self.reduce("ReduceSum", x, axes, keepdims)
 
     def reshape_like(self, x: str, like: str) -> str:
         return self.op("Reshape", [x, self.op("Shape", [like])])
@@ -186,7 +162,4 @@ class Emitter:
         return self.reshape_like(summed, operand) if lead else summed
 
     def attr(self, node: onnx.NodeProto, name: str, default: Any = None) -> Any:
-        for attribute in node.attribute:
-            if attribute.name == name:
-                return helper.get_attribute_value(attribute)
-        return default
+        return graph.attributes(node).get(name, default)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import onnx
-from onnx import helper, version_converter
+from onnx import helper
 
 from onnxcam.engine import graph
 from onnxcam.engine.backward.emitter import BackwardError, Emitter
@@ -50,19 +50,6 @@ def seed_name(tensor: str) -> str:
     return f"{tensor}__onnxcam_seed"
 
 
-def _with_min_opset(model: onnx.ModelProto) -> onnx.ModelProto:
-    version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    if version >= MIN_OPSET:
-        return model
-    try:
-        return version_converter.convert_version(model, MIN_OPSET)
-    except Exception as err:  # the converter raises plain RuntimeErrors
-        raise BackwardError(
-            f"the model uses opset {version}; backward graphs need opset >= {MIN_OPSET} and "
-            f"converting failed: {str(err).splitlines()[0]}"
-        ) from err
-
-
 def _on_path(
     model: onnx.ModelProto, wrt: Sequence[str], seeds: Sequence[str]
 ) -> tuple[list[onnx.NodeProto], set[str]]:
@@ -94,15 +81,8 @@ def build(
     Inputs: the model's inputs, then one seed per seeded tensor (`seed_name`, same shape).
     Outputs: `outputs` (forward tensors), then the value at each wrt tensor (`grad_name`).
     """
-    model = _with_min_opset(model)
-    for node in model.graph.node:
-        if any(
-            a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-            for a in node.attribute
-        ):
-            raise BackwardError(
-                f"{node.op_type} node {node.name!r} has a subgraph: control flow is not supported"
-            )
+    model = graph.at_least_opset(model, MIN_OPSET, "backward graphs")
+    graph.refuse_subgraphs(model.graph.node, "control flow is not supported in backward graphs")
     path, reached = _on_path(model, wrt, seeds)
     missing = [t for t in seeds if t not in reached and t not in wrt]
     if missing:
@@ -144,9 +124,7 @@ def _assemble(model, emitter, seeds, wrt, outputs, total) -> onnx.ModelProto:
     g = result.graph
     specs = emitter.specs
     for tensor in seeds:
-        spec = specs.get(tensor)
-        shape = None if spec is None or spec.shape is None else ["N", *spec.shape[1:]]
-        g.input.append(helper.make_tensor_value_info(seed_name(tensor), graph._elem(spec), shape))
+        g.input.append(graph.batch_input(seed_name(tensor), specs.get(tensor)))
     finals = []
     for tensor in wrt:
         value = total(tensor)
@@ -160,10 +138,14 @@ def _assemble(model, emitter, seeds, wrt, outputs, total) -> onnx.ModelProto:
         name = graph.exposed_name(model, tensor)
         if name != tensor:
             g.node.append(helper.make_node("Identity", [tensor], [name]))
-        g.output.append(helper.make_tensor_value_info(name, graph._elem(specs.get(tensor)), None))
+        g.output.append(
+            helper.make_tensor_value_info(name, graph.elem_type(specs.get(tensor)), None)
+        )
     for tensor, value in zip(wrt, finals, strict=True):
         g.node.append(helper.make_node("Identity", [value], [grad_name(tensor)]))
         g.output.append(
-            helper.make_tensor_value_info(grad_name(tensor), graph._elem(specs.get(tensor)), None)
+            helper.make_tensor_value_info(
+                grad_name(tensor), graph.elem_type(specs.get(tensor)), None
+            )
         )
     return result

@@ -1,24 +1,39 @@
-"""The explanation methods; importing this package registers them all."""
+"""The explanation methods, one module each over the shared parts in `parts/`; importing this
+package registers them all."""
 
-from onnxcam.engine.methods import (
+from onnxcam.engine.methods import (  # noqa: F401  (import registers the methods)
+    ablation_cam,
     abs_cam,
     eigen_cam,
-    feature_space,
-    gradient,
+    grad_cam,
+    grad_cam_pp,
     group_cam,
-    input_space,
+    hires_cam,
+    is_cam,
+    layer_cam,
     lrp,
+    occlusion,
+    recipro_cam,
+    rise,
     salience_cam,
     score_cam,
     sr_map,
+    ss_cam,
+    xgrad_cam,
 )
 from onnxcam.engine.methods.base import (
     ChannelWeightMethod,
     Context,
     Method,
     MethodOutput,
+)
+from onnxcam.engine.methods.registry import (
     create,
+    markdown_table,
+    method_class,
     methods,
+    options_of,
+    parse_options,
     register,
 )
 
@@ -27,17 +42,11 @@ __all__ = [
     "Context",
     "Method",
     "MethodOutput",
-    "abs_cam",
     "create",
-    "eigen_cam",
-    "feature_space",
-    "gradient",
-    "group_cam",
-    "input_space",
-    "lrp",
+    "markdown_table",
+    "method_class",
     "methods",
+    "options_of",
+    "parse_options",
     "register",
-    "salience_cam",
-    "score_cam",
-    "sr_map",
 ]

@@ -1,13 +1,4 @@
-"""Abs-CAM (spec §2.15): absolute gradients weight the channels, then masked passes score them.
-
-Phase 1 (the consensus of the re-implementations): w_k = mean_ij |dy^c/dA^k_ij|,
-L0 = ReLU(sum_k w_k A^k). Phase 2 is not verified against the paper (its full text could not
-be read); the `phase2` option selects the reading:
-- `score_channels_weighted` (default): s_k = p^c(X * s(Up(A^k))) for channels with w_k > 0,
-  L = ReLU(sum_k s_k w_k A^k), i.e. the gradient weight kept in the combination;
-- `score_channels_norm`: L = ReLU(sum_k s_k s(Up(w_k A^k))), the normalised maps summed;
-- `none`: phase 1 only.
-"""
+"""Abs-CAM (Zeng et al., arXiv 2207.03648, spec §2.15; phase 2 in a documented reading)."""
 
 from __future__ import annotations
 
@@ -15,19 +6,17 @@ from typing import Any
 
 import numpy as np
 
-from onnxcam.engine.methods.base import Context, MethodOutput, register
-from onnxcam.engine.methods.gradient import (
-    abs_gradient_weights,
-    backward_metadata,
-    layer_gradients,
-)
-from onnxcam.engine.methods.score_cam import ScoreCAM, ScoreCamProfile, top_std_channels
-from onnxcam.engine.postprocess import PostProcess
+from onnxcam.engine.methods.base import Context, MethodOutput
+from onnxcam.engine.methods.parts.channels import top_std_channels
+from onnxcam.engine.methods.parts.gradients import backward_passes, layer_gradients, spatial_axes
+from onnxcam.engine.methods.parts.masking import MaskProfile, MaskScoring
+from onnxcam.engine.methods.registry import register
+from onnxcam.engine.options import choice
 from onnxcam.kernels import minmax_normalize, resize_normalize
 
 PHASE2 = ("score_channels_weighted", "score_channels_norm", "none")
 #: The masked passes of phase 2 score with the softmax probability, no channel softmax.
-MASKED_SCORES = ScoreCamProfile(score="prob", channel_softmax=False)
+MASKED_SCORES = MaskProfile(score="prob", channel_softmax=False)
 _CHANNEL_CHUNK = 64
 
 
@@ -46,24 +35,40 @@ def normalised_map_sum(
 
 
 @register
-class AbsCAM(ScoreCAM):
-    name = "abs-cam"
+class AbsCAM(MaskScoring):
+    """Abs-CAM (Zeng et al., arXiv 2207.03648): absolute gradients weight the channels, then
+    masked passes score them.
 
-    def __init__(self, phase2: str = "score_channels_weighted", max_channels: int | None = None):
-        super().__init__(max_channels=max_channels)
-        if phase2 not in PHASE2:
-            raise ValueError(f"abs-cam phase2 must be one of {PHASE2}, got {phase2!r}")
-        self.phase2 = phase2
-        self.profile, self.profile_name, self.post = MASKED_SCORES, "abs-cam", PostProcess()
+    Phase 1: w_k = mean_ij |dy^c/dA^k_ij|, L0 = ReLU(sum_k w_k A^k). Phase 2 could not be
+    checked against the paper: `score_channels_weighted` (default) s_k = p^c(X * s(Up(A^k)))
+    for channels with w_k > 0, L = ReLU(sum_k s_k w_k A^k); `score_channels_norm`
+    L = ReLU(sum_k s_k s(Up(w_k A^k))); `none`: phase 1 only.
+    """
+
+    name = "abs-cam"
+    passes = "1 backward + channels"
+
+    phase2: str = choice(
+        "score_channels_weighted", PHASE2, "the reading of phase 2", what="abs-cam phase2"
+    )
+
+    @property
+    def profile_name(self) -> str:
+        return "abs-cam"
+
+    @property
+    def profile_settings(self) -> MaskProfile:
+        return MASKED_SCORES
 
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
-        weights = abs_gradient_weights(layer_gradients(ctx))
+        grads = layer_gradients(ctx)
+        weights = np.abs(grads).mean(axis=spatial_axes(grads), dtype=np.float64)
         metadata: dict[str, Any] = {"phase2": self.phase2, "reading": "spec §2.15, unverified"}
         if self.phase2 == "none":
-            return weights, {**metadata, **backward_metadata(ctx)}
+            return weights, {**metadata, **backward_passes(ctx)}
         chosen = top_std_channels(ctx.activations, self.max_channels) & (weights > 0)
-        scores, passes = self.score_channels(ctx, chosen)
-        metadata.update(passes)
+        scores, masked = self.score_channels(ctx, chosen)
+        metadata.update(masked)
         metadata["passes_run"] += len(ctx.x)  # the backward passes
         metadata["passes_per_input"] = [p + 1 for p in metadata["passes_per_input"]]
         if self.phase2 == "score_channels_norm":

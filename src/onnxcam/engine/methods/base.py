@@ -1,19 +1,23 @@
-"""What every method gets (Context) and gives (MethodOutput), and the registry of methods.
+"""What every method gets (Context) and gives (MethodOutput), and the classes methods extend.
 
-A method is a small class with one hook: `explain` for methods that make maps their own way,
-or `channel_weights` for CAM-style methods, whose maps the shared post-processing builds.
+A method is a frozen dataclass of declared options (engine/options.py) with one hook: `explain`
+for methods that make maps their own way, or `channel_weights` for CAM-style methods, whose
+maps the shared post-processing builds.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
 
+from onnxcam.engine.options import Options
 from onnxcam.engine.postprocess import PostProcess, combine
-from onnxcam.engine.runner import Runner
+from onnxcam.engine.scoring import Scorer
 from onnxcam.engine.views import ModelViews
 
 
@@ -42,19 +46,26 @@ class Context:
         ratio = np.prod(self.x.shape[1:]) / np.prod(self.activations.shape[1:])
         return int(max(self.batch_size, min(1024, self.batch_size * ratio)))
 
-    @property
-    def runner(self) -> Runner:
-        """The full model, returning class scores (and the layer)."""
-        return self.views.full
+    @cached_property
+    def scorer(self) -> Scorer:
+        """Class scores of perturbed inputs through the whole model."""
+        return Scorer(self.views.full, self.views.logits, self.batch_size, self.progress)
 
-    @property
-    def logits_name(self) -> str:
-        return self.views.logits
+    @cached_property
+    def tail_scorer(self) -> Scorer:
+        """Class scores of perturbed activations through the graph's tail after the layer."""
+        return Scorer(self.views.tail, self.views.logits, self.tail_batch_size, self.progress)
 
 
-def passes_per_input(images: np.ndarray, n_images: int) -> list[int]:
-    """Passes each input cost, from the input index of every pass run."""
-    return np.bincount(images, minlength=n_images).tolist()
+def passes(per_input: Sequence[int] | np.ndarray, skipped: int = 0) -> dict[str, Any]:
+    """The pass accounting every result carries: model runs in all, per input, and skipped."""
+    counts = [int(p) for p in per_input]
+    return {"passes_run": sum(counts), "passes_per_input": counts, "passes_skipped": int(skipped)}
+
+
+def passes_of(images: np.ndarray, n_images: int, skipped: int = 0) -> dict[str, Any]:
+    """Pass accounting from the input index of every pass run."""
+    return passes(np.bincount(images, minlength=n_images), skipped)
 
 
 @dataclass
@@ -66,10 +77,12 @@ class MethodOutput:
     relevance: np.ndarray | None = None  # (N, C, *S) signed input relevance (LRP)
 
 
-class Method(ABC):
-    """Base class: `name` is the CLI name; options come as keyword arguments."""
+class Method(Options, ABC):
+    """Base class. `name` is the CLI name, `title` the method's own name, `passes` what it runs
+    per input (for the listing); options are the dataclass's declared fields."""
 
     name: ClassVar[str]
+    passes: ClassVar[str] = ""
 
     @abstractmethod
     def explain(self, ctx: Context) -> MethodOutput:
@@ -77,50 +90,20 @@ class Method(ABC):
 
 
 class ChannelWeightMethod(Method):
-    """CAM-style method: L = ReLU(sum_k w_k A^k), post-processed as `self.post` says."""
+    """CAM-style method: L = ReLU(sum_k w_k A^k), post-processed as `post` says."""
 
-    post: PostProcess = PostProcess()
+    post: ClassVar[PostProcess] = PostProcess()
 
     @abstractmethod
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
         """(N, K) weights and metadata about how they were obtained."""
 
+    @property
+    def post_process(self) -> PostProcess:
+        return self.post
+
     def explain(self, ctx: Context) -> MethodOutput:
         weights, metadata = self.channel_weights(ctx)
-        raw, maps, constant = combine(ctx.activations, weights, ctx.input_size, self.post)
+        raw, maps, constant = combine(ctx.activations, weights, ctx.input_size, self.post_process)
         metadata["constant_maps"] = constant.tolist()
         return MethodOutput(raw, maps, weights, metadata)
-
-
-def positive_int(name: str, value: Any, optional: bool = False) -> Any:
-    """Check a count option (None allowed where optional); a clear ValueError otherwise."""
-    if optional and value is None:
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        allowed = "a positive integer" + (" or None" if optional else "")
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return int(value)
-
-
-_REGISTRY: dict[str, type[Method]] = {}
-
-
-def register(cls: type[Method]) -> type[Method]:
-    """Class decorator: make a method available under its CLI name."""
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def methods() -> list[str]:
-    """Registered method names."""
-    return sorted(_REGISTRY)
-
-
-def create(name: str, **options: Any) -> Method:
-    """An instance of the method registered as `name`, with its options."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown method {name!r}: expected one of {', '.join(methods())}")
-    try:
-        return _REGISTRY[name](**options)
-    except TypeError as err:
-        raise ValueError(f"bad options for method {name!r}: {err}") from err

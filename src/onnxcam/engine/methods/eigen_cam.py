@@ -1,27 +1,20 @@
-"""Eigen-CAM (Muhammad & Yeasin 2020, spec §2.6): the activations' first principal component.
-
-Per image, the (positions x channels) matrix is centred over positions (as pytorch-grad-cam
-does) and projected on its first right singular vector. The SVD's sign is arbitrary, so it is
-fixed: `sign="mean"` (default) makes the projection correlate positively with the channel sum,
-`sign="maxabs"` flips it when |min| > |max|, `sign="none"` keeps LAPACK's.
-
-The first singular pair comes from the eigendecomposition of the smaller Gram matrix (49 x 49
-for a 7 x 7 layer, whatever K is) instead of an SVD of the whole matrix: the same vectors
-(tests/test_eigen_cam.py), a far smaller LAPACK call, none to stall when ORT holds the cores.
-"""
+"""Eigen-CAM (Muhammad & Yeasin, IJCNN 2020, spec §2.6)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from onnxcam.engine.methods.base import Context, Method, MethodOutput, register
+from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes
+from onnxcam.engine.methods.registry import register
+from onnxcam.engine.options import choice
 from onnxcam.engine.postprocess import PostProcess, finish_maps
 
 SIGNS = ("mean", "maxabs", "none")
 
 
 def first_singular_pair(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(centred @ v, v) for the first right singular vector v of a (P, K) matrix."""
+    """(centred @ v, v) for the first right singular vector v of a (P, K) matrix, from the
+    eigendecomposition of the smaller Gram matrix (the same vectors as the SVD)."""
     positions, channels = centred.shape
     if channels <= positions:
         _, vectors = np.linalg.eigh(centred.T @ centred)
@@ -52,23 +45,26 @@ def first_component(activations: np.ndarray, sign: str = "mean") -> tuple[np.nda
 
 @register
 class EigenCAM(Method):
-    name = "eigen-cam"
-    post = PostProcess()
+    """Eigen-CAM (Muhammad & Yeasin, IJCNN 2020): the activations' first principal component.
 
-    def __init__(self, sign: str = "mean") -> None:
-        if sign not in SIGNS:
-            raise ValueError(f"eigen-cam sign must be one of {SIGNS}, got {sign!r}")
-        self.sign = sign
+    Per image, the (positions x channels) matrix is centred over positions (as pytorch-grad-cam
+    does) and projected on its first right singular vector; L = ReLU(projection). The SVD's sign
+    is arbitrary: `mean` makes the projection correlate positively with the channel sum,
+    `maxabs` flips it when |min| > |max|, `none` keeps LAPACK's. Class-agnostic.
+    """
+
+    name = "eigen-cam"
+    passes = "0"
+
+    sign: str = choice("mean", SIGNS, "how the SVD's sign is fixed", what="eigen-cam sign")
 
     def explain(self, ctx: Context) -> MethodOutput:
         parts = [first_component(a, self.sign) for a in ctx.activations]
         raw = np.maximum(np.stack([p for p, _ in parts]), 0).astype(np.float32)
-        maps, constant = finish_maps(raw, ctx.input_size, self.post)
+        maps, constant = finish_maps(raw, ctx.input_size, PostProcess())
         metadata = {
             "sign": self.sign,
-            "passes_run": 0,
-            "passes_per_input": [0] * len(raw),
-            "passes_skipped": 0,
+            **passes([0] * len(raw)),
             "constant_maps": constant.tolist(),
         }
         return MethodOutput(raw, maps, np.stack([v for _, v in parts]), metadata)

@@ -1,30 +1,17 @@
-"""Group-CAM (spec §2.11, the authors' final code): Grad-CAM-weighted channels summed in
-contiguous groups; each group's normalised map blends the input with a blurred copy, and the
-rise of the class probability over the blurred input weights the group.
-
-X_g = X * s(Up(M_g)) + blur(X) * (1 - s(Up(M_g))), s_g = ReLU(p^c(X_g) - p^c(blur(X))),
-L = sum_g s_g M_g (then the engine's ReLU, resize, min-max with eps 1e-8). Constant groups
-give X_g = blur(X) and weight 0, so they cost no pass.
-"""
+"""Group-CAM (Zhang, Rao, Yang, arXiv 2103.13859, spec §2.11; the authors' final code)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from onnxcam.engine.blur import gaussian_blur
-from onnxcam.engine.methods.base import (
-    Context,
-    Method,
-    MethodOutput,
-    passes_per_input,
-    positive_int,
-    register,
-)
-from onnxcam.engine.methods.gradient import layer_gradients
-from onnxcam.engine.methods.score_cam import constant_channels
+from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes
+from onnxcam.engine.methods.parts.channels import constant_channels
+from onnxcam.engine.methods.parts.gradients import layer_gradients, spatial_axes
+from onnxcam.engine.methods.registry import register
+from onnxcam.engine.options import OptionError, integer, number
 from onnxcam.engine.postprocess import PostProcess, combine
 from onnxcam.engine.runner import Perturbation
-from onnxcam.engine.targets import class_scores
 from onnxcam.kernels import masked_inputs
 
 
@@ -60,28 +47,34 @@ class BlendedInputs(Perturbation):
 
 @register
 class GroupCAM(Method):
-    name = "group-cam"
+    """Group-CAM (Zhang, Rao, Yang, arXiv 2103.13859): Grad-CAM-weighted channels summed in
+    contiguous groups; each group's map blends the input with a blurred copy.
 
-    def __init__(
-        self,
-        groups: int = 32,
-        blur_size: int = 51,
-        blur_sigma: float = 50.0,
-        denoise_percentile: float | None = None,
-    ) -> None:
-        self.groups = positive_int("groups", groups)
-        self.blur_size = positive_int("blur_size", blur_size)
-        if blur_size % 2 == 0 or not isinstance(blur_sigma, (int, float)) or blur_sigma <= 0:
-            raise ValueError(
-                f"blur_size must be odd and blur_sigma > 0, got {blur_size}, {blur_sigma!r}"
-            )
-        if denoise_percentile is not None and not 0 <= denoise_percentile < 100:
-            raise ValueError(f"denoise_percentile must be in [0, 100), got {denoise_percentile}")
-        self.blur_sigma, self.denoise_percentile = float(blur_sigma), denoise_percentile
+    M_g = ReLU(sum_{k in g} a_k A^k), X_g = X * s(Up(M_g)) + blur(X) * (1 - s(Up(M_g))),
+    s_g = ReLU(p^c(X_g) - p^c(blur(X))), L = sum_g s_g M_g. Constant groups cost no pass.
+    """
+
+    name = "group-cam"
+    passes = "1 backward + groups + 1"
+
+    groups: int = integer(32, "contiguous channel groups", low=1)
+    blur_size: int = integer(51, "side of the Gaussian blur kernel (odd)", low=1)
+    blur_sigma: float = number(50.0, "standard deviation of the blur", low=0, low_open=True)
+    denoise_percentile: float | None = number(
+        None,
+        "zero each group map below this percentile (the early code)",
+        low=0,
+        high=100,
+        high_open=True,
+    )
+
+    def check(self) -> None:
+        if self.blur_size % 2 == 0:
+            raise OptionError(f"blur_size must be odd, got {self.blur_size}")
 
     def explain(self, ctx: Context) -> MethodOutput:
         grads = layer_gradients(ctx)
-        alpha = grads.mean(axis=tuple(range(2, grads.ndim)), keepdims=True)
+        alpha = grads.mean(axis=spatial_axes(grads), keepdims=True)
         maps = group_maps(alpha * ctx.activations, self.groups)
         if self.denoise_percentile is not None:
             maps = denoise(maps, self.denoise_percentile)
@@ -90,24 +83,20 @@ class GroupCAM(Method):
         images, groups = np.nonzero(~constant_channels(maps))
         images = np.concatenate([images, np.arange(n)])  # then one blurred baseline per image
         groups = np.concatenate([groups, np.full(n, -1)])
-        classes = ctx.targets[images]
-        probs = ctx.runner.map_batches(
+        probs = ctx.scorer.score(
             BlendedInputs(ctx.x, blurred, maps, images, groups),
-            ctx.logits_name,
-            lambda out, start, stop: class_scores(out, classes[start:stop], "prob"),
-            ctx.batch_size,
-            ctx.progress,
-            desc=self.name,
+            ctx.targets[images],
+            "prob",
+            self.name,
         )
         baseline = probs[-n:]
         weights = np.zeros(maps.shape[:2])
         weights[images[:-n], groups[:-n]] = np.maximum(probs[:-n] - baseline[images[:-n]], 0)
         raw, out, constant = combine(maps, weights, ctx.input_size, PostProcess())
+        per_input = np.bincount(images, minlength=n) + 1  # masked and baseline, and the backward
         metadata = {
             "groups": int(maps.shape[1]),
-            "passes_run": len(images) + n,  # masked and baseline forwards, backward passes
-            "passes_per_input": [p + 1 for p in passes_per_input(images, n)],
-            "passes_skipped": int(maps.shape[0] * maps.shape[1] + n - len(images)),
+            **passes(per_input, int(maps.shape[0] * maps.shape[1] + n - len(images))),
             "blur": [self.blur_size, self.blur_sigma],
             "constant_maps": constant.tolist(),
         }

@@ -1,34 +1,12 @@
-"""Layer-wise relevance propagation (spec §2.17): `explain(x, method="lrp", composite=...)`.
-
-One ONNX graph (the BatchNorm-folded model plus the relevance sweep, engine/backward/relevance)
-runs batched in ORT; it is seeded at the class scores with y_c on the explained class, so the
-relevance starts at the logit. The result carries the signed input relevance `relevance`
-(N, C, *S); `raw` is its sum over channels (signed, unnormalised) and `maps` the positive part
-of that sum divided by its maximum (all zeros where no element has positive relevance), the
-same [0, 1] convention as the CAM maps.
-"""
+"""Layer-wise relevance propagation (Bach et al. 2015, spec §2.17)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from onnxcam.engine import backward, graph
-from onnxcam.engine.backward.relevance import Composite
-from onnxcam.engine.methods.base import Context, Method, MethodOutput, register
-from onnxcam.engine.methods.gradient import one_hot
-
-
-def input_relevance(ctx: Context, composite: Composite) -> np.ndarray:
-    """(N, C, *S) signed relevance of every input element for each input's explained class."""
-    runner = ctx.views.relevance(composite)
-    seed = one_hot(ctx.targets, ctx.logits.shape[1])
-    seed *= ctx.logits[np.arange(len(ctx.x)), ctx.targets][:, None]
-    source = graph.model_input(ctx.views.model).name
-    feeds = ctx.views.score_seed(runner, seed)
-    (relevance,) = runner.run(ctx.x, [backward.grad_name(source)], ctx.batch_size, feeds)
-    return relevance.astype(np.float32, copy=False)
+from onnxcam.engine.methods.base import Context, MethodOutput, passes
+from onnxcam.engine.methods.parts.relevance import RelevanceMethod
+from onnxcam.engine.methods.registry import register
 
 
 def positive_maps(signed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,30 +19,27 @@ def positive_maps(signed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register
-class LRP(Method):
-    name = "lrp"
+class LRP(RelevanceMethod):
+    """Layer-wise relevance propagation (Bach et al., PLoS ONE 2015): the explained class's
+    logit redistributed layer by layer down to the input, under a composite of rules.
 
-    def __init__(
-        self,
-        composite: str = "epsilon-plus",
-        epsilon: float = 1e-6,
-        gamma: float = 0.25,
-        low: float | Sequence[float] = 0.0,
-        high: float | Sequence[float] = 1.0,
-    ) -> None:
-        self.composite = Composite(composite, epsilon, gamma, low, high)
+    `relevance` is the signed input relevance (N, C, *S); `raw` its sum over channels; `maps`
+    the positive part of that sum divided by its maximum. Composites follow zennit's
+    (`epsilon-plus`: z+ on Conv, epsilon on dense), plus `sr-official`, the SR-map code's rules.
+    """
+
+    name = "lrp"
+    passes = "1 relevance pass"
 
     def explain(self, ctx: Context) -> MethodOutput:
-        relevance = input_relevance(ctx, self.composite)
+        relevance = self.input_relevance(ctx)
         raw = relevance.sum(axis=1)
         maps, empty = positive_maps(raw)
         metadata = {
-            "composite": self.composite.name,
+            "composite": self.composite,
             "relevance_sum": relevance.reshape(len(raw), -1).sum(axis=1, dtype=np.float64),
             "constant_maps": empty.tolist(),
-            "passes_run": len(ctx.x),
-            "passes_skipped": 0,
-            "passes_per_input": [1] * len(ctx.x),
+            **passes([1] * len(ctx.x)),
             "backward_graph": "relevance",
         }
         return MethodOutput(raw, maps, None, metadata, relevance)

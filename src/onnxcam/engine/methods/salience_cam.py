@@ -1,22 +1,15 @@
-"""Salience-CAM (spec §2.16), in the spec's documented reading, NOT verified against the paper
-(only its abstract could be read): Grad-CAM channel weights, with each channel's upsampled map
-replaced by its salience at input resolution,
-
-    S^k = sum_c |d(sum_j A^k_j) / dX_c|,    L = ReLU(sum_k alpha_k S^k).
-
-With absolute=True (default) that is one backward pass per (input, channel) with a nonzero
-weight, batched like perturbations; absolute=False folds the sum into one backward pass of
-sum_k alpha_k sum_j A^k_j. The result's metadata says which reading produced it.
-"""
+"""Salience-CAM (Zhou et al., IJCNN 2021, spec §2.16) in the spec's documented reading."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from onnxcam.engine import backward, graph
-from onnxcam.engine.methods.base import Context, Method, MethodOutput, register
-from onnxcam.engine.methods.gradient import layer_gradients
-from onnxcam.engine.runner import Perturbation
+from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes
+from onnxcam.engine.methods.parts.gradients import layer_gradients, spatial_axes
+from onnxcam.engine.methods.registry import register
+from onnxcam.engine.options import flag
+from onnxcam.engine.runner import Perturbation, Runner
 from onnxcam.kernels import minmax_normalize
 
 READING = "documented reading of spec §2.16; not verified against the paper"
@@ -42,16 +35,22 @@ class ChannelSeeds(Perturbation):
 
 @register
 class SalienceCAM(Method):
-    name = "salience-cam"
+    """Salience-CAM (Zhou et al., IJCNN 2021), a documented reading NOT verified against the
+    paper (only its abstract could be read): Grad-CAM weights over each channel's salience.
 
-    def __init__(self, absolute: bool = True) -> None:
-        if not isinstance(absolute, bool):
-            raise ValueError(f"absolute must be true or false, got {absolute!r}")
-        self.absolute = absolute
+    S^k = sum_c |d(sum_j A^k_j) / dX_c|, L = ReLU(sum_k a_k S^k), a_k the Grad-CAM weights.
+    `absolute` (default) costs one backward pass per (input, channel) with a_k != 0; without
+    it the sum folds into one backward pass of sum_k a_k sum_j A^k_j.
+    """
+
+    name = "salience-cam"
+    passes = "1 + channels backward"
+
+    absolute: bool = flag(True, "absolute value of each channel's input gradient")
 
     def explain(self, ctx: Context) -> MethodOutput:
         grads = layer_gradients(ctx)
-        alpha = grads.mean(axis=tuple(range(2, grads.ndim)), dtype=np.float64)
+        alpha = grads.mean(axis=spatial_axes(grads), dtype=np.float64)
         views = ctx.views
         source = graph.model_input(views.model).name
         runner = views.backward((views.layer,), (source,))
@@ -59,36 +58,32 @@ class SalienceCAM(Method):
         if self.absolute:
             salience = self._absolute(ctx, runner, output, seed_input, alpha)
         else:
-            seed = (alpha[..., None] * np.ones(ctx.activations.shape[2:]).ravel()).astype(
-                np.float32
-            )
-            seed = seed.reshape(ctx.activations.shape)
+            weights = alpha.reshape(*alpha.shape, *[1] * (ctx.activations.ndim - 2))
+            seed = np.broadcast_to(weights, ctx.activations.shape).astype(np.float32)
             (dx,) = runner.run(ctx.x, [output], ctx.batch_size, {seed_input: seed})
             salience = dx.sum(axis=1)
         raw = np.maximum(salience, 0).astype(np.float32)
         maps, constant = minmax_normalize(raw, 1e-8)
         per_input = np.count_nonzero(alpha, axis=1) if self.absolute else np.ones(len(ctx.x))
-        salience_passes = int(per_input.sum())
+        skipped = int(alpha.size - per_input.sum()) if self.absolute else 0
         metadata = {  # one backward pass per input for alpha, then the salience passes
-            "passes_run": len(ctx.x) + salience_passes,
-            "passes_skipped": int(alpha.size) - salience_passes if self.absolute else 0,
-            "passes_per_input": [1 + int(p) for p in per_input],
+            **passes(1 + per_input, skipped),
             "absolute": self.absolute,
             "reading": READING,
             "constant_maps": constant.tolist(),
         }
         return MethodOutput(raw, maps, alpha, metadata)
 
-    def _absolute(self, ctx, runner, output, seed_input, alpha) -> np.ndarray:
+    def _absolute(
+        self, ctx: Context, runner: Runner, output: str, seed_input: str, alpha: np.ndarray
+    ) -> np.ndarray:
         images, channels = np.nonzero(alpha)
         salience = np.zeros((len(ctx.x), *ctx.input_size))
         weights = alpha[images, channels]
 
         def accumulate(out: np.ndarray, start: int, stop: int) -> np.ndarray:
-            per_item = np.abs(out).sum(axis=1) * weights[start:stop].reshape(
-                -1, *[1] * (out.ndim - 2)
-            )
-            np.add.at(salience, images[start:stop], per_item)
+            scale = weights[start:stop].reshape(-1, *[1] * (out.ndim - 2))
+            np.add.at(salience, images[start:stop], np.abs(out).sum(axis=1) * scale)
             return np.zeros(stop - start)
 
         perturbation = ChannelSeeds(ctx.x, ctx.activations.shape[1:], seed_input, images, channels)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from onnxcam.engine.blur import separable_filter
-from onnxcam.engine.methods.base import positive_int
+from onnxcam.engine.options import check_count
 from onnxcam.engine.runner import Perturbation
 from onnxcam.engine.scoring import HasScorer, Scorer, scorer_of
 from onnxcam.evaluation.metrics.common import check_inputs
@@ -74,10 +74,10 @@ def step_counts(
     to even, for i = 0..steps.
     """
     if grid == "uniform":
-        step = positive_int("step", step, optional=True) or math.ceil(positions / 224)
+        step = check_count("step", step, optional=True) or math.ceil(positions / 224)
         return np.minimum(np.arange(math.ceil(positions / step) + 1) * step, positions)
     if grid == "fraction":
-        steps = positive_int("steps", steps)
+        steps = check_count("steps", steps)
         return np.round(np.arange(steps + 1) * positions / steps).astype(np.int64)
     raise ValueError(f"grid must be one of {', '.join(GRIDS)}, got {grid!r}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from onnxcam.engine import graph
 from onnxcam.engine.backward.gradients.conv import adjoint_pads, explicit_pads
 from onnxcam.engine.backward.rulesets import GRADIENT
 
@@ -20,7 +21,8 @@ def max_pool(em, node, grads, needs):
     row-major), and the gradient is scattered there with ScatterElements(reduction="add").
     """
     x = node.input[0]
-    attrs = {a.name: em.attr(node, a.name) for a in node.attribute if a.name != "storage_order"}
+    attrs = graph.attributes(node)
+    attrs.pop("storage_order", None)
     _, indices = em.op("MaxPool", [x], outputs=2, **attrs)
     flat_x = _flat(em, x)
     zeros = em.zeros_like(flat_x)

@@ -18,7 +18,6 @@ and `epsilon-plus-flat`, whose first-layer rules apply to any layer kind.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import onnx
@@ -26,6 +25,7 @@ import onnx
 from onnxcam.engine.backward.relevance import linear
 from onnxcam.engine.backward.rulesets import RELEVANCE
 from onnxcam.engine.backward.sweep import RuleSet
+from onnxcam.engine.options import Options, choice, number, numbers
 
 LINEAR_OPS = ("Conv", "Gemm", "MatMul")
 LRP0_EPSILON = 1e-9  # LRP-0 is LRP-epsilon with a stabiliser that only prevents 0 / 0
@@ -42,28 +42,16 @@ COMPOSITES = (
 
 
 @dataclass(frozen=True)
-class Composite:
+class Composite(Options):
     """A named composite with its parameters (hashable: backward graphs are cached by it)."""
 
-    name: str = "epsilon-plus"
-    epsilon: float = 1e-6
-    gamma: float = 0.25
-    low: float | tuple[float, ...] = 0.0
-    high: float | tuple[float, ...] = 1.0
-
-    def __post_init__(self) -> None:
-        if self.name not in COMPOSITES:
-            raise ValueError(
-                f"unknown LRP composite {self.name!r}: expected one of {', '.join(COMPOSITES)}"
-            )
-        for option in ("epsilon", "gamma"):
-            value = getattr(self, option)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{option} must be a number >= 0, got {value!r}")
-        for option in ("low", "high"):
-            value = getattr(self, option)
-            if isinstance(value, Sequence):
-                object.__setattr__(self, option, tuple(float(v) for v in value))
+    name: str = choice(
+        "epsilon-plus", COMPOSITES, "which rule each layer gets", what="LRP composite"
+    )
+    epsilon: float = number(1e-6, "stabiliser of the epsilon rules", low=0)
+    gamma: float = number(0.25, "weight of the positive part in the gamma rule", low=0)
+    low: float | tuple[float, ...] = numbers(0.0, "z^B: lowest input value (per channel)")
+    high: float | tuple[float, ...] = numbers(1.0, "z^B: highest input value (per channel)")
 
     def layer_rules(self) -> tuple[linear.LinearRule, linear.LinearRule, linear.LinearRule]:
         """(first layer, other Conv, dense) rules."""

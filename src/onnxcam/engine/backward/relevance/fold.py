@@ -21,14 +21,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxcam.engine.graph import infer_shapes, tensor_specs
-
-
-def _attr(node: onnx.NodeProto, name: str, default):
-    for attribute in node.attribute:
-        if attribute.name == name:
-            return helper.get_attribute_value(attribute)
-    return default
+from onnxcam.engine.graph import ModelInfo, attributes
 
 
 def _set_attr(node: onnx.NodeProto, name: str, value) -> None:
@@ -41,8 +34,8 @@ def _out_axis(layer: onnx.NodeProto) -> int | None:
     """The axis of the layer's weight that indexes output channels (None: not foldable)."""
     if layer.op_type == "Conv":
         return 0  # (C_out, C_in / group, *k), grouped or not
-    if layer.op_type == "Gemm" and not _attr(layer, "transA", 0):
-        return 0 if _attr(layer, "transB", 0) else 1
+    if layer.op_type == "Gemm" and not attributes(layer).get("transA", 0):
+        return 0 if attributes(layer).get("transB", 0) else 1
     return None
 
 
@@ -56,7 +49,7 @@ def fold_batch_norms(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     uses.update(o.name for o in g.output)
     removed, folded = [], 0
     for bn in g.node:
-        if bn.op_type != "BatchNormalization" or _attr(bn, "training_mode", 0):
+        if bn.op_type != "BatchNormalization" or attributes(bn).get("training_mode", 0):
             continue
         layer = producers.get(bn.input[0])
         stats = [values.get(name) for name in bn.input[1:5]]
@@ -66,7 +59,7 @@ def fold_batch_norms(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
         if axis is None or layer.input[1] not in values or len(bn.output) != 1:
             continue
         scale, shift, mean, var = (numpy_helper.to_array(s).astype(np.float64) for s in stats)
-        s = scale / np.sqrt(var + _attr(bn, "epsilon", 1e-5))
+        s = scale / np.sqrt(var + attributes(bn).get("epsilon", 1e-5))
         w = numpy_helper.to_array(values[layer.input[1]])
         shape = [1] * w.ndim
         shape[axis] = -1
@@ -75,7 +68,7 @@ def fold_batch_norms(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
         if has_bias and layer.input[2] not in values:
             continue
         if layer.op_type == "Gemm":
-            b = np.broadcast_to(b * _attr(layer, "beta", 1.0), s.shape)
+            b = np.broadcast_to(b * attributes(layer).get("beta", 1.0), s.shape)
             _set_attr(layer, "beta", 1.0)
         w_name, b_name = f"{layer.input[1]}__bn_folded", f"{bn.output[0]}__bn_bias"
         g.initializer.extend(
@@ -154,7 +147,7 @@ def fold_affine_chains(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     outputs = {o.name for o in g.output}
     ranks = {
         name: len(spec.shape)
-        for name, spec in tensor_specs(infer_shapes(model)).items()
+        for name, spec in ModelInfo(model).specs.items()
         if spec.shape is not None
     }
     removed: list[onnx.NodeProto] = []
@@ -176,9 +169,9 @@ def fold_affine_chains(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
         while tensor not in outputs and len(consumers.get(tensor, [])) == 1:
             node = consumers[tensor][0]
             if node.op_type == "Transpose":
-                perm = list(_attr(node, "perm", list(range(rank))[::-1]))
+                perm = list(attributes(node).get("perm", list(range(rank))[::-1]))
                 channel_axis = perm.index(channel_axis)
-            elif node.op_type == "Cast" and _attr(node, "to", 0) == TensorProto.FLOAT:
+            elif node.op_type == "Cast" and attributes(node).get("to", 0) == TensorProto.FLOAT:
                 pass
             else:
                 step = _affine_step(node, tensor, values, rank, channel_axis, channels)
@@ -191,7 +184,7 @@ def fold_affine_chains(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
             continue
         b = numpy_helper.to_array(values[layer.input[2]]) if has_bias else np.zeros(channels)
         if layer.op_type == "Gemm":
-            b = np.broadcast_to(b * _attr(layer, "beta", 1.0), (channels,))
+            b = np.broadcast_to(b * attributes(layer).get("beta", 1.0), (channels,))
             _set_attr(layer, "beta", 1.0)
         shape = [1] * w.ndim
         shape[axis] = -1

@@ -48,7 +48,7 @@ class Layer:
     def forward(self, x: str, w: np.ndarray, b: np.ndarray | None = None) -> str:
         """The node's own op on x with weights w (and bias b, else none)."""
         node, em = self.node, self.em
-        attrs = {a.name: em.attr(node, a.name) for a in node.attribute}
+        attrs = graph.attributes(node)
         inputs = [x, self.weights(w)] + ([] if b is None else [self.weights(b)])
         return em.op(node.op_type, inputs, **attrs)
 

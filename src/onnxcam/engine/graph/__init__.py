@@ -1,0 +1,79 @@
+"""ONNX graph work that runs no model: load, read (one ModelInfo per model), find layers,
+rewrite (expose, split, scale), and build nodes.
+
+- `load`: parse and check a file, bytes or ModelProto.
+- `info`: tensor specs from shape inference, producers, constants, opset, input, class scores.
+- `layers`: candidate layers, the `auto` pick, names given by the user.
+- `surgery`: expose tensors as outputs, cut at a tensor, scale a layer's channels.
+- `builder`: appending nodes with fresh names, shared by backward graphs and served explainers.
+"""
+
+from onnxcam.engine.graph.info import (
+    FLOAT_TYPES,
+    Dim,
+    ModelInfo,
+    TensorSpec,
+    attributes,
+    elem_type,
+    has_subgraph,
+    infer_shapes,
+    info_of,
+    logits_tensor,
+    model_input,
+    opset_version,
+    refuse_subgraphs,
+    tensor_specs,
+)
+from onnxcam.engine.graph.layers import (
+    LayerInfo,
+    auto_layer,
+    is_spatial,
+    list_layers,
+    resolve_layer,
+)
+from onnxcam.engine.graph.load import load
+from onnxcam.engine.graph.surgery import (
+    CHANNEL_SCALE,
+    Split,
+    at_least_opset,
+    batch_input,
+    expose,
+    exposed_name,
+    needed_nodes,
+    scale_channels,
+    split,
+    static_nodes,
+)
+
+__all__ = [
+    "CHANNEL_SCALE",
+    "FLOAT_TYPES",
+    "Dim",
+    "LayerInfo",
+    "ModelInfo",
+    "Split",
+    "TensorSpec",
+    "at_least_opset",
+    "attributes",
+    "auto_layer",
+    "batch_input",
+    "elem_type",
+    "expose",
+    "exposed_name",
+    "has_subgraph",
+    "infer_shapes",
+    "info_of",
+    "is_spatial",
+    "list_layers",
+    "load",
+    "logits_tensor",
+    "model_input",
+    "needed_nodes",
+    "opset_version",
+    "refuse_subgraphs",
+    "resolve_layer",
+    "scale_channels",
+    "split",
+    "static_nodes",
+    "tensor_specs",
+]

@@ -1,0 +1,208 @@
+"""Rewriting a model: expose inner tensors as outputs, cut it at a tensor (head and tail), scale
+a layer's channels by an extra input, and find the nodes that given outputs depend on.
+
+Each function returns a new model and leaves its argument unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, version_converter
+
+from onnxcam.engine.graph.info import (
+    FLOAT_TYPES,
+    ModelInfo,
+    TensorSpec,
+    elem_type,
+    info_of,
+    opset_version,
+)
+from onnxcam.errors import LayerError, ModelError
+
+CHANNEL_SCALE = "onnxcam_channel_scale"
+EXPOSED_SUFFIX = "__onnxcam_exposed"
+
+
+def exposed_name(model: onnx.ModelProto | ModelInfo, tensor: str) -> str:
+    """The output name under which `expose` returns `tensor` (a graph input gets a suffix)."""
+    inputs = {v.name for v in info_of(model).model.graph.input}
+    return f"{tensor}{EXPOSED_SUFFIX}" if tensor in inputs else tensor
+
+
+def expose(model: onnx.ModelProto | ModelInfo, tensors: Sequence[str]) -> onnx.ModelProto:
+    """A copy of the model that also returns `tensors` as graph outputs."""
+    info = info_of(model)
+    exposed = copy.deepcopy(info.model)
+    graph = exposed.graph
+    present = {o.name for o in graph.output}
+    for source in tensors:
+        name = exposed_name(info, source)
+        if name in present:
+            continue
+        if name != source:  # a graph input cannot also be an output: pass it through Identity
+            graph.node.append(helper.make_node("Identity", [source], [name]))
+        graph.output.append(
+            helper.make_tensor_value_info(name, elem_type(info.specs.get(source)), None)
+        )
+        present.add(name)
+    return exposed
+
+
+def needed_indices(
+    nodes: Sequence[onnx.NodeProto], outputs: Sequence[str], stop: str = ""
+) -> list[int]:
+    """Positions of the nodes that `outputs` depend on, in graph order; the walk does not go
+    past `stop`. (Positions, not node objects: protobuf hands out a new wrapper per access.)"""
+    producers = {out: i for i, node in enumerate(nodes) for out in node.output if out}
+    needed: set[int] = set()
+    stack = [producers[o] for o in outputs if o in producers]
+    while stack:
+        i = stack.pop()
+        if i not in needed:
+            needed.add(i)
+            stack.extend(producers[n] for n in nodes[i].input if n in producers and n != stop)
+    return sorted(needed)
+
+
+def needed_nodes(nodes: Sequence[onnx.NodeProto], outputs: Sequence[str]) -> list:
+    """The nodes that `outputs` depend on, in graph order."""
+    return [nodes[i] for i in needed_indices(nodes, outputs)]
+
+
+def static_nodes(model: onnx.ModelProto) -> set[int]:
+    """Positions of the nodes computed from weights and constants only (no batch axis)."""
+    known = {t.name for t in model.graph.initializer}
+    static = set()
+    for i, node in enumerate(model.graph.node):
+        if node.op_type == "Constant":
+            known.update(node.output)
+        elif all(not name or name in known for name in node.input):
+            static.add(i)
+            known.update(node.output)
+    return static
+
+
+@dataclass(frozen=True)
+class Split:
+    """A model cut at `tensor`: the tail maps (tensor, *crossing) to the class scores.
+
+    `crossing` are tensors computed before the cut that the tail still reads (skip connections
+    around it); the head computes them once and they are fed to the tail with the activation.
+    """
+
+    tail: onnx.ModelProto
+    tensor: str
+    crossing: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+def batch_input(name: str, spec: TensorSpec | None) -> onnx.ValueInfoProto:
+    """A graph input with a free batch axis (tails and seeds run on batches of any size)."""
+    shape = None if spec is None or spec.shape is None else ["N", *spec.shape[1:]]
+    return helper.make_tensor_value_info(name, elem_type(spec), shape)
+
+
+def split(
+    model: onnx.ModelProto | ModelInfo, tensor: str, outputs: Sequence[str] | None = None
+) -> Split:
+    """Cut the model at `tensor`; the tail computes `outputs` (default: the class scores)."""
+    info = info_of(model)
+    graph = info.model.graph
+    outputs = list(outputs or [info.logits])
+    nodes = list(graph.node)
+    needed = set(needed_indices(nodes, outputs, stop=tensor))
+    tainted, tail = {tensor}, []
+    for i, node in enumerate(nodes):
+        if i in needed and any(name in tainted for name in node.input):
+            tail.append(i)
+            tainted.update(node.output)
+    missing = [o for o in outputs if o not in tainted]
+    if missing:
+        raise LayerError(f"cannot split at {tensor!r}: output {missing[0]!r} does not depend on it")
+    initializers = {t.name: t for t in graph.initializer}
+    wanted = {name for i in tail for name in nodes[i].input}
+    for i in sorted(static_nodes(info.model), reverse=True):
+        if any(out in wanted for out in nodes[i].output):  # weights computed in-graph: recompute
+            wanted.update(nodes[i].input)
+            tail.append(i)
+    tail_nodes = [nodes[i] for i in sorted(tail)]
+    produced = {out for node in tail_nodes for out in node.output}
+    constants = {n.output[0]: n for n in graph.node if n.op_type == "Constant"}
+    reads = [name for node in tail_nodes for name in node.input if name and name not in produced]
+    reads = list(dict.fromkeys(reads))
+    crossing = [n for n in reads if n != tensor and n not in initializers and n not in constants]
+    for name in crossing:
+        spec = info.specs.get(name)
+        if spec is None or spec.elem_type not in FLOAT_TYPES or spec.shape is None:
+            raise LayerError(
+                f"cannot split at {tensor!r}: the tail reads {name!r}, computed before the cut "
+                "and not a float activation with a known shape"
+            )
+    inputs = [batch_input(name, info.specs.get(name)) for name in (tensor, *crossing)]
+    tail_graph = helper.make_graph(
+        [constants[n] for n in reads if n in constants] + tail_nodes,
+        f"{graph.name}_tail",
+        inputs,
+        [helper.make_tensor_value_info(o, elem_type(info.specs.get(o)), None) for o in outputs],
+        [initializers[n] for n in reads if n in initializers],
+    )
+    tail = helper.make_model(
+        tail_graph, opset_imports=list(info.model.opset_import), ir_version=info.model.ir_version
+    )
+    return Split(tail, tensor, tuple(crossing), tuple(outputs))
+
+
+def scale_channels(
+    model: onnx.ModelProto | ModelInfo, tensor: str, scale_input: str = CHANNEL_SCALE
+) -> onnx.ModelProto:
+    """A copy whose consumers of `tensor` read tensor * scale, scale a new (N, K) graph input.
+
+    A graph output named `tensor` keeps the unscaled value.
+    """
+    info = info_of(model)
+    scaled = copy.deepcopy(info.model)
+    graph = scaled.graph
+    spec = info.specs.get(tensor)
+    rank = len(spec.shape) if spec is not None and spec.shape is not None else 4
+    target = f"{tensor}__scaled"
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == tensor:
+                node.input[i] = target
+    shape = numpy_helper.from_array(
+        np.array([0, -1] + [1] * (rank - 2), dtype=np.int64), f"{target}_shape"
+    )
+    graph.initializer.append(shape)
+    producer_index = max(
+        (i for i, node in enumerate(graph.node) if tensor in node.output), default=-1
+    )
+    new_nodes = [
+        helper.make_node("Reshape", [scale_input, shape.name], [f"{target}_factor"]),
+        helper.make_node("Mul", [tensor, f"{target}_factor"], [target]),
+    ]
+    for offset, node in enumerate(new_nodes, start=1):
+        graph.node.insert(producer_index + offset, node)
+    channels = None if spec is None or spec.shape is None else spec.shape[1]
+    graph.input.append(helper.make_tensor_value_info(scale_input, elem_type(spec), ["N", channels]))
+    return scaled
+
+
+def at_least_opset(model: onnx.ModelProto, version: int, needed_by: str) -> onnx.ModelProto:
+    """The model converted to opset `version` where it is older; `needed_by` names what needs
+    that opset, for the error when the conversion fails."""
+    current = opset_version(model)
+    if current >= version:
+        return model
+    try:
+        return version_converter.convert_version(model, version)
+    except Exception as err:  # the converter raises plain RuntimeErrors
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(
+            f"the model uses opset {current}; {needed_by} need opset >= {version} and "
+            f"converting failed: {first}"
+        ) from err

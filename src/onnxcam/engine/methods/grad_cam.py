@@ -1,0 +1,26 @@
+"""Grad-CAM (Selvaraju et al., ICCV 2017, spec §2.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from onnxcam.engine.methods.base import ChannelWeightMethod, Context
+from onnxcam.engine.methods.parts.gradients import backward_passes, layer_gradients, spatial_axes
+from onnxcam.engine.methods.registry import register
+
+
+@register
+class GradCAM(ChannelWeightMethod):
+    """Grad-CAM (Selvaraju et al., ICCV 2017): channels weighted by their mean gradient.
+
+    w_k = (1/Z) sum_ij dy^c/dA^k_ij, L = ReLU(sum_k w_k A^k), y^c the class logit.
+    """
+
+    name = "grad-cam"
+    passes = "1 backward"
+
+    def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
+        grads = layer_gradients(ctx)
+        return grads.mean(axis=spatial_axes(grads), dtype=np.float64), backward_passes(ctx)

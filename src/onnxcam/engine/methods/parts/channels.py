@@ -1,0 +1,57 @@
+"""Which channels a method spends passes on: constant ones cost none, `max_channels` keeps the
+channels of largest spatial std, channels with equal normalised maps share one pass; and the
+softmax over channels that turns their scores into weights."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Score-CAM's mask normalisation epsilon (spec §1.3), also used by the served explainer.
+MASK_EPS = 1e-8
+
+
+def constant_channels(activations: np.ndarray) -> np.ndarray:
+    """(N, K) True where a channel's map is constant (its mask would be all zeros)."""
+    flat = activations.reshape(activations.shape[0], activations.shape[1], -1)
+    return flat.max(axis=-1) <= flat.min(axis=-1)
+
+
+def top_std_channels(activations: np.ndarray, max_channels: int | None) -> np.ndarray:
+    """(N, K) True for the max_channels channels of largest spatial std per image (ties: low k)."""
+    n, k = activations.shape[:2]
+    if max_channels is None or max_channels >= k:
+        return np.ones((n, k), bool)
+    std = activations.reshape(n, k, -1).std(axis=-1)
+    order = np.argsort(-std, axis=1, kind="stable")[:, :max_channels]
+    chosen = np.zeros((n, k), bool)
+    np.put_along_axis(chosen, order, True, axis=1)
+    return chosen
+
+
+def distinct_maps(
+    activations: np.ndarray, images: np.ndarray, channels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group (image, channel) items whose min-max normalised maps are equal: they build the same
+    masked input. Returns the first item of each group (in item order) and each item's group."""
+    if len(images) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    flat = activations[images, channels].reshape(len(images), -1).astype(np.float64)
+    lo = flat.min(axis=1, keepdims=True)
+    normalised = ((flat - lo) / (flat.max(axis=1, keepdims=True) - lo)).astype(np.float32)
+    keys = np.concatenate([images[:, None].astype(np.float64), normalised], axis=1)
+    _, first, group = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order], rank[group.ravel()]
+
+
+def channel_softmax(scores: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Softmax over channels per row; channels marked invalid get weight 0."""
+    scores = np.asarray(scores, np.float64)
+    valid = np.ones(scores.shape, bool) if valid is None else valid
+    masked = np.where(valid, scores, -np.inf)
+    top = np.max(masked, axis=-1, keepdims=True)
+    e = np.where(valid, np.exp(masked - np.where(np.isfinite(top), top, 0)), 0.0)
+    total = e.sum(axis=-1, keepdims=True)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)

@@ -1,0 +1,158 @@
+"""The parts every explainer graph is made of: the model's nodes copied into a Loop body, the
+Loop over blocks of perturbations, and the map arithmetic (resize, min-max, weighted sum).
+
+A Loop body reads the outer graph's weights from its outer scope, so the model's nodes are
+copied with their tensors renamed under a prefix and their weights keep their names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from onnxcam.engine import graph
+from onnxcam.engine.graph.builder import NodeBuilder
+
+
+class Plan:
+    """`n_items` perturbations run `chunk` at a time: a constant table of one row per block."""
+
+    def __init__(self, n_items: int, chunk: int) -> None:
+        self.n_items, self.chunk = n_items, min(chunk, n_items)
+        self.n_blocks = -(-n_items // self.chunk)
+
+    def padded(self, rows: np.ndarray) -> np.ndarray:
+        """(n_items, ...) rows -> (n_blocks, chunk, ...): the last row repeated as padding."""
+        extra = self.n_blocks * self.chunk - len(rows)
+        rows = np.concatenate([rows, np.repeat(rows[-1:], extra, axis=0)])
+        return rows.reshape(self.n_blocks, self.chunk, *rows.shape[1:])
+
+
+def inline(
+    nodes: Sequence[onnx.NodeProto], prefix: str, feeds: dict[str, str]
+) -> tuple[list[onnx.NodeProto], dict[str, str]]:
+    """Copies of `nodes` whose outputs are renamed under `prefix` and whose inputs named in
+    `feeds` read other tensors; weights keep their names (read from the outer scope)."""
+    graph.refuse_subgraphs(nodes, "expected a model without control flow for an explainer graph")
+    names = dict(feeds)
+    copies = []
+    for node in nodes:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        del copy.input[:]
+        copy.input.extend(names.get(name, name) for name in node.input)
+        for j, out in enumerate(node.output):
+            if out:
+                names[out] = copy.output[j] = prefix + out
+        copy.name = prefix + (node.name or node.output[0])
+        copies.append(copy)
+    return copies, names
+
+
+class Forward:
+    """The model's nodes to copy into a Loop body: maps perturbed inputs to class scores."""
+
+    def __init__(self, nodes: list[onnx.NodeProto], inputs: list[str], logits: str) -> None:
+        self.nodes, self.inputs, self.logits = nodes, inputs, logits
+
+    def scores(self, b: NodeBuilder, feeds: list[str], chunk: int) -> str:
+        """(N * chunk, classes) logits reshaped to (N, chunk, classes)."""
+        copies, names = inline(
+            self.nodes, b.fresh("model") + "/", dict(zip(self.inputs, feeds, strict=True))
+        )
+        b.nodes.extend(copies)
+        flat = b.reshape(names[self.logits], [[0, -1]])
+        return b.reshape(flat, [[-1, chunk], b.dims(flat, 1, 2)])
+
+
+BodyScores = Callable[[NodeBuilder, str], str]
+
+
+def loop_scores(b: NodeBuilder, plan: Plan, body_scores: BodyScores) -> str:
+    """(N, n_items) scores: a Loop over the plan's blocks, each scored by body_scores(bb, i)."""
+    body = NodeBuilder(b.opset, f"{b.prefix}body/", b.initializers)
+    i, cond = body.fresh("iteration"), body.fresh("cond")
+    scores = body_scores(body, i)
+    cond_out = body.op("Identity", [cond])
+    body_graph = helper.make_graph(
+        body.nodes,
+        "onnxcam_block",
+        [
+            helper.make_tensor_value_info(i, TensorProto.INT64, []),
+            helper.make_tensor_value_info(cond, TensorProto.BOOL, []),
+        ],
+        [
+            helper.make_tensor_value_info(cond_out, TensorProto.BOOL, []),
+            helper.make_tensor_value_info(scores, TensorProto.FLOAT, None),
+        ],
+    )
+    stacked = b.op("Loop", [b.ints(plan.n_blocks), ""], body=body_graph)
+    flat = b.reshape(b.op("Transpose", [stacked], perm=[1, 0, 2]), [[0, -1]])
+    return b.op("Slice", [flat, b.ints([0]), b.ints([plan.n_items]), b.ints([1])])
+
+
+def repeat_items(b: NodeBuilder, t: str, chunk: int) -> str:
+    """(N, *d) -> (N * chunk, *d): each image's tensor once per item of the block."""
+    rest = b.dims(t, 1, 1 << 30)
+    lifted = b.reshape(t, [b.dims(t, 0, 1), [1], rest])
+    grown = b.op(
+        "Expand", [lifted, b.op("Concat", [b.dims(t, 0, 1), b.ints([chunk]), rest], axis=0)]
+    )
+    return b.reshape(grown, [[-1], rest])
+
+
+def resize(b: NodeBuilder, x: str, size_hw: str) -> str:
+    """Bilinear resize of the last two axes of a 4-D x to size_hw (half_pixel sampling)."""
+    sizes = b.op("Concat", [b.dims(x, 0, 2), size_hw], axis=0)
+    return b.op(
+        "Resize", [x, "", "", sizes], mode="linear", coordinate_transformation_mode="half_pixel"
+    )
+
+
+def minmax(b: NodeBuilder, x: str, axes: list[int], eps: float) -> str:
+    """(x - min) / (max - min + eps) per map over `axes`; a constant map becomes zeros."""
+    lo = b.reduce("ReduceMin", x, axes)
+    span = b.op("Sub", [b.reduce("ReduceMax", x, axes), lo])
+    zero = b.const(0.0, np.float32)
+    scale = b.op(
+        "Where",
+        [
+            b.op("Greater", [span, zero]),
+            b.op("Reciprocal", [b.op("Add", [span, b.const(eps, np.float32)])]),
+            zero,
+        ],
+    )
+    return b.op("Mul", [b.op("Sub", [x, lo]), scale])
+
+
+def pick(b: NodeBuilder, scores: str, targets: str, n_items: int) -> str:
+    """scores (N, c, classes) -> (N, c): the value at each image's target class."""
+    shape = b.op("Concat", [b.dims(scores, 0, 1), b.ints([n_items, 1])], axis=0)
+    index = b.op("Expand", [b.reshape(targets, [[-1, 1, 1]]), shape])
+    return b.reshape(b.op("GatherElements", [scores, index], axis=2), [[0, -1]])
+
+
+def weighted_relu(b: NodeBuilder, acts: str, weights: str) -> str:
+    """ReLU(sum_k w_k A^k) as (N, 1, h, w)."""
+    scaled = b.op("Mul", [acts, b.reshape(weights, [[0, 0, 1, 1]])])
+    return b.op("Relu", [b.reduce("ReduceSum", scaled, [1])])
+
+
+def tail_body(plan: Plan, forward: Forward, acts: str, crossing, targets, table: str, prob: bool):
+    """Loop body: A times the block's rows of `table`, through the tail; class logit or prob."""
+
+    def body(bb: NodeBuilder, i: str) -> str:
+        rows = bb.op("Gather", [table, i], axis=0)  # (chunk, K or 1, h or 1, w or 1)
+        lifted = bb.reshape(acts, [bb.dims(acts, 0, 1), [1], bb.dims(acts, 1, 4)])
+        items = bb.reshape(bb.op("Mul", [lifted, rows]), [[-1], bb.dims(acts, 1, 4)])
+        feeds = [items, *(repeat_items(bb, t, plan.chunk) for t in crossing)]
+        scores = forward.scores(bb, feeds, plan.chunk)
+        if prob:  # in float64, as the engine: probabilities over locations differ by little
+            wide = bb.op("Cast", [scores], to=TensorProto.DOUBLE)
+            scores = bb.op("Cast", [bb.op("Softmax", [wide], axis=-1)], to=TensorProto.FLOAT)
+        return pick(bb, scores, targets, plan.chunk)
+
+    return body

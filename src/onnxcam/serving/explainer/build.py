@@ -1,0 +1,155 @@
+"""One self-contained ONNX graph that explains: input batch -> (logits, top class, map).
+
+The graph holds the model's forward pass with the target layer kept, ArgMax for the class, the
+method's perturbations built in-graph, their passes run in a Loop over blocks of `chunk`
+channels (or locations) so that memory stays at batch x chunk perturbed inputs, then weighting,
+ReLU, resize (linear, half_pixel: PyTorch's align_corners=False) and min-max normalisation with
+the engine's epsilon and constant-map rule. Any ONNX runtime or inference server runs it with no
+Python. The numbers are the engine's default profiles (each method's module says which).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from onnxcam.engine import graph, metadata
+from onnxcam.engine.graph.builder import NodeBuilder
+from onnxcam.engine.postprocess import MAP_EPS
+from onnxcam.errors import LayerError, ModelError
+from onnxcam.serving.explainer.ablation_cam import ablation_cam
+from onnxcam.serving.explainer.blocks import minmax, resize
+from onnxcam.serving.explainer.recipro_cam import recipro_cam
+from onnxcam.serving.explainer.score_cam import score_cam
+from onnxcam.serving.explainer.site import Site
+
+BUILDERS = {"score-cam": score_cam, "recipro-cam": recipro_cam, "ablation-cam": ablation_cam}
+METHODS = tuple(BUILDERS)
+OUTPUTS = ("logits", "target", "map")
+METADATA_KEY = "onnxcam.explainer"
+MIN_OPSET = 13  # Resize without roi, ReduceSum with axes as input
+DEFAULT_CHUNK = 16
+PREFIX = "onnxcam/"
+
+
+def build_explainer(
+    model: onnx.ModelProto,
+    method: str = "score-cam",
+    layer: str = "auto",
+    chunk: int = DEFAULT_CHUNK,
+) -> onnx.ModelProto:
+    """The explainer graph of `model` at `layer`: input batch -> logits, target, map."""
+    if method not in BUILDERS:
+        raise ValueError(
+            f"unknown method {method!r} for an explainer graph: expected one of "
+            f"{', '.join(METHODS)}"
+        )
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    model = graph.at_least_opset(graph.load(model), MIN_OPSET, "explainer graphs")
+    info = graph.ModelInfo(_free_output_names(model))
+    layer = graph.resolve_layer(info, layer)
+    spec = info.input
+    if spec.elem_type != TensorProto.FLOAT or spec.shape is None or len(spec.shape) != 4:
+        raise ModelError(
+            f"an explainer graph needs a float32 input of shape (N, C, H, W), got "
+            f"{helper.tensor_dtype_to_np_dtype(spec.elem_type)} {spec.shape}"
+        )
+    if isinstance(spec.shape[0], int):
+        raise ModelError(
+            f"the model's input has a fixed batch of {spec.shape[0]}: an explainer graph runs "
+            "perturbed batches through it, re-export with a dynamic batch axis"
+        )
+    layer_shape = info.specs[layer].shape if layer in info.specs else None
+    if (
+        layer_shape is None
+        or len(layer_shape) != 4
+        or not all(isinstance(d, int) for d in layer_shape[1:])
+    ):
+        raise LayerError(
+            f"layer {layer!r} has shape {layer_shape}: an explainer graph needs (N, K, h, w) "
+            "with K, h, w known from shape inference"
+        )
+    initializers = list(info.model.graph.initializer)
+    b = NodeBuilder(info.opset, PREFIX, initializers)
+    x = spec.name
+    logits = b.reshape(info.logits, [[0, -1]])
+    targets = b.op("ArgMax", [logits], axis=1, keepdims=0)
+    size_hw = b.dims(x, 2, 4)
+    site = Site(b, info, x, layer, logits, targets, size_hw, tuple(layer_shape[1:]), chunk)
+    raw = BUILDERS[method](site)
+    cam = minmax(b, resize(b, raw, size_hw), [2, 3], MAP_EPS)
+    final = [logits, targets, b.reshape(cam, [b.dims(x, 0, 1), size_hw])]
+    b.nodes.extend(
+        helper.make_node("Identity", [src], [dst], name=f"{PREFIX}{dst}")
+        for src, dst in zip(final, OUTPUTS, strict=True)
+    )
+    main = graph.needed_nodes(info.model.graph.node, [info.logits, layer, *_outer_reads(b.nodes)])
+    explainer = _assemble(info, main + b.nodes, initializers, method, x)
+    info_entry = {"method": method, "layer": layer, "chunk": chunk, "outputs": OUTPUTS, "input": x}
+    explainer.metadata_props.add(key=METADATA_KEY, value=json.dumps(info_entry))
+    onnx.checker.check_model(explainer)
+    return explainer
+
+
+def _assemble(info: graph.ModelInfo, nodes, initializers, method: str, x: str) -> onnx.ModelProto:
+    """The explainer model: the nodes, the model's input, the three outputs, its metadata."""
+    model, spec = info.model, info.input
+    n_dim = spec.shape[0] if isinstance(spec.shape[0], str) else "N"
+    logit_spec = info.specs.get(info.logits)
+    classes = (
+        int(np.prod(logit_spec.shape[1:]))
+        if logit_spec and logit_spec.shape and all(isinstance(d, int) for d in logit_spec.shape[1:])
+        else None
+    )
+    outputs = [
+        helper.make_tensor_value_info(OUTPUTS[0], TensorProto.FLOAT, [n_dim, classes]),
+        helper.make_tensor_value_info(OUTPUTS[1], TensorProto.INT64, [n_dim]),
+        helper.make_tensor_value_info(OUTPUTS[2], TensorProto.FLOAT, [n_dim, *spec.shape[2:]]),
+    ]
+    body = helper.make_graph(
+        nodes,
+        f"{model.graph.name or 'model'}_{method.replace('-', '_')}",
+        [next(v for v in model.graph.input if v.name == x)],
+        outputs,
+        initializers,
+    )
+    explainer = helper.make_model(
+        body, opset_imports=list(model.opset_import), ir_version=model.ir_version
+    )
+    explainer.functions.extend(model.functions)
+    kept = [p for p in model.metadata_props if p.key != metadata.LAYER_MAP_KEY]
+    explainer.metadata_props.extend(kept)
+    return explainer
+
+
+def _free_output_names(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with its tensors named like the explainer's outputs renamed out of the way."""
+    g = model.graph
+    if graph.model_input(model).name in OUTPUTS:
+        raise ModelError(
+            f"the model's input is named {graph.model_input(model).name!r}: expected a name "
+            f"other than the explainer's outputs {', '.join(OUTPUTS)}"
+        )
+    renamed = {name: f"{PREFIX}model/{name}" for name in OUTPUTS}
+    for node in g.node:
+        for field in (node.input, node.output):
+            for i, name in enumerate(field):
+                field[i] = renamed.get(name, name)
+    for value in [*g.output, *g.value_info, *g.initializer]:
+        value.name = renamed.get(value.name, value.name)
+    return model
+
+
+def _outer_reads(nodes: list[onnx.NodeProto]) -> list[str]:
+    """Names that nodes (and their Loop bodies) read: the model tensors the explainer needs."""
+    reads = []
+    for node in nodes:
+        reads.extend(node.input)
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                reads.extend(_outer_reads(list(attr.g.node)))
+    return [r for r in reads if r]
