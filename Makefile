@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 RAPIDOCR_WHEEL := .cache/wheels/rapidocr_onnxruntime-1.4.4-py3-none-any.whl
 
-.PHONY: demo test lint bench results clean
+.PHONY: demo test test-fast lint bench results clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ demo: $(VENV)/.demo-installed
 
 test: $(VENV)/.dev-installed $(RAPIDOCR_WHEEL)
 	ONNXCAM_TEST_WHEELS=$(dir $(RAPIDOCR_WHEEL)) $(BIN)/python -m pytest -q -ra
+
+# The edit loop: everything but the tests marked slow (CI runs `make test`).
+test-fast: $(VENV)/.dev-installed $(RAPIDOCR_WHEEL)
+	ONNXCAM_TEST_WHEELS=$(dir $(RAPIDOCR_WHEEL)) $(BIN)/python -m pytest -q -ra -m "not slow"
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench

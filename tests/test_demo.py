@@ -10,27 +10,21 @@ import torch
 from toy_models import hook_outputs
 
 from onnxcam import Explainer
-from onnxcam.demo import efficientnet_lite0, run_demo
+from onnxcam.demo import run_demo
 from onnxcam.engine.runner import open_session
-from onnxcam.exporters import from_torch
 
 pytestmark = pytest.mark.slow
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
-@pytest.fixture(scope="module")
-def lite0():
-    return efficientnet_lite0()
-
-
-def test_efficientnet_layers_equal_forward_hooks(lite0, tmp_path):
+def test_efficientnet_layers_equal_forward_hooks(lite0_model, lite0_onnx):
+    lite0 = lite0_model
     paths = ["_blocks.15", "_conv_head", "_bn1"]
-    result = from_torch(lite0, torch.randn(2, 3, 224, 224), tmp_path / "lite0.onnx", layers=paths)
     x = torch.randn(3, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     want = hook_outputs(lite0, x, paths)
     import onnx
 
-    session = open_session(onnx.load(str(result.path)))
+    session = open_session(onnx.load(str(lite0_onnx)))
     got = dict(
         zip(["logits", *paths], session.run(["logits", *paths], {"input": x.numpy()}), strict=True)
     )
@@ -39,11 +33,11 @@ def test_efficientnet_layers_equal_forward_hooks(lite0, tmp_path):
     assert np.abs(got["logits"] - logits).max() <= 1e-4
     for p in paths:
         assert np.abs(got[p] - want[p].numpy()).max() <= 1e-4, p
-    assert Explainer(result.path, layer="_conv_head").layer == "_conv_head"
+    assert Explainer(lite0_onnx, layer="_conv_head").layer == "_conv_head"
 
 
-def test_demo_explains_the_cat(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("ONNXCAM_CACHE", str(tmp_path / "cache"))
+def test_demo_explains_the_cat(lite0_onnx, gunpoint_fcn, demo_cache, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ONNXCAM_CACHE", str(demo_cache))
     assert run_demo(tmp_path / "out", progress=False) == 0
     printed = capsys.readouterr().out
     assert "predicted: tiger cat (class 282" in printed
@@ -54,4 +48,4 @@ def test_demo_explains_the_cat(tmp_path, monkeypatch, capsys):
     assert heat.shape == (224, 224) and abs(heat.max() - 1) < 1e-5
     # the cat fills the centre crop: the map's mass is not on the border
     assert heat[56:168, 56:168].mean() > heat.mean()
-    assert (tmp_path / "cache" / "efficientnet-lite0.onnx").exists()
+    assert f"at {demo_cache / 'efficientnet-lite0.onnx'}" in printed  # the cached export

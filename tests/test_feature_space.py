@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import references
 import torch
 from toy_models import hook_outputs, linear_onnx, scoped_tensor
 
 from onnxcam import Explainer
 from onnxcam.engine import graph
 from onnxcam.engine.methods.recipro_cam import spread_kernel
-from onnxcam.engine.targets import softmax
 from onnxcam.exporters import from_torch
 
 
@@ -55,33 +55,18 @@ def test_tail_only_equals_full_model_with_a_skip_across_the_cut(resnet_onnx, ima
     np.testing.assert_allclose(tail.maps, full.maps, atol=1e-4)
 
 
-def recipro_reference(model: torch.nn.Module, acts: np.ndarray, target: int, gaussian: bool):
-    """S(i, j) = p_c(fc(GAP(F_ij))) for the GAP + Linear head after layer3, in numpy."""
-    W = model.fc.weight.detach().numpy().astype(np.float64)
-    b = model.fc.bias.detach().numpy().astype(np.float64)
-    k, h, w = acts.shape
-    kernel = spread_kernel(2) if gaussian else np.ones((1, 1))
-    out = np.zeros((h, w))
-    for i in range(h):
-        for j in range(w):
-            mosaic = np.zeros((k, h, w))
-            for (di, dj), weight in np.ndenumerate(kernel):
-                r, c = (i + di - 1, j + dj - 1) if gaussian else (i, j)
-                if 0 <= r < h and 0 <= c < w:
-                    mosaic[:, r, c] = acts[:, i, j] * weight
-            out[i, j] = softmax(W @ mosaic.mean(axis=(1, 2)) + b)[target]
-    return out
-
-
 @pytest.mark.parametrize("gaussian", [False, True])
 def test_recipro_cam_equals_direct_reference(resnet_model, resnet_onnx, images, gaussian):
     result = Explainer(resnet_onnx, layer="layer3", progress=False).explain(
         images, method="recipro-cam", gaussian=gaussian
     )
-    acts = hook_outputs(resnet_model, torch.from_numpy(images), ["layer3"])["layer3"].numpy()
-    for n in range(3):
-        want = recipro_reference(resnet_model, acts[n], result.targets[n], gaussian)
-        np.testing.assert_allclose(result.raw[n], want, atol=1e-5)
+    acts = hook_outputs(resnet_model, torch.from_numpy(images), ["layer3"])["layer3"]
+
+    def tail(a: torch.Tensor) -> torch.Tensor:  # layer3 -> GAP -> fc
+        return resnet_model.fc(torch.flatten(resnet_model.pool(a), 1))
+
+    want = references.recipro_cam(tail, acts, result.targets, gaussian)
+    np.testing.assert_allclose(result.raw, want, atol=1e-5)
     assert result.metadata["passes_run"] == 3 * 16
     assert result.maps.shape == (3, 32, 32) and abs(result.maps.max() - 1) < 1e-5
 
@@ -111,14 +96,9 @@ def test_recipro_on_one_dimensional_layer():
     result = Explainer(proto, layer="1", progress=False).explain(x, method="recipro-cam")
     assert result.raw.shape == (2, 20) and result.maps.shape == (2, 20)
     with torch.no_grad():
-        acts = net[:2](torch.from_numpy(x)).numpy()
-    W, b = net[4].weight.detach().numpy(), net[4].bias.detach().numpy()
-    for n in range(2):
-        want = [
-            softmax(W @ (np.eye(20)[t] * acts[n]).mean(axis=1) + b)[result.targets[n]]
-            for t in range(20)
-        ]
-        np.testing.assert_allclose(result.raw[n], want, atol=1e-5)
+        acts = net[:2](torch.from_numpy(x))
+    want = references.recipro_cam(net[2:], acts, result.targets)
+    np.testing.assert_allclose(result.raw, want, atol=1e-5)
 
 
 def _export_1d(net: torch.nn.Module) -> onnx.ModelProto:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+import references
 import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
@@ -20,31 +21,6 @@ def minmax(t: torch.Tensor, eps: float) -> torch.Tensor:
     lo = flat.min(-1).values[..., None, None]
     hi = flat.max(-1).values[..., None, None]
     return (t - lo) / (hi - lo + eps)
-
-
-def reference_paper(model, x: torch.Tensor, layer: str) -> tuple[np.ndarray, np.ndarray]:
-    """One masked forward per channel, in torch, written from the paper's Algorithm 1."""
-    maps, weights = [], []
-    with torch.no_grad():
-        for xi in x:
-            acts = hook_outputs(model, xi[None], [layer])[layer][0]
-            cls = model(xi[None]).argmax().item()
-            scores = torch.full((acts.shape[0],), -torch.inf, dtype=torch.float64)
-            for k, a in enumerate(acts):
-                if a.max() == a.min():
-                    continue  # constant channel: weight 0, no pass
-                mask = F.interpolate(
-                    a[None, None], size=xi.shape[-2:], mode="bilinear", align_corners=False
-                )
-                scores[k] = model(xi[None] * minmax(mask[0, 0], 1e-8))[0, cls].double()
-            w = torch.softmax(scores, 0)
-            cam = torch.relu((w[:, None, None] * acts.double()).sum(0)).float()
-            up = F.interpolate(
-                cam[None, None], size=xi.shape[-2:], mode="bilinear", align_corners=False
-            )
-            maps.append(minmax(up[0, 0], 1e-8).numpy())
-            weights.append(w.numpy())
-    return np.stack(maps), np.stack(weights)
 
 
 def reference_pgc(model, x: torch.Tensor, layer: str) -> np.ndarray:
@@ -102,7 +78,9 @@ def resnet_explainer(resnet_onnx):
 
 def test_paper_profile_equals_independent_reference(resnet_model, resnet_explainer, images):
     result = resnet_explainer.explain(images)
-    want_maps, want_weights = reference_paper(resnet_model, torch.from_numpy(images), "layer2")
+    x = torch.from_numpy(images)
+    acts = hook_outputs(resnet_model, x, ["layer2"])["layer2"]
+    want_maps, want_weights, _, _ = references.score_cam(resnet_model, acts, x)
     assert np.abs(result.weights - want_weights).max() <= 1e-4
     assert np.abs(result.maps - want_maps).max() <= 1e-4
     assert result.maps.shape == (3, 32, 32) and result.raw.shape == (3, 8, 8)

@@ -35,10 +35,8 @@ def test_residual_connection_crossing_the_cut(resnet_onnx):
 
 
 @pytest.mark.slow
-def test_efficientnet_lite0_split_inside_a_residual_block():
-    from onnxcam.demo import efficientnet_lite0_onnx
-
-    model = graph.load(efficientnet_lite0_onnx())
+def test_efficientnet_lite0_split_inside_a_residual_block(lite0_onnx):
+    model = graph.load(lite0_onnx)
     inside = scoped_tensor(model, "_blocks.14._swish")
     x = np.random.default_rng(1).standard_normal((2, 3, 224, 224)).astype(np.float32)
     full, tail, crossing = tail_of_head(model, inside, x)

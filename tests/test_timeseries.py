@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import references
 import torch
-import torch.nn.functional as F
+from toy_models import hook_outputs
 
 from onnxcam import Explainer, methods
 from onnxcam.evaluation.metrics.timeseries import (
@@ -39,35 +40,13 @@ def test_every_method_same_map_from_torch_and_keras(method, gunpoint, gunpoint_f
     np.testing.assert_array_equal(from_keras.targets, from_torch.targets)
 
 
-def reference_score_cam(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
-    """Score-CAM in torch from the paper's Algorithm 1, 1-D: linear upsampling
-    (align_corners=False) and each mask multiplied into every variable."""
-    acts = {}
-    model.block3.register_forward_hook(lambda _m, _i, out: acts.__setitem__("a", out))
-    maps = []
-    with torch.no_grad():
-        for xi in x:
-            cls = model(xi[None]).argmax().item()
-            a = acts["a"][0]
-            scores = torch.full((len(a),), -torch.inf, dtype=torch.float64)
-            for k, channel in enumerate(a):
-                if channel.max() == channel.min():
-                    continue
-                up = F.interpolate(channel[None, None], size=xi.shape[-1], mode="linear")[0, 0]
-                mask = (up - up.min()) / (up.max() - up.min() + 1e-8)
-                scores[k] = model((xi * mask)[None])[0, cls].double()
-            w = torch.softmax(scores, 0)
-            cam = torch.relu((w[:, None] * a.double()).sum(0)).float()
-            up = F.interpolate(cam[None, None], size=xi.shape[-1], mode="linear")[0, 0]
-            maps.append(((up - up.min()) / (up.max() - up.min() + 1e-8)).numpy())
-    return np.stack(maps)
-
-
 def test_score_cam_on_multivariate_series_equals_torch_reference(basicmotions, basicmotions_fcn):
     model, torch_path, keras_path = basicmotions_fcn
     x = basicmotions.x_test[::20]
     assert x.shape[1] == 6  # six variables: each mask covers all of them
-    want = reference_score_cam(model, torch.from_numpy(x))
+    series = torch.from_numpy(x)
+    acts = hook_outputs(model, series, ["block3"])["block3"]
+    want, _, _, _ = references.score_cam(model, acts, series)
     got = Explainer(torch_path, progress=False).explain(x).maps
     np.testing.assert_allclose(got, want, atol=1e-4)
     keras = Explainer(keras_path, progress=False).explain(channels_last(x)).maps
@@ -147,14 +126,14 @@ def test_keras_trained_fcn_score_cam_beats_random(data_name, request, tmp_path):
     assert faith.area["morf"] < faith.area["random"], faith.area
 
 
-def test_timeseries_demo(tmp_path, monkeypatch, capsys):
+def test_timeseries_demo(gunpoint_fcn, demo_cache, tmp_path, monkeypatch, capsys):
     import re
 
     from PIL import Image
 
     from onnxcam.demo import DEMO_SERIES, run_timeseries_demo
 
-    monkeypatch.setenv("ONNXCAM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ONNXCAM_CACHE", str(demo_cache))
     assert run_timeseries_demo(tmp_path / "out", progress=False) == 0
     printed = capsys.readouterr().out
     found = re.search(r"Score-CAM ([0-9.]+), random ([0-9.]+)", printed)
@@ -163,7 +142,7 @@ def test_timeseries_demo(tmp_path, monkeypatch, capsys):
         assert np.load(tmp_path / "out" / f"gunpoint_{i}.npy").shape == (150,)
         with Image.open(tmp_path / "out" / f"gunpoint_{i}.png") as plot:
             assert plot.size == (800, 260)
-    assert (tmp_path / "cache" / "gunpoint-fcn.onnx").exists()
+    assert f"at {demo_cache / 'gunpoint-fcn.onnx'}" in printed  # the cached export
 
 
 def test_series_plot_colours_the_band_by_the_map():

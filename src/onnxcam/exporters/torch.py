@@ -18,7 +18,7 @@ import onnx
 import torch
 
 from onnxcam.errors import ExportError
-from onnxcam.exporters import ExportResult, save_with_metadata
+from onnxcam.exporters.common import ExportResult, save_with_metadata
 
 
 class _WithLayers(torch.nn.Module):

@@ -55,8 +55,12 @@ class ScoreCAM(MaskScoring):
 
 @register
 class FasterScoreCAM(ScoreCAM):
-    """Faster Score-CAM (tf-keras-vis `max_N`): Score-CAM on the `max_channels` channels of
-    largest spatial standard deviation per image; the other channels get weight 0."""
+    """Faster Score-CAM (tabayashi0117's Score-CAM code, 2021; tf-keras-vis `max_N`): Score-CAM
+    on the channels of largest spatial standard deviation.
+
+    Per image only the `max_channels` channels of largest std_ij(A^k_ij) get masked passes;
+    L = ReLU(sum_{k in top} w_k A^k), the other channels weigh 0.
+    """
 
     name = "faster-score-cam"
     passes = "`max_channels`"

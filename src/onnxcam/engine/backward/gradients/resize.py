@@ -53,7 +53,7 @@ def interpolation_matrix(em, node, n_in: int, n_out: int, scale: float | None) -
     return out[:, 0, :, 0].T
 
 
-@GRADIENT.register("Resize", "Upsample")
+@GRADIENT.register("Resize")
 def resize(em, node, grads, needs):
     x, y = node.input[0], node.output[0]
     mode = em.attr(node, "coordinate_transformation_mode", b"")
@@ -64,7 +64,7 @@ def resize(em, node, grads, needs):
     rank = em.rank(x)
     sizes_in = em.static_dims(x, range(1, rank))
     sizes_out = em.static_dims(y, range(1, rank))
-    scales = em.constant_input(node, 2, "scales") if node.op_type == "Resize" else None
+    scales = em.constant_input(node, 2, "scales")
     scales = None if scales is None or scales.size == 0 else scales
     grad = grads[0]
     for axis in range(rank - 1, 0, -1):
