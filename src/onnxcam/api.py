@@ -22,6 +22,8 @@ from onnxcam.io import InputFormat, choose_preprocess
 #: ORT's CPU provider runs CNNs fastest in small batches (activations stay in cache);
 #: device providers want large ones. See bench/README.md.
 DEFAULT_BATCH_SIZE = {"cpu": 8}
+#: How an Explainer runs its model: the keyword arguments that the CLI and dataset jobs carry.
+RUN_OPTIONS = ("layer", "provider", "batch_size", "threads", "allow_fallback", "input_layout")
 
 
 class Explainer:

@@ -86,20 +86,18 @@ def target(args: argparse.Namespace) -> str | None:
     return None if args.target == "top1" else args.target
 
 
+def run_options(args: argparse.Namespace) -> dict[str, object]:
+    """--layer, --provider, --batch-size, --threads, ... as the Explainer's keyword arguments."""
+    from onnxcam.api import RUN_OPTIONS
+
+    return {key: getattr(args, key) for key in RUN_OPTIONS}
+
+
 def explainer_from_args(args: argparse.Namespace):
-    """The Explainer that --layer, --provider, --batch-size, --threads, ... ask for."""
+    """The Explainer that the run options ask for."""
     from onnxcam.api import Explainer
 
-    return Explainer(
-        args.model,
-        layer=args.layer,
-        provider=args.provider,
-        batch_size=args.batch_size,
-        threads=args.threads,
-        allow_fallback=args.allow_fallback,
-        progress=not args.quiet,
-        input_layout=args.input_layout,
-    )
+    return Explainer(args.model, progress=not args.quiet, **run_options(args))
 
 
 def inputs_from_args(args: argparse.Namespace, explainer):

@@ -5,8 +5,8 @@ written by that thread after it has made room for the next group.
 Several groups at once with fewer ORT threads each keep the cores busier than one group at a
 time on all of them: a single-threaded ORT run has no barrier at which one thread waits for
 another that lost its core to decoding, and one group's Python work between runs overlaps
-another's ORT work (bench/README.md, "explain-dataset throughput"). ORT sessions are safe to
-run from several threads, and the Explainer keeps no state between calls.
+another's ORT work (docs/design.md, "Dataset runs"). ORT sessions are safe to run from several
+threads, and the Explainer keeps no state between calls.
 """
 
 from __future__ import annotations

@@ -86,22 +86,14 @@ class Worker:
     them (decoding the next group while this one runs)."""
 
     def __init__(self, job: Job) -> None:
-        from onnxcam.api import Explainer
+        from onnxcam.api import RUN_OPTIONS, Explainer
         from onnxcam.engine.methods import create
 
         create(job.method, **job.options)  # unknown methods and bad options fail the run here
         self.job = job
         self.out = Path(job.out)
-        self.explainer = Explainer(
-            job.model,
-            layer=job.layer,
-            provider=job.provider,
-            batch_size=job.batch_size,
-            threads=job.threads,
-            allow_fallback=job.allow_fallback,
-            progress=False,
-            input_layout=job.input_layout,
-        )
+        run = {key: getattr(job, key) for key in RUN_OPTIONS}
+        self.explainer = Explainer(job.model, progress=False, **run)
         self.format = self.explainer.input_format(job.preprocess, job.size)
 
     def error_row(self, item: Item, err: Exception, seconds: float) -> Row:

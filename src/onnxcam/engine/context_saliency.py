@@ -8,9 +8,8 @@ the most salient places (immediate context). The all-pairs patch search is the N
 Input sizes: the larger spatial axis is reduced to `side` (250 px, as the paper) before the
 search and the map is resized back, so a large photo costs what a 250 px one does. The search
 is O(P * Q * D) per scale (P patches, Q = P + P/4 + P/16 candidates from scales r, r/2, r/4, D
-features per patch): 4 704 patches at 166 x 250 with 7 x 7 patches every 3 px
-(bench/sr_map.py). With
-`side=None` an input whose patch grid exceeds `max_patches` is refused with the numbers.
+features per patch). With `side=None` an input whose patch grid exceeds `max_patches` is
+refused with the numbers.
 
 Choices where the paper leaves room (docs/design.md): features are scaled by one factor to
 [0, 1] (Lab geometry kept) so the vectorised patch distance divided by sqrt(D) lies in [0, 1];

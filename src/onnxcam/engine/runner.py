@@ -60,8 +60,7 @@ ScoreFn = Callable[[np.ndarray, int, int], np.ndarray]
 
 
 #: ORT's session.intra_op.allow_spinning. Off: between runs the Python thread builds the next
-#: block of inputs, and spinning idle threads took its core (bench/spinning.py: methods of many
-#: short runs got faster on 2 cores, those of long runs stayed the same).
+#: block of inputs, and spinning idle threads would take its core (docs/design.md).
 INTRA_OP_SPINNING = "0"
 
 

@@ -6,8 +6,7 @@ K smallest distances to a set of candidate patches.
 Features are expected in [0, 1], so the colour term lies in [0, 1]. Cost: O(P * Q * D) for P
 queries, Q candidates and D features per patch. The loop is tiled: each parallel task takes a
 block of queries and sweeps the candidates a block at a time, so a candidate block is read from
-cache by every query of the block instead of from memory by each query (at 250 px the
-candidates are 5 MB). Memory: O(K) per query.
+cache by every query of the block instead of from memory by each query. Memory: O(K) per query.
 """
 
 from __future__ import annotations

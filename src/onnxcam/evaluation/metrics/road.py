@@ -7,10 +7,10 @@ border the missing neighbours' weights are dropped and the rest renormalised), w
 linear system per image for all channels; then N(0, noise^2) is added to the imputed values.
 
 The system is solved directly with SciPy's SuperLU and its default COLAMD ordering: a direct
-solve is exact whatever the size and shape of the removed region and needs no tolerance. The
-symmetric ordering MMD_AT_PLUS_A was as fast on one large hole but up to 250x slower on the
-scattered removals of sparse maps (LRP: half its pixels tie at zero), bench/road.py. 1-D inputs
-(C, T) are one row: each removed step becomes the mean of its kept or imputed neighbours.
+solve is exact whatever the size and shape of the removed region and needs no tolerance, and
+COLAMD stays fast on the scattered removals of sparse maps (docs/design.md says why not the
+symmetric ordering). 1-D inputs (C, T) are one row: each removed step becomes the mean of its
+kept or imputed neighbours.
 """
 
 from __future__ import annotations
