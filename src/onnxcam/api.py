@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 import onnx
 
-from onnxcam.engine import graph, layout, metadata
+from onnxcam.engine import checks, graph, layout, metadata
 from onnxcam.engine.explanation import Explanation
-from onnxcam.engine.methods import Context, create
+from onnxcam.engine.methods import Context, MethodOutput, create
 from onnxcam.engine.model_input import ModelInput
 from onnxcam.engine.scoring import Scorer
 from onnxcam.engine.targets import Target, resolve_targets
 from onnxcam.engine.views import ModelViews
-from onnxcam.errors import LayerError, ModelError
+from onnxcam.errors import ModelError, ProviderError
 from onnxcam.io import InputFormat, choose_preprocess
 
 #: ORT's CPU provider runs CNNs fastest in small batches (activations stay in cache);
@@ -48,12 +48,11 @@ class Explainer:
         progress: bool = True,
         input_layout: str | None = None,
     ) -> None:
-        if batch_size is None:
-            batch_size = DEFAULT_BATCH_SIZE.get(provider.lower(), 64)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        provider, batch_size, threads = checked_run_options(provider, batch_size, threads)
         self.model = graph.load(model)
         self.info = graph.ModelInfo(self.model)
+        checks.check_input(self.info.input)
+        checks.check_class_scores(self.info)
         fixed = (self.info.input.shape or (None,))[0]
         self.fixed_batch = isinstance(fixed, int)
         if self.fixed_batch:  # a graph exported with a fixed batch runs that batch only
@@ -66,10 +65,12 @@ class Explainer:
         self.layer = graph.resolve_layer(self.info, layer)
         self.input = self.info.input
         self.input_layout = layout.check_layout(input_layout or metadata.stored_layout(self.model))
+        layout.check_against_graph(self.model, self.input_layout)
         explained, layer_tensor = self.model, self.layer
         if self.input_layout == layout.CHANNELS_LAST:
             explained, layer_tensor = layout.channels_first(self.model, self.layer)
         self.model_input = ModelInput(self.input, self.input_layout)
+        self._sized: set[tuple[int, ...]] = set()  # input shapes whose compute was checked
         self.views = ModelViews(explained, layer_tensor, provider, threads, allow_fallback)
         self.runner = self.views.full
         self.logits_name = self.views.logits
@@ -107,17 +108,31 @@ class Explainer:
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Class scores (N, classes) and target-layer activations (N, K, *s) for a valid
         channels-first batch (what `validate` returns)."""
-        logits, activations = self.runner.run(
-            x, [self.logits_name, self.views.layer_output], self.batch_size
-        )
-        if activations.ndim not in (3, 4) or all(d == 1 for d in activations.shape[2:]):
-            raise LayerError(
-                f"layer {self.layer!r} has shape {activations.shape}: expected (N, K, H, W) or "
-                "(N, K, T) with spatial size > 1"
+        self._check_compute(x.shape)
+        try:
+            logits, activations = self.runner.run(
+                x, [self.logits_name, self.views.layer_output], self.batch_size
             )
-        if logits.ndim != 2:
-            logits = logits.reshape(len(x), -1)
+        except ModelError as err:
+            free = self.input.shape is None or not all(
+                isinstance(d, int) for d in self.input.shape[2:]
+            )
+            hint = checks.head_size_hint(self.info, x.shape) if free else ""
+            raise ModelError(f"{err}{hint}") from err
+        logits = checks.class_scores_2d(logits, self.logits_name)
+        checks.check_finite(logits, "the model's class scores")
+        checks.check_layer(activations, self.layer)
         return logits, activations.astype(np.float32, copy=False)
+
+    def _check_compute(self, shape: tuple[int, ...]) -> None:
+        """The model's largest tensor for inputs of this (channels-first) shape, checked once
+        per shape: shape inference on the model as it is, in its own layout."""
+        key = tuple(shape[1:])
+        if key not in self._sized:
+            last = self.input_layout == layout.CHANNELS_LAST
+            native = (*key[1:], key[0]) if last else key
+            checks.check_compute(self.info, (1, *native))
+            self._sized.add(key)
 
     def explain(
         self, x: np.ndarray, method: str = "score-cam", target: Target = None, **options: Any
@@ -140,6 +155,7 @@ class Explainer:
             self.fixed_batch,
         )
         result = algorithm.explain(ctx)
+        check_output(result, method)
         metadata = {
             "provider": self.provider,
             "batch_size": self.batch_size,
@@ -158,6 +174,33 @@ class Explainer:
             metadata,
             relevance=result.relevance,
         )
+
+
+def checked_run_options(
+    provider: str, batch_size: int | None, threads: int | None
+) -> tuple[str, int, int | None]:
+    """(provider, batch size, threads) checked, the batch size defaulted per provider."""
+    if not isinstance(provider, str):
+        raise ProviderError(f"provider must be a name such as 'cpu' or 'cuda', got {provider!r}")
+    if batch_size is None:
+        batch_size = DEFAULT_BATCH_SIZE.get(provider.lower(), 64)
+    for name, value in (("batch_size", batch_size), ("threads", threads)):
+        if value is None and name == "threads":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value!r} (expected an integer)")
+    return provider, int(batch_size), None if threads is None else int(threads)
+
+
+def check_output(result: MethodOutput, method: str) -> None:
+    """Maps finite and in [0, 1], raw maps and relevance finite, before a user sees them."""
+    checks.check_finite(result.maps, f"{method}'s maps")
+    checks.check_finite(result.raw, f"{method}'s raw maps")
+    if result.relevance is not None:
+        checks.check_finite(result.relevance, f"{method}'s relevance")
+    low, high = float(result.maps.min()), float(result.maps.max())
+    if low < 0 or high > 1 + 1e-6:
+        raise ModelError(f"{method}'s maps lie in [{low:.3g}, {high:.3g}]: expected [0, 1]")
 
 
 def explain(

@@ -35,6 +35,8 @@ class Row:
     status: str
     method: str
     layer: str
+    input_bytes: int = -1  # the input file's size and modification time when it was explained
+    input_mtime_ns: int = -1
     target: int | None = None
     score: float | None = None  # the explained class's logit
     probability: float | None = None  # its softmax probability
@@ -48,7 +50,12 @@ class Row:
 def arrow_schema():
     import pyarrow as pa
 
-    types = {"int | None": pa.int64(), "float | None": pa.float64(), "float": pa.float64()}
+    types = {
+        "int | None": pa.int64(),
+        "int": pa.int64(),
+        "float | None": pa.float64(),
+        "float": pa.float64(),
+    }
     return pa.schema([(f.name, types.get(f.type, pa.string())) for f in fields(Row)])
 
 
@@ -71,9 +78,15 @@ def read_rows(out: Path) -> dict[str, Row]:
     return rows
 
 
-def is_done(out: Path, row: Row | None) -> bool:
-    """True when an input's row says it was explained and its map is on disk."""
-    return row is not None and row.status == OK and (out / str(row.map)).is_file()
+def is_done(out: Path, row: Row | None, item: Item) -> bool:
+    """True when an input's row says that this very file (same path, size and modification
+    time) was explained and its map is on disk; anything else is explained again."""
+    same_file = row is not None and (row.input, row.input_bytes, row.input_mtime_ns) == (
+        item.path,
+        item.size,
+        item.mtime_ns,
+    )
+    return same_file and row.status == OK and (out / str(row.map)).is_file()
 
 
 def write_manifest(out: Path, items: Sequence[Item]) -> tuple[Path, list[Row]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 
 import numpy as np
 
@@ -25,9 +25,10 @@ class RayWorker:
         self.worker = Worker(job)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        columns = [batch[f.name] for f in fields(Item)]
         items = [
-            Item(int(index), str(path), str(name))
-            for index, path, name in zip(batch["index"], batch["path"], batch["name"], strict=True)
+            Item(int(index), str(path), str(name), int(size), int(mtime))
+            for index, path, name, size, mtime in zip(*columns, strict=True)
         ]
         rows = self.worker.run(items)
         return {"row": np.array([json.dumps(asdict(row)) for row in rows], dtype=object)}

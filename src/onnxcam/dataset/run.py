@@ -87,7 +87,7 @@ def explain_dataset(
     check_settings(out, job)
     remove_partial_files(out)
     done = read_rows(out)
-    pending = [item for item in items if not is_done(out, done.get(item.name))]
+    pending = [item for item in items if not is_done(out, done.get(item.name), item)]
     started = time.perf_counter()
     if engine == "local":
         from onnxcam.dataset.local import explain_local

@@ -96,11 +96,21 @@ class Worker:
         self.explainer = Explainer(job.model, progress=False, **run)
         self.format = self.explainer.input_format(job.preprocess, job.size)
 
-    def error_row(self, item: Item, err: Exception, seconds: float) -> Row:
-        layer = self.explainer.layer
+    def row(self, item: Item, status: str, layer: str, **fields: Any) -> Row:
+        """A manifest row for `item`, stamped with its file's size and modification time."""
         return Row(
-            item.path, item.name, ERROR, self.job.method, layer, seconds=seconds, error=str(err)
+            item.path,
+            item.name,
+            status,
+            self.job.method,
+            layer,
+            item.size,
+            item.mtime_ns,
+            **fields,
         )
+
+    def error_row(self, item: Item, err: Exception, seconds: float) -> Row:
+        return self.row(item, ERROR, self.explainer.layer, seconds=seconds, error=str(err))
 
     def load(self, item: Item) -> Loaded | Row:
         """The input decoded, preprocessed and checked, or an error row saying what is wrong."""
@@ -144,11 +154,9 @@ class Worker:
         passes = result.metadata.get("passes_per_input", [None] * len(same))
         scores = result.logits[np.arange(len(same)), result.targets]
         rows = [
-            Row(
-                loaded.item.path,
-                loaded.item.name,
+            self.row(
+                loaded.item,
                 OK,
-                job.method,
                 result.layer,
                 target=int(result.targets[i]),
                 score=float(scores[i]),

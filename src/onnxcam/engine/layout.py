@@ -17,7 +17,7 @@ import onnx
 from onnx import helper
 
 from onnxcam.engine.graph import model_input
-from onnxcam.errors import InputError
+from onnxcam.errors import InputError, ModelError
 
 CHANNELS_FIRST = "channels_first"
 CHANNELS_LAST = "channels_last"
@@ -31,6 +31,48 @@ def check_layout(layout: str | None) -> str:
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     return layout
+
+
+#: Ops that read axis 1 as channels: a channels-last input reaches none of them untransposed.
+CHANNEL_AXIS_OPS = {
+    "Conv",
+    "ConvTranspose",
+    "MaxPool",
+    "AveragePool",
+    "LpPool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "BatchNormalization",
+    "InstanceNormalization",
+    "LRN",
+}
+
+
+def channels_first_reader(model: onnx.ModelProto) -> onnx.NodeProto | None:
+    """The first node that reads the data input's axis 1 as channels without a Transpose on
+    the way (None where every such path goes through a Transpose)."""
+    data = model_input(model).name
+    reached = {data}
+    for node in model.graph.node:
+        if node.op_type == "Transpose" or not any(name in reached for name in node.input):
+            continue
+        if node.op_type in CHANNEL_AXIS_OPS and node.input[0] in reached:
+            return node
+        reached.update(node.output)
+    return None
+
+
+def check_against_graph(model: onnx.ModelProto, layout: str) -> None:
+    """Refuse channels_last for a graph that reads its input channels-first."""
+    if layout != CHANNELS_LAST:
+        return
+    reader = channels_first_reader(model)
+    if reader is not None:
+        raise ModelError(
+            f"the model is said to be channels_last, but its input feeds {reader.op_type} node "
+            f"{reader.name or reader.output[0]!r} untransposed, which reads axis 1 as "
+            "channels: expected channels_first (check the metadata or input_layout)"
+        )
 
 
 def last_to_first(rank: int) -> list[int]:

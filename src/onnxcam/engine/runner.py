@@ -9,6 +9,7 @@ Memory stays at two blocks whatever the number of perturbations.
 from __future__ import annotations
 
 import hashlib
+import re
 import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -35,6 +36,16 @@ PROVIDERS = {
 #: What each provider falls back to when fallback is allowed, best first.
 FALLBACKS = {"tensorrt": ["cuda", "cpu"]}
 _ONNX_TO_NUMPY = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16}
+ORT_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
+}
+#: ORT's message for a failed node: "... running <Op> node. Name:'<name>' Status Message: ...".
+_NODE_FAILURE = re.compile(r"running (\w+) node\. Name:'([^']*)'(?: Status Message: )?(.*)", re.S)
 _SESSION_CACHE_SIZE = 8
 #: Fewest perturbed inputs the worker builds per hand-over (memory: two such blocks).
 MIN_BLOCK = 32
@@ -136,6 +147,10 @@ class Runner:
         spec = model_input(model) if input_name is None else tensor_specs(model)[input_name]
         self.input_name = spec.name
         self.input_dtype = _ONNX_TO_NUMPY.get(spec.elem_type, np.float32)
+        #: The dtype each graph input takes (seeds and crossing tensors follow the model's).
+        self.feed_dtypes = {
+            i.name: ORT_TYPES.get(i.type, np.float32) for i in self.session.get_inputs()
+        }
         self.provider = self.session.get_providers()[0]
         self._device = (
             "cuda" if self.provider in (PROVIDERS["cuda"], PROVIDERS["tensorrt"]) else None
@@ -149,8 +164,22 @@ class Runner:
     def run_batch(
         self, x: np.ndarray, outputs: list[str], feeds: dict[str, np.ndarray] | None = None
     ) -> list[np.ndarray]:
-        """One inference on one batch; on CUDA, IO binding copies the inputs to the device once."""
-        inputs = {self.input_name: x.astype(self.input_dtype, copy=False), **(feeds or {})}
+        """One inference on one batch; on CUDA, IO binding copies the inputs to the device once.
+        Every feed is cast to the dtype its graph input takes; ONNX Runtime's failures are
+        ModelErrors naming the node and op (runtime_error)."""
+        given = {self.input_name: x, **(feeds or {})}
+        inputs = {
+            name: value.astype(self.feed_dtypes.get(name, value.dtype), copy=False)
+            for name, value in given.items()
+        }
+        try:
+            return self._run(outputs, inputs)
+        except Exception as err:  # ORT raises its own types (Fail, InvalidArgument, ...)
+            if type(err).__module__.startswith("onnxruntime"):
+                raise runtime_error(err) from err
+            raise
+
+    def _run(self, outputs: list[str], inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         if self._device is None:
             return self.session.run(outputs, inputs)
         binding = self.session.io_binding()
@@ -227,6 +256,16 @@ class Runner:
                     scores[start + lo : start + hi] = score(out, start + lo, start + hi)
                     bar.update(hi - lo)
         return scores
+
+
+def runtime_error(err: Exception) -> ModelError:
+    """An ORT run failure as one line: the op and node ORT names, and its reason."""
+    text = " ".join(str(err).split())
+    found = _NODE_FAILURE.search(text)
+    if found:
+        op, node, reason = found.groups()
+        return ModelError(f"ONNX Runtime failed in {op} node {node!r}: {reason.strip()[:300]}")
+    return ModelError(f"ONNX Runtime failed running the model: {text[:300]}")
 
 
 def _starts(n: int, size: int) -> Iterator[int]:

@@ -8,13 +8,32 @@ import numpy as np
 
 from onnxcam.errors import InputError
 
+NPY_MAGIC = b"\x93NUMPY"
+
 
 def load_array(path: str | Path) -> np.ndarray:
-    """A preprocessed .npy array: one input (C, *S) or a batch (N, C, *S), as float32."""
+    """A preprocessed .npy array: one input (C, *S) or a batch (N, C, *S), as float32.
+
+    The file is mapped, not read, until its header has been checked against its size, so a
+    header that claims a huge array costs nothing."""
     try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise InputError(f"cannot read array {path}: {err}") from err
+        with open(path, "rb") as handle:
+            start = handle.read(len(NPY_MAGIC))
+    except OSError as err:
+        raise InputError(f"cannot read array {path}: {err.strerror}") from err
+    if start != NPY_MAGIC:
+        raise InputError(
+            f"{path}: expected a .npy array file (starting with \\x93NUMPY), got a file "
+            f"starting with bytes {start.hex(' ') or 'none'}"
+        )
+    try:
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        array = np.array(mapped)
+    except MemoryError:
+        raise InputError(f"cannot read array {path}: it does not fit in memory") from None
+    except Exception as err:  # a malformed header raises ValueError, SyntaxError, TokenError, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"cannot read array {path}: {reason}") from None
     if array.dtype.kind != "f":
         raise InputError(
             f"{path}: expected a float array of preprocessed inputs, got {array.dtype}"

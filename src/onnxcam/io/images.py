@@ -1,7 +1,15 @@
-"""Image files: decoded with Pillow, resized and centre-cropped, then preprocessed."""
+"""Image files: decoded with Pillow, centre-cropped and resized, then preprocessed.
+
+The crop is taken in the source image's coordinates and only the crop is resampled, so the
+work and memory follow the model's input size, not the image's aspect ratio (a 1 x 100000 px
+strip would otherwise be blown up to millions of pixels before its crop). Images above
+MAX_INPUT_PIXELS are refused before they are decoded. 16-bit images are scaled by their bit
+depth; float images have no fixed range and are refused.
+"""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,18 +18,64 @@ from PIL import Image, UnidentifiedImageError
 from onnxcam.errors import InputError
 from onnxcam.io.preprocess import Preprocess
 
+#: Largest image decoded (pixels): 64 megapixels, about 200 MB as RGB.
+MAX_INPUT_PIXELS = 64 * 2**20
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
 
 def fit_image(image: Image.Image, size: tuple[int, int], crop_fraction: float) -> Image.Image:
-    """Resize so the image covers size / crop_fraction, then take the centre (H, W) crop."""
+    """The centre (H, W) crop of the image scaled to cover size / crop_fraction: the crop's box
+    in source coordinates, resampled (bilinear) to (H, W)."""
     height, width = size
     scale = max(height / image.height, width / image.width) / crop_fraction
-    resized = image.resize(
-        (max(width, round(image.width * scale)), max(height, round(image.height * scale))),
-        Image.BILINEAR,
-    )
-    left = (resized.width - width) // 2
-    top = (resized.height - height) // 2
-    return resized.crop((left, top, left + width, top + height))
+    covered = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
+    left, top = (covered[0] - width) // 2, (covered[1] - height) // 2
+    sx, sy = image.width / covered[0], image.height / covered[1]
+    box = (left * sx, top * sy, (left + width) * sx, (top + height) * sy)
+    return image.resize((width, height), Image.BILINEAR, box=box)
+
+
+def eight_bit_rgb(image: Image.Image, path: str | Path) -> Image.Image:
+    """An RGB image of 8 bits per channel: 16-bit images scaled by their depth (v / 257)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in SIXTEEN_BIT_MODES or image.mode == "I":
+        values = np.asarray(image, dtype=np.int64)
+        if image.mode == "I" and (values.min() < 0 or values.max() > 65535):
+            raise InputError(
+                f"{path}: a 32-bit integer image with values in [{values.min()}, "
+                f"{values.max()}]; expected 8 or 16 bits per channel (give a .npy array)"
+            )
+        grey = np.round(values / 257.0).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode == "F":
+        raise InputError(
+            f"{path}: a 32-bit float image (mode F) has no fixed range; expected 8 or 16 bits "
+            "per channel (give a preprocessed .npy array instead)"
+        )
+    return image.convert("RGB")
+
+
+def open_picture(path: str | Path, size: tuple[int, int], crop_fraction: float) -> np.ndarray:
+    """The (H, W, 3) uint8 picture the model sees: decoded, bounded, cropped and resized."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # bounded below
+            with Image.open(path) as opened:
+                pixels = opened.width * opened.height
+                if pixels > MAX_INPUT_PIXELS:
+                    raise InputError(
+                        f"{path}: an image of {opened.width}x{opened.height} "
+                        f"({pixels / 2**20:.0f} megapixels); expected at most "
+                        f"{MAX_INPUT_PIXELS // 2**20} megapixels"
+                    )
+                opened.load()
+                image = eight_bit_rgb(opened, path)
+                return np.asarray(fit_image(image, size, crop_fraction))
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
+        raise InputError(f"cannot read image {path}: {err}") from err
+    except MemoryError:
+        raise InputError(f"cannot read image {path}: it does not fit in memory") from None
 
 
 def load_image(
@@ -30,13 +84,7 @@ def load_image(
     """(C, H, W) float32 model input and the (H, W, 3) uint8 picture it was made from."""
     if channels not in (1, 3):
         raise InputError(f"the model takes {channels} input channels: give .npy arrays, not images")
-    try:
-        with Image.open(path) as opened:
-            opened.load()
-            image = opened if opened.mode == "RGB" else opened.convert("RGB")
-            picture = np.asarray(fit_image(image, size, preprocess.crop_fraction))
-    except (OSError, UnidentifiedImageError, ValueError) as err:
-        raise InputError(f"cannot read image {path}: {err}") from err
+    picture = open_picture(path, size, preprocess.crop_fraction)
     # Channels first before the arithmetic, each channel's constants as scalars: the same
     # float32 operations as on (H, W, C) pixels, on contiguous planes.
     pixels = picture.transpose(2, 0, 1).astype(np.float32, order="C")

@@ -10,7 +10,7 @@ import numpy as np
 
 from onnxcam.errors import InputError
 from onnxcam.io.arrays import load_array, load_csv
-from onnxcam.io.images import load_image
+from onnxcam.io.images import MAX_INPUT_PIXELS, load_image
 from onnxcam.io.preprocess import Preprocess
 
 
@@ -39,13 +39,21 @@ class InputFormat:
 
 def input_size(text: str | None, shape: Sequence | None) -> tuple[int, ...]:
     """Spatial size for images: `HxW` text if given, else the model's (224 for symbolic axes)."""
-    if text:
-        try:
-            return tuple(int(v) for v in text.lower().split("x"))
-        except ValueError:
-            raise InputError(f"--size expects HxW such as 224x224, got {text!r}") from None
     spatial = tuple(shape[2:]) if shape is not None else (None, None)
-    return tuple(d if isinstance(d, int) else 224 for d in spatial)
+    if not text:
+        return tuple(d if isinstance(d, int) else 224 for d in spatial)
+    if len(spatial) != 2:
+        raise InputError(
+            f"--size HxW is for image models; this model takes inputs (N, C, "
+            f"{', '.join(str(d) for d in spatial)}), which are read as they are"
+        )
+    try:
+        size = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        size = ()
+    if len(size) != 2 or min(size) < 1 or size[0] * size[1] > MAX_INPUT_PIXELS:
+        raise InputError(f"--size expects HxW such as 224x224, got {text!r}")
+    return size
 
 
 def input_channels(shape: Sequence | None) -> int:
@@ -68,6 +76,8 @@ def load_inputs(
             else:
                 array = load_array(path)
                 batch = array if array.ndim == len(size) + 2 else array[None]
+            if len(batch) == 0:
+                raise InputError(f"{path}: expected at least one input, got shape {batch.shape}")
             inputs.extend(batch)
             pictures.extend([None] * len(batch))
             names.extend(
@@ -89,11 +99,16 @@ def load_inputs(
 
 
 def unique_names(names: list[str]) -> list[str]:
-    """Names made unique in order: the second `a` becomes `a_1`, the third `a_2`."""
-    seen: dict[str, int] = {}
+    """Names made unique in order: the second `a` becomes `a_1`, the third `a_2`, skipping any
+    name that another input has or that was made before (`x`, `x`, `x_1` -> x, x_2, x_1)."""
+    taken = set(names)
+    seen: set[str] = set()
     out = []
     for name in names:
-        count = seen.get(name, 0)
-        seen[name] = count + 1
-        out.append(name if count == 0 else f"{name}_{count}")
+        unique, count = name, 0
+        while unique in seen or (unique != name and unique in taken):
+            count += 1
+            unique = f"{name}_{count}"
+        seen.add(unique)
+        out.append(unique)
     return out

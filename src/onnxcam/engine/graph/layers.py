@@ -53,9 +53,10 @@ def scope(node: onnx.NodeProto) -> str:
         if prop.key == NAME_SCOPES_KEY:
             try:
                 scopes = ast.literal_eval(prop.value)
-            except (ValueError, SyntaxError):
+            except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
                 return ""
-            return scopes[-2] if len(scopes) >= 2 else ""
+            ok = isinstance(scopes, (list, tuple)) and all(isinstance(s, str) for s in scopes)
+            return scopes[-2] if ok and len(scopes) >= 2 else ""
     return ""
 
 

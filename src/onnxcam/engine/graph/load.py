@@ -1,4 +1,5 @@
-"""Reading a model: parse, load its external weights, drop weights listed as inputs, check.
+"""Reading a model: parse, load its external weights (checked, graph/external.py), drop
+weights listed as inputs, check.
 
 A missing, unreadable, truncated or invalid file is a ModelError that names what is wrong.
 """
@@ -9,8 +10,8 @@ import copy
 from pathlib import Path
 
 import onnx
-from onnx import TensorProto
 
+from onnxcam.engine.graph.external import external, load_external_data
 from onnxcam.errors import ModelError
 
 
@@ -29,12 +30,16 @@ def load(source: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
         except OSError as err:
             raise ModelError(f"cannot read ONNX model {path}: {err.strerror}") from err
         model = _parse(data, str(path))
-        if any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer):
-            onnx.load_external_data_for_model(model, str(path.parent))
+        load_external_data(model, path.parent)
+    if external(model):
+        raise ModelError(
+            "the model keeps weights in external data files: load it from its .onnx path, "
+            "so that they are read from its folder"
+        )
     _drop_initializer_inputs(model)
     try:
         onnx.checker.check_model(model)
-    except (onnx.checker.ValidationError, ValueError) as err:
+    except Exception as err:  # the checker raises ValidationError, ValueError, RecursionError
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(f"invalid ONNX model: {first}") from err
     if not model.graph.output:
