@@ -91,13 +91,19 @@ def demo_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gunpoint_fcn(demo_cache, gunpoint):
-    """The FCN trained on GunPoint once per session; its torch export is the demo's
+def gunpoint_torch(demo_cache, gunpoint):
+    """(the FCN trained on GunPoint once per session, its export): the demo's own export
     (gunpoint-fcn.onnx in the demo cache)."""
     from onnxcam.demo import fcn_torch, gunpoint_fcn_onnx
 
     model = fcn_torch.train(gunpoint.x_train, gunpoint.y_train, len(gunpoint.classes))
-    return _keras_twin(demo_cache, gunpoint, model, gunpoint_fcn_onnx(demo_cache, model))
+    return model, gunpoint_fcn_onnx(demo_cache, model)
+
+
+@pytest.fixture(scope="session")
+def gunpoint_fcn(demo_cache, gunpoint, gunpoint_torch):
+    """(torch FCN, its export, the export of a Keras copy with the same weights)."""
+    return _keras_twin(demo_cache, gunpoint, *gunpoint_torch)
 
 
 @pytest.fixture(scope="session")

@@ -44,8 +44,9 @@ def save_external(folder, location="weights.bin"):
     """The model saved with its weights in one external file; returns the .onnx path."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "m.onnx"
-    onnx.save_model(conv_model(), path, save_as_external_data=True, location=location,
-                    size_threshold=0)
+    onnx.save_model(
+        conv_model(), path, save_as_external_data=True, location=location, size_threshold=0
+    )
     return path
 
 
@@ -117,5 +118,5 @@ def test_external_data_outside_or_broken_is_refused(tmp_path, make, message):
 
 def test_external_data_given_as_bytes_is_refused(tmp_path):
     path = save_external(tmp_path / "model")
-    with pytest.raises(ModelError, match="load it from its .onnx path"):
+    with pytest.raises(ModelError, match=r"load it from its \.onnx path"):
         graph.load(path.read_bytes())

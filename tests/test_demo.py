@@ -36,8 +36,11 @@ def test_efficientnet_layers_equal_forward_hooks(lite0_model, lite0_onnx):
     assert Explainer(lite0_onnx, layer="_conv_head").layer == "_conv_head"
 
 
-def test_demo_explains_the_cat(lite0_onnx, gunpoint_fcn, demo_cache, tmp_path, monkeypatch, capsys):
+def test_demo_explains_the_cat(
+    lite0_onnx, gunpoint_torch, demo_cache, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("ONNXCAM_CACHE", str(demo_cache))
+    exported = lite0_onnx.stat().st_mtime_ns
     assert run_demo(tmp_path / "out", progress=False) == 0
     printed = capsys.readouterr().out
     assert "predicted: tiger cat (class 282" in printed
@@ -48,4 +51,14 @@ def test_demo_explains_the_cat(lite0_onnx, gunpoint_fcn, demo_cache, tmp_path, m
     assert heat.shape == (224, 224) and abs(heat.max() - 1) < 1e-5
     # the cat fills the centre crop: the map's mass is not on the border
     assert heat[56:168, 56:168].mean() > heat.mean()
-    assert f"at {demo_cache / 'efficientnet-lite0.onnx'}" in printed  # the cached export
+    assert f"at {demo_cache / 'efficientnet-lite0.onnx'}" in printed
+    assert lite0_onnx.stat().st_mtime_ns == exported  # the cached export, not a new one
+
+
+def test_demo_export_records_its_preprocessing(lite0_onnx):
+    import onnx
+
+    from onnxcam.demo import DEMO_PREPROCESS
+    from onnxcam.engine.metadata import stored_preprocess
+
+    assert stored_preprocess(onnx.load(str(lite0_onnx))) == DEMO_PREPROCESS.to_dict()

@@ -126,7 +126,7 @@ def test_keras_trained_fcn_score_cam_beats_random(data_name, request, tmp_path):
     assert faith.area["morf"] < faith.area["random"], faith.area
 
 
-def test_timeseries_demo(gunpoint_fcn, demo_cache, tmp_path, monkeypatch, capsys):
+def test_timeseries_demo(gunpoint_torch, demo_cache, tmp_path, monkeypatch, capsys):
     import re
 
     from PIL import Image
@@ -134,6 +134,7 @@ def test_timeseries_demo(gunpoint_fcn, demo_cache, tmp_path, monkeypatch, capsys
     from onnxcam.demo import DEMO_SERIES, run_timeseries_demo
 
     monkeypatch.setenv("ONNXCAM_CACHE", str(demo_cache))
+    exported = gunpoint_torch[1].stat().st_mtime_ns
     assert run_timeseries_demo(tmp_path / "out", progress=False) == 0
     printed = capsys.readouterr().out
     found = re.search(r"Score-CAM ([0-9.]+), random ([0-9.]+)", printed)
@@ -142,7 +143,8 @@ def test_timeseries_demo(gunpoint_fcn, demo_cache, tmp_path, monkeypatch, capsys
         assert np.load(tmp_path / "out" / f"gunpoint_{i}.npy").shape == (150,)
         with Image.open(tmp_path / "out" / f"gunpoint_{i}.png") as plot:
             assert plot.size == (800, 260)
-    assert f"at {demo_cache / 'gunpoint-fcn.onnx'}" in printed  # the cached export
+    assert f"at {demo_cache / 'gunpoint-fcn.onnx'}" in printed
+    assert gunpoint_torch[1].stat().st_mtime_ns == exported  # the cached export, not a new one
 
 
 def test_series_plot_colours_the_band_by_the_map():

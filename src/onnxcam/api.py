@@ -71,13 +71,21 @@ class Explainer:
             explained, layer_tensor = layout.channels_first(self.model, self.layer)
         self.model_input = ModelInput(self.input, self.input_layout)
         self._sized: set[tuple[int, ...]] = set()  # input shapes whose compute was checked
-        self.views = ModelViews(explained, layer_tensor, provider, threads, allow_fallback)
+        self.views = ModelViews(
+            explained, layer_tensor, provider, threads, allow_fallback, info=self.info
+        )
         self.runner = self.views.full
         self.logits_name = self.views.logits
         self.provider = self.runner.provider
         self.batch_size = batch_size
         self.progress = progress
-        self.scorer = Scorer(self.runner, self.logits_name, batch_size, progress, self.model_input)
+
+    @property
+    def scorer(self) -> Scorer:
+        """Class scores through the whole model, at the Explainer's batch size (metrics)."""
+        return Scorer(
+            self.runner, self.logits_name, self.batch_size, self.progress, self.model_input
+        )
 
     @property
     def input_dtype(self) -> type:

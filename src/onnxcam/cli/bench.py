@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 HELP = "compare ONNX Runtime providers on one model"
 DEFAULT_PROVIDERS = "cpu,cuda,tensorrt,openvino"
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from onnxcam.benchmark.providers import Settings, markdown, plot_png, run_bench, skip_reason
     from onnxcam.engine import graph
     from onnxcam.engine.methods import methods
-    from onnxcam.io import prepare_dir, write_atomic
+    from onnxcam.io import json_text, prepare_dir, write_atomic
 
     providers = [p.strip().lower() for p in args.providers.split(",") if p.strip()]
     for provider in providers:
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         args.threads,
     )
     rows = run_bench(settings, providers, args.fp16, progress=not args.quiet)
-    write_atomic(out / "bench.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    write_atomic(out / "bench.jsonl", "".join(json_text(r) + "\n" for r in rows).encode())
     table = markdown(rows)
     write_atomic(out / "bench.md", table.encode())
     write_atomic(out / "bench.png", plot_png(rows))

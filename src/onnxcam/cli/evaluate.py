@@ -76,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
     metrics = _names(args.metrics)
     if args.resamples < 1:
         raise ValueError(f"--resamples must be a positive integer, got {args.resamples}")
+    method_options = _method_options(args.option, methods)
+    metric_options = {
+        name: {key: shared.json_value(text) for key, text in given.items()}
+        for name, given in _grouped(args.metric_option, metrics, "metric").items()
+    }
     out = prepare_dir(args.out)
     explainer = shared.explainer_from_args(args)
     x, _, names = shared.inputs_from_args(args, explainer)
@@ -84,11 +89,8 @@ def run(args: argparse.Namespace) -> int:
         x,
         methods,
         metrics,
-        method_options=_method_options(args.option, methods),
-        metric_options={
-            name: {key: shared.json_value(text) for key, text in given.items()}
-            for name, given in _grouped(args.metric_option, metrics, "metric").items()
-        },
+        method_options=method_options,
+        metric_options=metric_options,
         target=shared.target(args),
         names=names,
         resamples=args.resamples,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from onnxcam.dataset.inputs import Item
 from onnxcam.errors import OutputError
-from onnxcam.io import write_atomic
+from onnxcam.io import json_text, write_atomic
 
 OK, ERROR = "ok", "error"
 #: Columns that change from run to run; compare manifests without them.
@@ -63,7 +63,7 @@ def write_rows(out: Path, rows: Sequence[Row]) -> Path:
     """One record file for a group's rows, under a name no other group or run takes."""
     path = out / ROWS_DIR / f"{uuid.uuid4().hex}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_atomic(path, "".join(json.dumps(asdict(row)) + "\n" for row in rows).encode())
+    return write_atomic(path, "".join(json_text(asdict(row)) + "\n" for row in rows).encode())
 
 
 def read_rows(out: Path) -> dict[str, Row]:
@@ -103,7 +103,7 @@ def write_manifest(out: Path, items: Sequence[Item]) -> tuple[Path, list[Row]]:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        text = "".join(json.dumps(record) + "\n" for record in records)
+        text = "".join(json_text(record) + "\n" for record in records)
         return write_atomic(out / "manifest.jsonl", text.encode()), rows
     sink = pa.BufferOutputStream()
     pq.write_table(pa.Table.from_pylist(records, schema=arrow_schema()), sink)

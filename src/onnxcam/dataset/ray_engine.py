@@ -14,6 +14,7 @@ import numpy as np
 from onnxcam.dataset.inputs import Item
 from onnxcam.dataset.manifest import Row
 from onnxcam.dataset.worker import Job, Worker
+from onnxcam.io import json_text
 
 GPU_PROVIDERS = ("cuda", "tensorrt")
 
@@ -31,7 +32,7 @@ class RayWorker:
             for index, path, name, size, mtime in zip(*columns, strict=True)
         ]
         rows = self.worker.run(items)
-        return {"row": np.array([json.dumps(asdict(row)) for row in rows], dtype=object)}
+        return {"row": np.array([json_text(asdict(row)) for row in rows], dtype=object)}
 
 
 def explain_ray(

@@ -14,7 +14,7 @@ from onnxcam.dataset.inputs import dataset_items
 from onnxcam.dataset.manifest import OK, ROWS_DIR, is_done, read_rows, write_manifest
 from onnxcam.dataset.worker import Job
 from onnxcam.errors import OutputError
-from onnxcam.io import prepare_dir, write_atomic
+from onnxcam.io import json_text, prepare_dir, write_atomic
 
 ENGINES = ("local", "ray")
 SETTINGS_FILE = "run.json"
@@ -44,7 +44,7 @@ class Summary:
 def check_settings(out: Path, job: Job) -> None:
     """Record what the run computes in out/run.json; refuse to resume a different run there
     (one that finished at least one input: a run that failed before is simply replaced)."""
-    settings = json.loads(json.dumps(job.settings()))  # as it reads back from the file
+    settings = json.loads(json_text(job.settings()))  # as it reads back from the file
     path = out / SETTINGS_FILE
     if path.exists() and any((out / ROWS_DIR).glob("*.jsonl")):
         before = json.loads(path.read_text())
@@ -56,7 +56,7 @@ def check_settings(out: Path, job: Job) -> None:
                 f"{out} holds the results of a run with other settings ({', '.join(changed)} "
                 f"differ): expected the same settings to resume, or a new --out folder"
             )
-    write_atomic(path, json.dumps(settings, indent=2, sort_keys=True).encode())
+    write_atomic(path, json_text(settings, indent=2, sort_keys=True).encode())
 
 
 def remove_partial_files(out: Path) -> None:

@@ -96,9 +96,13 @@ def grid(length: int, stride: int) -> np.ndarray:
     return np.linspace(0, length - 1, count)
 
 
-def patches(x: np.ndarray, patch: int, stride: int) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """(P, D) patch vectors, (P, 2) centres in units of the larger axis, and the grid shape."""
-    patch_h = 1 if x.shape[1] == 1 else patch
+def patches(
+    x: np.ndarray, patch: int, stride: int, series: bool
+) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """(P, D) patch vectors, (P, 2) centres in units of the larger axis, and the grid shape.
+    Patches are 1 x patch for series and patch x patch for images, whatever the scale (an
+    image scaled down to one row keeps square patches, edge-padded)."""
+    patch_h = 1 if series else patch
     pad = ((0, 0), (patch_h // 2, patch_h // 2), (patch // 2, patch // 2))
     windows = sliding_window_view(np.pad(x, pad, mode="edge"), (patch_h, patch), axis=(1, 2))
     ys, xs = grid(x.shape[1], stride), grid(x.shape[2], stride)
@@ -155,7 +159,8 @@ def context_saliency(x: np.ndarray, opts: ContextSaliency | None = None) -> tupl
     work = rescale(feats, size)
     needed = {r * q for r in opts.scales for q in opts.neighbour_scales} | set(opts.scales)
     sets = {
-        s: patches(rescale(work, scaled_size(size, s)), opts.patch, opts.stride) for s in needed
+        s: patches(rescale(work, scaled_size(size, s)), opts.patch, opts.stride, x.ndim == 2)
+        for s in needed
     }
     per_scale = []
     for r in opts.scales:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from onnxcam.engine.targets import softmax
-from onnxcam.io import npy_bytes, prepare_dir, write_atomic
+from onnxcam.io import json_text, npy_bytes, prepare_dir, write_atomic
 
 
 @dataclass
@@ -72,7 +71,7 @@ class Explanation:
             "metadata": self.metadata,
             "inputs": entries,
         }
-        text = json.dumps(manifest, indent=2, default=_jsonable)
+        text = json_text(manifest, indent=2)
         return write_atomic(out / "manifest.json", text.encode())
 
     def save_maps(
@@ -115,11 +114,3 @@ class Explanation:
                 files["plot"] = f"{name}.png"
             written.append(files)
         return written
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from onnxcam.engine import layout
-from onnxcam.engine.graph import Dim, TensorSpec
+from onnxcam.engine.graph import Dim, TensorSpec, numpy_dtype
 from onnxcam.errors import InputError
-
-NUMPY_TYPES = {1: np.float32, 10: np.float16, 11: np.float64}
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class ModelInput:
     @property
     def dtype(self) -> type:
         """The numpy dtype the model's input takes."""
-        return NUMPY_TYPES.get(self.spec.elem_type, np.float32)
+        return numpy_dtype(self.spec.elem_type)
 
     @property
     def shape(self) -> tuple[Dim, ...] | None:

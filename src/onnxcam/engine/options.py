@@ -98,6 +98,8 @@ class Option:
         if self.kind == "str":
             ok = isinstance(value, str) and (self.choices is None or value in self.choices)
             return value if ok else None
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
         if self.kind == "names":
             if isinstance(value, str) or not isinstance(value, Sequence) or not value:
                 return None
@@ -106,6 +108,8 @@ class Option:
             values = _numbers(value) if isinstance(value, Sequence) else None
             if self.kind == "numbers":
                 return values if values else _scalar(value, False)
+            single = _scalar(value, False)
+            values = values or ((single,) if single is not None else None)
             ok = values and all(0 < v <= 1 for v in values)
             return values if ok else None
         number = _scalar(value, self.kind == "int")

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 from tqdm.auto import tqdm
 
-from onnxcam.engine.graph import model_input, tensor_specs
+from onnxcam.engine.graph import model_input, numpy_dtype, tensor_specs
 from onnxcam.engine.ort import onnxruntime as ort
 from onnxcam.errors import ModelError, ProviderError
 
@@ -35,7 +35,6 @@ PROVIDERS = {
 }
 #: What each provider falls back to when fallback is allowed, best first.
 FALLBACKS = {"tensorrt": ["cuda", "cpu"]}
-_ONNX_TO_NUMPY = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16}
 ORT_TYPES = {
     "tensor(float)": np.float32,
     "tensor(float16)": np.float16,
@@ -110,7 +109,7 @@ def open_session(
         return _sessions[key]
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # failures become ModelErrors; ORT need not print them
     options.add_session_config_entry("session.intra_op.allow_spinning", INTRA_OP_SPINNING)
     if threads:
         options.intra_op_num_threads = threads
@@ -146,7 +145,7 @@ class Runner:
         self.session = open_session(model, provider, threads, allow_fallback)
         spec = model_input(model) if input_name is None else tensor_specs(model)[input_name]
         self.input_name = spec.name
-        self.input_dtype = _ONNX_TO_NUMPY.get(spec.elem_type, np.float32)
+        self.input_dtype = numpy_dtype(spec.elem_type)
         #: The dtype each graph input takes (seeds and crossing tensors follow the model's).
         self.feed_dtypes = {
             i.name: ORT_TYPES.get(i.type, np.float32) for i in self.session.get_inputs()

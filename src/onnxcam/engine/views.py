@@ -30,9 +30,10 @@ class ModelViews:
         provider: str = "cpu",
         threads: int | None = None,
         allow_fallback: bool = False,
+        info: graph.ModelInfo | None = None,
     ) -> None:
         self.model, self.layer = model, layer
-        self.info = graph.ModelInfo(model)
+        self.info = info if info is not None and info.model is model else graph.ModelInfo(model)
         self.logits = self.info.logits
         self.layer_output = graph.exposed_name(model, layer)
         self._session_args = (provider, threads, allow_fallback)
@@ -60,6 +61,7 @@ class ModelViews:
     @cached_property
     def scaled(self) -> Runner:
         model = graph.scale_channels(self.info, self.layer, graph.CHANNEL_SCALE)
+        model = graph.expose(model, [self.logits])  # the class scores may be a Softmax's input
         return Runner(model, *self._session_args, input_name=graph.model_input(self.model).name)
 
     def backward(self, seeds: tuple[str, ...], wrt: tuple[str, ...]) -> Runner:

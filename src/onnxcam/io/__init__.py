@@ -8,7 +8,7 @@ from onnxcam.io.arrays import load_array, load_csv
 from onnxcam.io.images import fit_image, load_image
 from onnxcam.io.inputs import InputFormat, input_channels, input_size, load_inputs, unique_names
 from onnxcam.io.preprocess import PRESETS, Preprocess, choose_preprocess, preset
-from onnxcam.io.writing import npy_bytes, prepare_dir, write_atomic
+from onnxcam.io.writing import json_text, npy_bytes, prepare_dir, write_atomic
 
 __all__ = [
     "PRESETS",
@@ -18,6 +18,7 @@ __all__ = [
     "fit_image",
     "input_channels",
     "input_size",
+    "json_text",
     "load_array",
     "load_csv",
     "load_image",

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
+import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,3 +42,24 @@ def npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
+
+
+def plain(value: Any) -> Any:
+    """`value` with NumPy scalars and arrays as Python ones and non-finite floats as None, so
+    that it is valid JSON (which has no NaN or Infinity)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        return plain(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """Strict JSON of `value` (see `plain`); options go to json.dumps (indent, sort_keys)."""
+    return json.dumps(plain(value), allow_nan=False, **options)

@@ -42,21 +42,26 @@ class Emitter(NodeBuilder):
                 name, graph.TensorSpec(name, tensor.data_type, tuple(tensor.dims))
             )
         self._model = model
+        #: The model's float type: the type of tensors the rules emit (a float16 model's
+        #: gradients are float16), which shape inference does not know for emitted names.
+        self.float_type = graph.elem_type(self.specs.get(model.graph.input[0].name))
         self._static = graph.static_nodes(model)
         self._probed = False
         self.node: onnx.NodeProto | None = None  # the forward node whose rule is running
 
-    def const(self, value: Any, like: str | None = None, dtype: Any = None) -> str:
-        """An initializer holding value, in the element type of tensor `like` (or dtype)."""
+    def const(self, value: Any, dtype: Any = None, like: str | None = None) -> str:
+        """An initializer holding value as `dtype`, or in the element type of tensor `like`
+        (the model's float type when neither is given)."""
         if dtype is None:
-            dtype = self.dtype(like) if like is not None else np.float32
+            dtype = self.dtype(like) if like is not None else self.dtype("")
         return self._initializer(value, dtype, "const")
 
     # what the forward graph knows ------------------------------------------------------------
 
     def dtype(self, name: str) -> np.dtype:
+        """The element type of a forward tensor, or the model's float type for emitted ones."""
         spec = self.specs.get(name)
-        elem = spec.elem_type if spec is not None and spec.elem_type else onnx.TensorProto.FLOAT
+        elem = spec.elem_type if spec is not None and spec.elem_type else self.float_type
         return np.dtype(helper.tensor_dtype_to_np_dtype(elem))
 
     def shape(self, name: str) -> Dims | None:

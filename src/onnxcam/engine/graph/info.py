@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import onnx
 from onnx import TensorProto, helper, shape_inference
 
@@ -19,6 +20,11 @@ from onnxcam.errors import ModelError
 
 Dim = int | str | None
 FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
+FLOAT_NUMPY = {
+    TensorProto.FLOAT: np.float32,
+    TensorProto.FLOAT16: np.float16,
+    TensorProto.DOUBLE: np.float64,
+}
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
@@ -62,6 +68,11 @@ def tensor_specs(model: onnx.ModelProto) -> dict[str, TensorSpec]:
         value.name: TensorSpec(value.name, value.type.tensor_type.elem_type, shape_of(value))
         for value in [*graph.input, *graph.value_info, *graph.output]
     }
+
+
+def numpy_dtype(elem: int) -> type:
+    """The NumPy type of a float ONNX element type (float32 for anything else)."""
+    return FLOAT_NUMPY.get(elem, np.float32)
 
 
 def elem_type(spec: TensorSpec | None) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from onnxcam.engine.methods.base import ChannelWeightMethod, Context
-from onnxcam.engine.methods.parts.gradients import backward_passes, layer_gradients, spatial_axes
+from onnxcam.engine.methods.parts.gradients import backward_passes, layer_gradients, mean_gradients
 from onnxcam.engine.methods.registry import register
 
 
@@ -22,5 +22,4 @@ class GradCAM(ChannelWeightMethod):
     passes = "1 backward"
 
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
-        grads = layer_gradients(ctx)
-        return grads.mean(axis=spatial_axes(grads), dtype=np.float64), backward_passes(ctx)
+        return mean_gradients(layer_gradients(ctx)), backward_passes(ctx)

@@ -7,7 +7,7 @@ import numpy as np
 from onnxcam.engine.blur import gaussian_blur
 from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes
 from onnxcam.engine.methods.parts.channels import constant_channels
-from onnxcam.engine.methods.parts.gradients import layer_gradients, spatial_axes
+from onnxcam.engine.methods.parts.gradients import layer_gradients, mean_gradients
 from onnxcam.engine.methods.registry import register
 from onnxcam.engine.options import OptionError, integer, number
 from onnxcam.engine.postprocess import PostProcess, combine
@@ -73,8 +73,7 @@ class GroupCAM(Method):
             raise OptionError(f"blur_size must be odd, got {self.blur_size}")
 
     def explain(self, ctx: Context) -> MethodOutput:
-        grads = layer_gradients(ctx)
-        alpha = grads.mean(axis=spatial_axes(grads), keepdims=True)
+        alpha = mean_gradients(layer_gradients(ctx), keepdims=True)
         maps = group_maps(alpha * ctx.activations, self.groups)
         if self.denoise_percentile is not None:
             maps = denoise(maps, self.denoise_percentile)

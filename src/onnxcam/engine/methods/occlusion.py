@@ -15,12 +15,14 @@ from onnxcam.kernels import minmax_normalize
 
 
 def window_starts(length: int, patch: int, stride: int) -> np.ndarray:
-    """Window starts along one axis: 0, stride, ... while the window fits."""
+    """Window starts along one axis: 0, stride, ... until a window reaches the end; where the
+    strides do not tile the axis, the last window is clipped at the border (as Captum's
+    Occlusion does), so every position is covered."""
     if not 1 <= patch <= length or stride < 1:
         raise ValueError(
             f"occlusion needs 1 <= patch <= {length} and stride >= 1, got {patch}, {stride}"
         )
-    return np.arange(0, length - patch + 1, stride)
+    return np.arange(-(-(length - patch) // stride) + 1) * stride
 
 
 class OccludedInputs(Perturbation):
@@ -49,7 +51,8 @@ class Occlusion(Method):
 
     Each position's attribution (`raw`, signed) is the mean of f^c(X) - f^c(X occluded) over
     the windows covering it; `maps` keep its positive part, min-max normalised. Windows of
-    `patch` (default: 1/8 of the smaller side) every `stride` (default: half the patch).
+    `patch` (default: 1/8 of the smaller side) every `stride` (default: half the patch); a
+    last window clipped at the border covers what the strides leave.
     """
 
     name = "occlusion"

@@ -21,7 +21,7 @@ _REGISTRY: dict[str, type[Method]] = {}
 def register(cls: type[Method]) -> type[Method]:
     """Class decorator: a frozen keyword-only dataclass of the declared options, available
     under `cls.name`; its docstring gains the list of options."""
-    cls = dataclasses.dataclass(frozen=True, kw_only=True, eq=False)(cls)
+    cls = dataclasses.dataclass(frozen=True, kw_only=True)(cls)
     cls.__doc__ = f"{inspect.cleandoc(cls.__doc__ or '')}\n\n{options_text(cls)}"
     _REGISTRY[cls.name] = cls
     return cls
@@ -91,15 +91,20 @@ def summary(name: str) -> str:
     return " ".join(paragraph.split())
 
 
+def option_cell(key: str, spec: Option) -> str:
+    """`key` (default; the other choices) for the README's table."""
+    if spec.choices is not None:
+        others = ", ".join(f"`{c}`" for c in spec.choices if c != spec.default)
+        return f"`{key}` (`{spec.default}`; {others})"
+    return f"`{key}` ({spec.default_text()})" if spec.default is not None else f"`{key}`"
+
+
 def markdown_table() -> str:
     """The README's table of methods: name, what, passes per input, options with defaults."""
     lines = ["| name | what | passes per input | options (default) |", "|---|---|---|---|"]
     for name in methods():
         cls = method_class(name)
-        cells = [
-            f"`{key}` ({spec.default_text()})" if spec.default is not None else f"`{key}`"
-            for key, spec in declared(cls).items()
-        ]
+        cells = [option_cell(key, spec) for key, spec in declared(cls).items()]
         what = summary(name).replace("|", "\\|")
         lines.append(f"| `{name}` | {what} | {cls.passes} | {', '.join(cells) or '—'} |")
     return "\n".join(lines) + "\n"

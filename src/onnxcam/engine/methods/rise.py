@@ -8,14 +8,19 @@ import numpy as np
 
 from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes_of
 from onnxcam.engine.methods.registry import register
-from onnxcam.engine.options import choice, integer, number, seed
+from onnxcam.engine.options import OptionError, choice, integer, number, seed
 from onnxcam.engine.runner import Perturbation
 from onnxcam.engine.targets import SCORE_KINDS
 from onnxcam.kernels import minmax_normalize, resize
 
+#: Most masks per input: the papers use 2000-8000; this many costs hours on a CPU already.
+MAX_MASKS = 100_000
+
 
 class RiseMasks(Perturbation):
-    """Item i: X[images[i]] * M[i mod n_masks]; masks are built from (grid, shift) per block.
+    """Item i: X[images[i]] * M[i mod n_masks]. Mask m is drawn from (seed, m) alone: a random
+    grid of `cells` per axis (P(1) = p) and a random shift, so masks are built block by block
+    (memory does not grow with n_masks) and do not depend on the batching.
 
     The masks of the blocks in flight are kept (at most two) so that scoring a block reuses
     them instead of building them again on the main thread.
@@ -25,10 +30,8 @@ class RiseMasks(Perturbation):
         self, x: np.ndarray, n_masks: int, cells: int, p: float, seed: int, images: np.ndarray
     ) -> None:
         spatial = x.shape[2:]
-        rng = np.random.default_rng(seed)
-        self.grids = (rng.random((n_masks, *[cells] * len(spatial))) < p).astype(np.float32)
+        self.cells, self.p, self.seed = cells, p, seed
         self.cell = [math.ceil(s / cells) for s in spatial]
-        self.shifts = np.stack([rng.integers(0, c, n_masks) for c in self.cell], axis=1)
         self.upsampled = [(cells + 1) * c for c in self.cell]
         self.x, self.images, self.spatial = x, images, spatial
         self.n_items = len(images)
@@ -36,11 +39,17 @@ class RiseMasks(Perturbation):
         self.n_masks = n_masks
         self._blocks: dict[tuple[int, int], np.ndarray] = {}
 
+    def grid_and_shift(self, mask: int) -> tuple[np.ndarray, list[int]]:
+        rng = np.random.default_rng((self.seed, int(mask)))
+        grid = (rng.random([self.cells] * len(self.spatial)) < self.p).astype(np.float32)
+        return grid, [int(rng.integers(0, c)) for c in self.cell]
+
     def masks(self, indices: np.ndarray) -> np.ndarray:
         """(B, *spatial) float32 masks for mask indices."""
-        big = resize(self.grids[indices], self.upsampled, align_corners=False)
+        drawn = [self.grid_and_shift(m) for m in indices]
+        big = resize(np.stack([g for g, _ in drawn]), self.upsampled, align_corners=False)
         out = np.empty((len(indices), *self.spatial), np.float32)
-        for b, shift in enumerate(self.shifts[indices]):
+        for b, (_, shift) in enumerate(drawn):
             window = tuple(slice(s, s + n) for s, n in zip(shift, self.spatial, strict=True))
             out[b] = big[(b, *window)]
         return out
@@ -71,20 +80,29 @@ class RISE(Method):
 
     S = 1/(N p) sum_i p^c(X * M_i) M_i; each mask a random binary grid of `cells` per axis
     (P(1) = p) upsampled bilinearly to (cells + 1) cell sizes and cropped at a random shift.
-    Masks come from `seed` and are built block by block: memory does not grow with N, and the
-    map does not depend on batching or provider.
+    Mask i comes from (`seed`, i) and masks are built block by block: memory does not grow
+    with N, and the map does not depend on batching or provider.
     """
 
     name = "rise"
     passes = "`n_masks`"
 
-    n_masks: int = integer(4000, "random masks per input", low=1)
-    cells: int = integer(7, "grid cells per axis", low=1)
+    n_masks: int = integer(4000, f"random masks per input (at most {MAX_MASKS})", low=1)
+    cells: int = integer(7, "grid cells per axis (at most the input's smallest side)", low=1)
     p: float = number(0.5, "probability that a cell is kept", low=0, high=1, low_open=True)
     seed: int = seed()
     score: str = choice("prob", SCORE_KINDS, "class score that weights a mask", what="RISE score")
 
+    def check(self) -> None:
+        if self.n_masks > MAX_MASKS:
+            raise OptionError(f"n_masks must be at most {MAX_MASKS}, got {self.n_masks}")
+
     def explain(self, ctx: Context) -> MethodOutput:
+        if self.cells > min(ctx.input_size):
+            raise OptionError(
+                f"rise: cells must be at most the input's smallest side "
+                f"{min(ctx.input_size)}, got {self.cells}"
+            )
         n_images = len(ctx.x)
         images = np.repeat(np.arange(n_images), self.n_masks)
         perturbation = RiseMasks(ctx.x, self.n_masks, self.cells, self.p, self.seed, images)

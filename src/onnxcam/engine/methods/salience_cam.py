@@ -6,7 +6,7 @@ import numpy as np
 
 from onnxcam.engine import backward, graph
 from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes
-from onnxcam.engine.methods.parts.gradients import layer_gradients, spatial_axes
+from onnxcam.engine.methods.parts.gradients import layer_gradients, mean_gradients
 from onnxcam.engine.methods.registry import register
 from onnxcam.engine.options import flag
 from onnxcam.engine.runner import Perturbation, Runner
@@ -49,8 +49,7 @@ class SalienceCAM(Method):
     absolute: bool = flag(True, "absolute value of each channel's input gradient")
 
     def explain(self, ctx: Context) -> MethodOutput:
-        grads = layer_gradients(ctx)
-        alpha = grads.mean(axis=spatial_axes(grads), dtype=np.float64)
+        alpha = mean_gradients(layer_gradients(ctx))
         views = ctx.views
         source = graph.model_input(views.model).name
         runner = views.backward((views.layer,), (source,))

@@ -65,4 +65,6 @@ class FasterScoreCAM(ScoreCAM):
     name = "faster-score-cam"
     passes = "`max_channels`"
 
-    max_channels: int = integer(10, "channels of largest spatial std kept per image", low=1)
+    max_channels: int | None = integer(
+        10, "channels of largest spatial std kept per image (None: all)", low=1, optional=True
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 
 from onnxcam.engine import graph
 from onnxcam.engine.backward.gradients.conv import adjoint_pads, explicit_pads
@@ -18,20 +19,23 @@ def max_pool(em, node, grads, needs):
     """Each output's gradient goes to the input its window picked (summed where windows share).
 
     The pool is run again with its Indices output (flat positions in the whole input tensor,
-    row-major), and the gradient is scattered there with ScatterElements(reduction="add").
+    row-major), and the gradient is scattered there with ScatterElements(reduction="add"),
+    in float32 (ORT's CPU kernel of that scatter has no float16).
     """
     x = node.input[0]
     attrs = graph.attributes(node)
     attrs.pop("storage_order", None)
     _, indices = em.op("MaxPool", [x], outputs=2, **attrs)
-    flat_x = _flat(em, x)
-    zeros = em.zeros_like(flat_x)
+    wide = em.dtype(x) != np.float32
+    updates = _flat(em, grads[0])
+    if wide:
+        updates = em.op("Cast", [updates], to=onnx.TensorProto.FLOAT)
+    zeros = em.op("Cast", [em.zeros_like(_flat(em, x))], to=onnx.TensorProto.FLOAT)
     scattered = em.op(
-        "ScatterElements",
-        [zeros, _flat(em, indices), _flat(em, grads[0])],
-        axis=0,
-        reduction="add",
+        "ScatterElements", [zeros, _flat(em, indices), updates], axis=0, reduction="add"
     )
+    if wide:
+        scattered = em.op("Cast", [scattered], to=int(em.specs[x].elem_type))
     return [em.reshape_like(scattered, x)]
 
 

@@ -22,6 +22,11 @@ def spatial_axes(a: np.ndarray) -> tuple[int, ...]:
     return tuple(range(2, a.ndim))
 
 
+def mean_gradients(grads: np.ndarray, keepdims: bool = False) -> np.ndarray:
+    """Grad-CAM's channel weights: each channel's gradient averaged over its positions."""
+    return grads.mean(axis=spatial_axes(grads), dtype=np.float64, keepdims=keepdims)
+
+
 def layer_gradients(ctx: Context) -> np.ndarray:
     """G = d y^c / d A at the target layer for every input, (N, K, *s)."""
     seed = one_hot(ctx.targets, ctx.logits.shape[1])
