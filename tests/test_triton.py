@@ -86,7 +86,7 @@ TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|([\w.+-]+)|([{}\[\]:,]))')
 def parse_pbtxt(text: str) -> dict:
     """Protobuf text format -> {field: [values]}; messages become nested dicts."""
     tokens = [s or w or p for s, w, p in TOKEN.findall(text)]
-    assert "".join(tokens) == re.sub(r"\s+", "", text), "unparsed characters in the config"
+    assert not TOKEN.sub("", text).strip(), "unparsed characters in the config"
     pos = 0
 
     def value():
@@ -191,3 +191,32 @@ def test_bad_repository_options_are_errors(tmp_path, resnet_onnx, capsys):
         write_repository(explainer, tmp_path, "../m")
     assert main(["export-explainer", str(resnet_onnx)]) == 2
     assert "expected -o FILE and/or --triton-repo DIR" in capsys.readouterr().err
+
+
+def test_hostile_tensor_names_are_escaped(resnet_onnx):
+    from google.protobuf import text_encoding
+
+    from onnxcam.serving.triton import config_text
+
+    explainer = build_explainer(onnx.load(resnet_onnx), "ablation-cam")
+    evil = 'x"\n}\n]\nbackend: "python"\ninput [ { name: "y'
+    original = explainer.graph.input[0].name
+    for node in explainer.graph.node:
+        node.input[:] = [evil if name == original else name for name in node.input]
+    explainer.graph.input[0].name = evil
+    config = parse_pbtxt(config_text(explainer, "cam"))
+    check_schema(config)
+    assert config["backend"] == ["onnxruntime"]  # one backend line: the name did not add one
+    assert len(config["input"]) == 1
+    name = text_encoding.CUnescape(config["input"][0]["name"][0]).decode()
+    assert name == evil
+
+
+@pytest.mark.parametrize("name", ['cam"', "cam\nx", ".hidden", "a b", ""])
+def test_model_names_outside_the_safe_set_are_refused(tmp_path, resnet_onnx, name):
+    from onnxcam.serving.triton import write_repository
+
+    explainer = build_explainer(onnx.load(resnet_onnx), "ablation-cam")
+    with pytest.raises(ValueError, match="plain directory name"):
+        write_repository(explainer, tmp_path, name)
+    assert not any(tmp_path.iterdir())

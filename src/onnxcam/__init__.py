@@ -1,25 +1,42 @@
-"""onnxcam: class activation maps for any ONNX classifier, through batched ONNX Runtime."""
+"""onnxcam: class activation maps for any ONNX classifier, through batched ONNX Runtime.
 
-from onnxcam import dataset, exporters
-from onnxcam.api import Explainer, explain
-from onnxcam.engine.context_saliency import ContextSaliency, context_saliency
-from onnxcam.engine.explanation import Explanation
-from onnxcam.engine.graph import LayerInfo
-from onnxcam.engine.methods import methods
-from onnxcam.errors import OnnxcamError
-from onnxcam.evaluation import metrics
+The public names are imported on first use, so that `import onnxcam` (and the command line's
+start) costs nothing until they are needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
-__all__ = [
-    "ContextSaliency",
-    "Explainer",
-    "Explanation",
-    "LayerInfo",
-    "OnnxcamError",
-    "context_saliency",
-    "dataset",
-    "explain",
-    "exporters",
-    "methods",
-    "metrics",
-]
+
+#: Public name -> (module, attribute); no attribute: the name is that module.
+_PUBLIC = {
+    "ContextSaliency": ("onnxcam.engine.context_saliency", "ContextSaliency"),
+    "Explainer": ("onnxcam.api", "Explainer"),
+    "Explanation": ("onnxcam.engine.explanation", "Explanation"),
+    "LayerInfo": ("onnxcam.engine.graph", "LayerInfo"),
+    "OnnxcamError": ("onnxcam.errors", "OnnxcamError"),
+    "context_saliency": ("onnxcam.engine.context_saliency", "context_saliency"),
+    "dataset": ("onnxcam.dataset", None),
+    "explain": ("onnxcam.api", "explain"),
+    "exporters": ("onnxcam.exporters", None),
+    "methods": ("onnxcam.engine.methods", "methods"),
+    "metrics": ("onnxcam.evaluation.metrics", None),
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'onnxcam' has no attribute {name!r}")
+    module_name, attribute = _PUBLIC[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])

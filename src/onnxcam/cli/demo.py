@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from onnxcam.errors import OnnxcamError
+
 HELP = "explain a photo with a pretrained EfficientNet-Lite0"
 
 
@@ -17,4 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from onnxcam.demo import run_demo
 
-    return run_demo(Path(args.out), provider=args.provider, progress=not args.quiet)
+    try:
+        return run_demo(Path(args.out), provider=args.provider, progress=not args.quiet)
+    except ImportError as err:
+        raise OnnxcamError(
+            f"onnxcam demo needs its extra (missing {err.name or err}): "
+            "pip install 'onnxcam[demo]' (or run `make demo`)"
+        ) from None

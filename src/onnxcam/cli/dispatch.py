@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from onnxcam.errors import OnnxcamError
@@ -40,9 +43,22 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that every `finally` runs (temporary files are
+    removed) before the one-line exit, as for Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """Run one verb. Bad input: one line on stderr, exit 2. Ctrl-C or SIGTERM: one line, exit
+    130. A closed stdout (`| head`): exit 0 without a word."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
+        args = parser().parse_args(argv)
         return importlib.import_module(VERBS[args.command]).run(args)
     except (OnnxcamError, ValueError, TypeError) as err:
         print(f"onnxcam: error: {err}", file=sys.stderr)
@@ -50,3 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("onnxcam: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away: point stdout at nothing so the exit flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)

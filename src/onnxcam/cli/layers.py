@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from onnxcam.errors import LayerError
+
 HELP = "list candidate target layers of an ONNX model"
 
 
@@ -16,8 +18,10 @@ def run(args: argparse.Namespace) -> int:
 
     layers = graph.list_layers(graph.load(args.model))
     if not layers:
-        print("no tensors with spatial axes found")
-        return 1
+        raise LayerError(
+            f"{args.model}: expected tensors of shape (N, K, H, W) or (N, K, T) to explain, "
+            "found none"
+        )
     width = max(len(info.name) for info in layers)
     for info in layers:
         mark = "*" if info.auto else " "

@@ -77,10 +77,11 @@ def explain_dataset(
     (by an earlier, possibly killed, run with the same settings) are skipped."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
-    if job.chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {job.chunk}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    for name, value in (("chunk", job.chunk), ("workers", workers), ("threads", job.threads)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"{name} must be >= 1, got {value!r}")
     out = prepare_dir(job.out).resolve()
     job = replace(job, model=str(Path(job.model).resolve()), out=str(out))  # for Ray's workers
     items = dataset_items(inputs)

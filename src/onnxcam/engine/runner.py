@@ -43,8 +43,10 @@ ORT_TYPES = {
     "tensor(int32)": np.int32,
     "tensor(bool)": np.bool_,
 }
-#: ORT's message for a failed node: "... running <Op> node. Name:'<name>' Status Message: ...".
-_NODE_FAILURE = re.compile(r"running (\w+) node\. Name:'([^']*)'(?: Status Message: )?(.*)", re.S)
+#: How ORT names a failed node, at run time ("running <Op> node. Name:'<name>' Status
+#: Message: <reason>") and at load time ("Node (<name>) Op (<Op>) <reason>").
+_RUN_FAILURE = re.compile(r"running (\w+) node\. Name:'([^']*)'(?: Status Message: )?(.*)")
+_LOAD_FAILURE = re.compile(r"Node \(([^)]*)\) Op \((\w+)\) (.*)")
 _SESSION_CACHE_SIZE = 8
 #: Fewest perturbed inputs the worker builds per hand-over (memory: two such blocks).
 MIN_BLOCK = 32
@@ -116,7 +118,7 @@ def open_session(
     try:
         session = ort.InferenceSession(data, sess_options=options, providers=providers)
     except Exception as err:  # ORT raises its own exception types
-        raise ModelError(f"ONNX Runtime cannot load the model: {err}") from err
+        raise ModelError(f"ONNX Runtime cannot load the model: {ort_reason(err)}") from err
     got = session.get_providers()[0]
     if got != PROVIDERS[provider.lower()]:
         message = f"asked for provider {provider!r} but the session runs on {got}"
@@ -257,13 +259,29 @@ class Runner:
         return scores
 
 
-def runtime_error(err: Exception) -> ModelError:
-    """An ORT run failure as one line: the op and node ORT names, and its reason."""
+def _named(text: str) -> str | None:
+    """ "<Op> node '<name>': <reason>" where ORT's message names a node, else None."""
+    for pattern, order in ((_RUN_FAILURE, (0, 1)), (_LOAD_FAILURE, (1, 0))):
+        found = pattern.search(text)
+        if found:
+            groups = found.groups()
+            op, node = groups[order[0]], groups[order[1]]
+            return f"{op} node {node!r}: {groups[2].strip()[:300]}"
+    return None
+
+
+def ort_reason(err: Exception) -> str:
+    """ORT's message in one line, starting with the op and node it names where it names one."""
     text = " ".join(str(err).split())
-    found = _NODE_FAILURE.search(text)
-    if found:
-        op, node, reason = found.groups()
-        return ModelError(f"ONNX Runtime failed in {op} node {node!r}: {reason.strip()[:300]}")
+    return _named(text) or text[:300]
+
+
+def runtime_error(err: Exception) -> ModelError:
+    """An ORT run failure as one ModelError naming the op and node."""
+    text = " ".join(str(err).split())
+    named = _named(text)
+    if named:
+        return ModelError(f"ONNX Runtime failed in {named}")
     return ModelError(f"ONNX Runtime failed running the model: {text[:300]}")
 
 

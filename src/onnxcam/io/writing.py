@@ -27,14 +27,16 @@ def prepare_dir(path: str | Path) -> Path:
 
 
 def write_atomic(path: Path, data: bytes) -> Path:
-    """Write bytes to a temporary file beside `path`, then rename it into place."""
+    """Write bytes to a temporary file beside `path`, then rename it into place; on any failure
+    or interruption the temporary file is removed, so `path` is whole or untouched."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {err.strerror}") from err
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

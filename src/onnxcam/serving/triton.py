@@ -8,9 +8,11 @@ Triton merges concurrent requests into one run of the graph.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import onnx
+from google.protobuf import text_encoding
 from onnx import TensorProto
 
 from onnxcam.engine import graph
@@ -33,6 +35,13 @@ INSTANCE_KINDS = {"auto": "KIND_AUTO", "cpu": "KIND_CPU", "gpu": "KIND_GPU"}
 PLATFORM = "onnxruntime_onnx"
 BACKEND = "onnxruntime"
 MODEL_FILE = "model.onnx"
+MODEL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
+
+def quoted(text: str) -> str:
+    """A string as the protobuf text format writes it: quotes, backslashes, newlines and
+    control characters escaped, so that no name can end its field and add others."""
+    return f'"{text_encoding.CEscape(text, as_utf8=True)}"'
 
 
 def _tensor_block(value: onnx.ValueInfoProto, spec: graph.TensorSpec) -> str:
@@ -50,7 +59,8 @@ def _tensor_block(value: onnx.ValueInfoProto, spec: graph.TensorSpec) -> str:
     dims = ", ".join(str(d) if isinstance(d, int) else "-1" for d in spec.shape[1:])
     # a tensor of shape (batch,) is written Triton's way: dims [1], reshaped to no dims
     shape = f"dims: [ {dims} ]" if dims else "dims: [ 1 ]\n    reshape: { shape: [ ] }"
-    return f'  {{\n    name: "{value.name}"\n    data_type: {TRITON_TYPES[elem]}\n    {shape}\n  }}'
+    name = quoted(value.name)
+    return f"  {{\n    name: {name}\n    data_type: {TRITON_TYPES[elem]}\n    {shape}\n  }}"
 
 
 def config_text(
@@ -74,7 +84,7 @@ def config_text(
     inputs = ",\n".join(_tensor_block(v, specs[v.name]) for v in model.graph.input)
     outputs = ",\n".join(_tensor_block(v, specs[v.name]) for v in model.graph.output)
     return (
-        f'name: "{name}"\n'
+        f"name: {quoted(name)}\n"
         f'platform: "{PLATFORM}"\n'
         f'backend: "{BACKEND}"\n'
         f"max_batch_size: {max_batch_size}\n"
@@ -90,8 +100,11 @@ def write_repository(
     model: onnx.ModelProto, directory: str | Path, name: str = "explainer", **config
 ) -> Path:
     """Write DIR/<name>/config.pbtxt and DIR/<name>/1/model.onnx; returns DIR/<name>."""
-    if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"model name must be a plain directory name, got {name!r}")
+    if not MODEL_NAME.fullmatch(name):
+        raise ValueError(
+            f"model name must be a plain directory name, got {name!r} (expected letters, "
+            "digits, '_', '-' and '.', not starting with '.')"
+        )
     text = config_text(model, name, **config)
     folder = prepare_dir(Path(directory) / name)
     write_atomic(prepare_dir(folder / "1") / MODEL_FILE, model.SerializeToString())
