@@ -31,7 +31,7 @@ def test_a_thin_strip_is_cropped_before_it_is_resized(tmp_path):
     Image.new("RGB", (100_000, 1), (200, 10, 10)).save(path)
     assert path.stat().st_size < 2000
     tracemalloc.start()
-    x, picture = load_image(path, (224, 224), PRESETS["imagenet"])
+    _x, picture = load_image(path, (224, 224), PRESETS["imagenet"])
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 50 * 2**20  # not the gigabytes a resize of the whole strip would take
@@ -132,7 +132,7 @@ def test_inputs_whose_names_collide_keep_their_own_outputs(tmp_path):
         Image.new("RGB", (8, 8), (colour, colour, colour)).save(tmp_path / name)
     items = dataset_items([str(tmp_path)])
     assert len({item.name for item in items}) == 3
-    _, pictures, names = load_inputs(
+    _, _pictures, names = load_inputs(
         [tmp_path / n for n in ("x.jpg", "x.png", "x_1.jpg")], InputFormat((8, 8))
     )
     assert len(set(names)) == 3 and names[2] == "x_1"

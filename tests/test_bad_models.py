@@ -190,7 +190,7 @@ def test_absurd_declared_compute_is_refused_before_it_runs():
     for attribute in conv.attribute:
         if attribute.name == "pads":
             attribute.ints[:] = [100_000] * 4
-    with pytest.raises(ModelError, match="computes tensor 'c' of shape .* expected at most"):
+    with pytest.raises(ModelError, match=r"computes tensor 'c' of shape .* expected at most"):
         Explainer(model, progress=False).explain(X)
 
 
