@@ -86,7 +86,8 @@ def test_float_images_are_refused_naming_the_mode(tmp_path):
         (b"\xff\xd8\xff\xe0 a JPEG", "expected a .npy array file .* bytes ff d8 ff e0"),
         (b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4', 'fortran_order", "cannot read array"),
         (
-            b"\x93NUMPY\x01\x00\x46\x00{'descr': '<f4', 'fortran_order': False, 'shape': (10**12,),}"
+            b"\x93NUMPY\x01\x00\x46\x00{'descr': '<f4', 'fortran_order': False, "
+            + b"'shape': (10**12,),}"
             + b" " * 6
             + b"\n",
             "cannot read array",
