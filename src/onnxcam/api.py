@@ -16,7 +16,7 @@ from onnxcam.engine.model_input import ModelInput
 from onnxcam.engine.scoring import Scorer
 from onnxcam.engine.targets import Target, resolve_targets
 from onnxcam.engine.views import ModelViews
-from onnxcam.errors import ModelError, ProviderError
+from onnxcam.errors import ArgumentError, ModelError, ProviderError
 from onnxcam.io import InputFormat, choose_preprocess
 
 #: ORT's CPU provider runs CNNs fastest in small batches (activations stay in cache);
@@ -70,7 +70,8 @@ class Explainer:
         if self.input_layout == layout.CHANNELS_LAST:
             explained, layer_tensor = layout.channels_first(self.model, self.layer)
         self.model_input = ModelInput(self.input, self.input_layout)
-        self._sized: set[tuple[int, ...]] = set()  # input shapes whose compute was checked
+        #: Per input shape: the largest tensor the model computes for one input (checked once).
+        self._largest: dict[tuple[int, ...], int] = {}
         self.views = ModelViews(
             explained, layer_tensor, provider, threads, allow_fallback, info=self.info
         )
@@ -116,10 +117,9 @@ class Explainer:
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Class scores (N, classes) and target-layer activations (N, K, *s) for a valid
         channels-first batch (what `validate` returns)."""
-        self._check_compute(x.shape)
         try:
             logits, activations = self.runner.run(
-                x, [self.logits_name, self.views.layer_output], self.batch_size
+                x, [self.logits_name, self.views.layer_output], self.batch_size_for(x.shape)
             )
         except ModelError as err:
             free = self.input.shape is None or not all(
@@ -132,15 +132,16 @@ class Explainer:
         checks.check_layer(activations, self.layer)
         return logits, activations.astype(np.float32, copy=False)
 
-    def _check_compute(self, shape: tuple[int, ...]) -> None:
-        """The model's largest tensor for inputs of this (channels-first) shape, checked once
-        per shape: shape inference on the model as it is, in its own layout."""
+    def batch_size_for(self, shape: tuple[int, ...]) -> int:
+        """The batch size for inputs of this (channels-first) shape: batch_size, or less where
+        the model's largest tensor is big; the compute is checked once per shape (shape
+        inference on the model as it is, in its own layout)."""
         key = tuple(shape[1:])
-        if key not in self._sized:
+        if key not in self._largest:
             last = self.input_layout == layout.CHANNELS_LAST
             native = (*key[1:], key[0]) if last else key
-            checks.check_compute(self.info, (1, *native))
-            self._sized.add(key)
+            self._largest[key] = checks.check_compute(self.info, (1, *native))
+        return checks.batch_size_for(self.batch_size, self._largest[key])
 
     def explain(
         self, x: np.ndarray, method: str = "score-cam", target: Target = None, **options: Any
@@ -158,7 +159,7 @@ class Explainer:
             logits,
             targets,
             self.views,
-            self.batch_size,
+            self.batch_size_for(x.shape),
             self.progress,
             self.fixed_batch,
         )
@@ -166,7 +167,7 @@ class Explainer:
         check_output(result, method)
         metadata = {
             "provider": self.provider,
-            "batch_size": self.batch_size,
+            "batch_size": ctx.batch_size,
             "layer_shape": list(activations.shape[1:]),
             "seconds": time.perf_counter() - started,
             **result.metadata,
@@ -196,7 +197,7 @@ def checked_run_options(
         if value is None and name == "threads":
             continue
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value!r} (expected an integer)")
+            raise ArgumentError(f"{name} must be >= 1, got {value!r} (expected an integer)")
     return provider, int(batch_size), None if threads is None else int(threads)
 
 

@@ -31,3 +31,7 @@ class OutputError(OnnxcamError):
 
 class ExportError(OnnxcamError):
     """A framework model could not be exported, or a requested layer was not found in it."""
+
+
+class ArgumentError(OnnxcamError, ValueError):
+    """An argument or option that is of the wrong kind or out of range."""

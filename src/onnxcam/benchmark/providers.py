@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from onnxcam.errors import ArgumentError
+
 FP16_PROVIDERS = ("cuda",)
 FREE_SIZE = 224  # spatial size used where the model's input leaves it free
 
@@ -46,7 +48,9 @@ def skip_reason(provider: str, precision: str = "fp32") -> str | None:
     from onnxcam.engine.runner import PROVIDERS
 
     if provider not in PROVIDERS:
-        raise ValueError(f"unknown provider {provider!r}: expected one of {', '.join(PROVIDERS)}")
+        raise ArgumentError(
+            f"unknown provider {provider!r}: expected one of {', '.join(PROVIDERS)}"
+        )
     available = ort.get_available_providers()
     if PROVIDERS[provider] not in available:
         return (

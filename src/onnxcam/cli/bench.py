@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from onnxcam.errors import ArgumentError
+
 HELP = "compare ONNX Runtime providers on one model"
 DEFAULT_PROVIDERS = "cpu,cuda,tensorrt,openvino"
 
@@ -27,9 +29,9 @@ def _int_list(text: str, what: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise ValueError(f"{what} expects comma-separated integers, got {text!r}") from None
+        raise ArgumentError(f"{what} expects comma-separated integers, got {text!r}") from None
     if not values or min(values) < 1:
-        raise ValueError(f"{what} expects positive integers, got {text!r}")
+        raise ArgumentError(f"{what} expects positive integers, got {text!r}")
     return values
 
 
@@ -46,9 +48,11 @@ def run(args: argparse.Namespace) -> int:
     chosen = tuple(m for m in args.methods.split(",") if m)
     unknown = [m for m in chosen if m not in methods()]
     if unknown:
-        raise ValueError(f"unknown method {unknown[0]!r}: expected one of {', '.join(methods())}")
+        raise ArgumentError(
+            f"unknown method {unknown[0]!r}: expected one of {', '.join(methods())}"
+        )
     if args.images < 1 or args.rounds < 1:
-        raise ValueError(f"--images and --rounds must be >= 1, got {args.images}, {args.rounds}")
+        raise ArgumentError(f"--images and --rounds must be >= 1, got {args.images}, {args.rounds}")
     graph.load(args.model)  # a missing or broken file is an error before any process starts
     out = prepare_dir(args.out)
     settings = Settings(

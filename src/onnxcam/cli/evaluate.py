@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from onnxcam.cli import args as shared
+from onnxcam.errors import ArgumentError
 
 HELP = "score methods with faithfulness metrics: CSV, Markdown table and curve plots"
 DEFAULT_METRICS = "deletion,insertion,avg-drop,increase"
@@ -51,7 +52,9 @@ def _grouped(options, names: list[str], kind: str) -> dict[str, dict]:
     grouped: dict[str, dict] = {}
     for scope, key, value in options:
         if scope is None and kind == "metric":
-            raise ValueError(f"metric options need a metric: expected METRIC:{key}=..., got none")
+            raise ArgumentError(
+                f"metric options need a metric: expected METRIC:{key}=..., got none"
+            )
         for name in names if scope is None else [scope]:
             grouped.setdefault(name, {})[key] = value
     return grouped
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     methods = registered() if args.methods == "all" else _names(args.methods)
     metrics = _names(args.metrics)
     if args.resamples < 1:
-        raise ValueError(f"--resamples must be a positive integer, got {args.resamples}")
+        raise ArgumentError(f"--resamples must be a positive integer, got {args.resamples}")
     method_options = _method_options(args.option, methods)
     metric_options = {
         name: {key: shared.json_value(text) for key, text in given.items()}

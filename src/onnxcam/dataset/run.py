@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from onnxcam.dataset.inputs import dataset_items
 from onnxcam.dataset.manifest import OK, ROWS_DIR, is_done, read_rows, write_manifest
 from onnxcam.dataset.worker import Job
-from onnxcam.errors import OutputError
+from onnxcam.errors import ArgumentError, OutputError
 from onnxcam.io import json_text, prepare_dir, write_atomic
 
 ENGINES = ("local", "ray")
@@ -76,12 +76,12 @@ def explain_dataset(
     """Explain every input of a folder, glob or list file into job.out; inputs already done there
     (by an earlier, possibly killed, run with the same settings) are skipped."""
     if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
+        raise ArgumentError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
     for name, value in (("chunk", job.chunk), ("workers", workers), ("threads", job.threads)):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1
         ):
-            raise ValueError(f"{name} must be >= 1, got {value!r}")
+            raise ArgumentError(f"{name} must be >= 1, got {value!r}")
     out = prepare_dir(job.out).resolve()
     job = replace(job, model=str(Path(job.model).resolve()), out=str(out))  # for Ray's workers
     items = dataset_items(inputs)

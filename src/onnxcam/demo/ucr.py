@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from onnxcam.errors import ArgumentError
+
 LOADERS = {"gunpoint": "load_gunpoint", "basicmotions": "load_basic_motions"}
 
 
@@ -43,7 +45,7 @@ def load(name: str) -> SeriesData:
     """`gunpoint` or `basicmotions` with integer labels (indices into `classes`)."""
     key = name.lower()
     if key not in LOADERS:
-        raise ValueError(f"unknown data set {name!r}: expected one of {', '.join(LOADERS)}")
+        raise ArgumentError(f"unknown data set {name!r}: expected one of {', '.join(LOADERS)}")
     from sktime import datasets
 
     loader = getattr(datasets, LOADERS[key])

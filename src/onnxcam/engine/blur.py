@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from onnxcam.errors import ArgumentError
+
 
 def gaussian_kernel(size: int, sigma: float) -> np.ndarray:
     """Normalised 1-D Gaussian taps centred on size // 2 (kornia's `get_gaussian_kernel1d`)."""
@@ -33,5 +35,5 @@ def separable_filter(x: np.ndarray, taps: np.ndarray, mode: str = "reflect") -> 
 def gaussian_blur(x: np.ndarray, size: int, sigma: float) -> np.ndarray:
     """Blur (N, C, *S) separably along each spatial axis, borders mirrored ('reflect')."""
     if size < 1 or size % 2 == 0 or sigma <= 0:
-        raise ValueError(f"blur size must be odd and >= 1 and sigma > 0, got {size}, {sigma}")
+        raise ArgumentError(f"blur size must be odd and >= 1 and sigma > 0, got {size}, {sigma}")
     return separable_filter(x, gaussian_kernel(size, sigma), "reflect")

@@ -8,15 +8,17 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-import onnx
 from onnx import shape_inference
 
-from onnxcam.engine.graph import FLOAT_TYPES, ModelInfo, TensorSpec
+from onnxcam.engine.graph import FLOAT_TYPES, ModelInfo, TensorSpec, type_name
 from onnxcam.errors import LayerError, ModelError
 
-#: Largest tensor a model may compute for one input (1 GiB of float32): a model that declares
+#: Largest tensor a model may compute for one input (256 MiB of float32): a model that declares
 #: more (a Conv padded by a million, say) is refused before it runs, not after it took the RAM.
-MAX_ACTIVATION_ELEMENTS = 2**28
+MAX_ACTIVATION_ELEMENTS = 2**26
+#: Most values one tensor may hold for a whole ORT batch (1 GiB of float32): inputs whose
+#: largest tensor is big run in smaller batches (`batch_size_for`).
+MAX_BATCH_ELEMENTS = 2**28
 
 
 def dims_text(shape) -> str:
@@ -26,7 +28,7 @@ def dims_text(shape) -> str:
 def check_input(spec: TensorSpec) -> None:
     """The data input must be a float tensor."""
     if spec.elem_type not in FLOAT_TYPES:
-        name = onnx.TensorProto.DataType.Name(spec.elem_type)
+        name = type_name(spec.elem_type)
         raise ModelError(
             f"the model's input {spec.name!r} is {name}: expected a float input "
             "(float32, float16 or float64), which inputs can be perturbed in"
@@ -116,9 +118,10 @@ def concrete_shapes(info: ModelInfo, input_shape: tuple[int, ...]) -> dict[str, 
     return shapes
 
 
-def check_compute(info: ModelInfo, input_shape: tuple[int, ...]) -> None:
-    """Refuse a model that would compute a tensor beyond MAX_ACTIVATION_ELEMENTS for one input
-    of `input_shape`, before it runs."""
+def check_compute(info: ModelInfo, input_shape: tuple[int, ...]) -> int:
+    """The largest tensor (values) the model computes for one input of `input_shape`; a model
+    that would compute one beyond MAX_ACTIVATION_ELEMENTS is refused before it runs."""
+    largest = int(np.prod(input_shape, dtype=np.float64))
     for name, shape in concrete_shapes(info, input_shape).items():
         elements = int(np.prod(shape, dtype=np.float64))
         if elements > MAX_ACTIVATION_ELEMENTS:
@@ -127,6 +130,14 @@ def check_compute(info: ModelInfo, input_shape: tuple[int, ...]) -> None:
                 f"{name!r} of shape {dims_text(shape)} ({elements:.3g} values): expected at "
                 f"most {MAX_ACTIVATION_ELEMENTS:.3g} values per tensor and input"
             )
+        largest = max(largest, elements)
+    return largest
+
+
+def batch_size_for(batch_size: int, largest: int) -> int:
+    """The batch size to run at: at most `batch_size`, and small enough that the largest
+    tensor of a batch holds at most MAX_BATCH_ELEMENTS values."""
+    return max(1, min(batch_size, MAX_BATCH_ELEMENTS // max(1, largest)))
 
 
 def head_size_hint(info: ModelInfo, input_shape: tuple[int, ...]) -> str:

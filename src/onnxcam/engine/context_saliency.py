@@ -28,6 +28,7 @@ from PIL import Image
 
 from onnxcam.engine.lab import rgb_to_lab
 from onnxcam.engine.options import Options, choice, fractions, integer, number
+from onnxcam.errors import ArgumentError
 from onnxcam.kernels import minmax_normalize, resize
 from onnxcam.kernels.distance import distance_to_mask
 from onnxcam.kernels.patch_search import knn_mean_distance
@@ -40,7 +41,7 @@ class ContextSaliency(Options):
     """Options of context-aware saliency. colour "auto" reads 3-channel images as Lab (RGB in
     [0, 1], as the paper), 1-channel images as grey (their L*) and series as raw values."""
 
-    patch: int = integer(7, "patch side in samples of the working input", low=1)
+    patch: int = integer(7, "patch side in samples of the working input", low=1, most=63)
     stride: int = integer(3, "distance between patch centres", low=1)
     k: int = integer(64, "nearest patches a patch is compared with", low=1)
     c: float = number(3.0, "weight of position against colour in the patch distance", low=0)
@@ -70,7 +71,7 @@ def features(x: np.ndarray, colour: str) -> np.ndarray:
     if colour in ("lab", "grey"):
         expected = 3 if colour == "lab" else 1
         if x.shape[0] != expected or x.min() < 0 or x.max() > 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"colour={colour!r} expects {expected} channel(s) with values in [0, 1], got "
                 f"{x.shape[0]} channel(s) in [{x.min():.3g}, {x.max():.3g}]"
             )
@@ -123,7 +124,7 @@ def work_size(size: tuple[int, int], opts: ContextSaliency) -> tuple[int, int]:
         size = scaled_size(size, opts.side / max(size))
     count = len(grid(size[0], opts.stride)) * len(grid(size[1], opts.stride))
     if count > opts.max_patches:
-        raise ValueError(
+        raise ArgumentError(
             f"context-aware saliency at {size[0]}x{size[1]} would compare {count} patches with "
             f"about {int(count * 1.3)} candidates each (O(P^2) per scale); pass side=N to "
             f"search at a smaller size (the default 250 does) or raise max_patches "
@@ -148,7 +149,7 @@ def context_saliency(x: np.ndarray, opts: ContextSaliency | None = None) -> tupl
     opts = opts or ContextSaliency()
     x = np.asarray(x, np.float32)
     if x.ndim not in (2, 3) or not np.isfinite(x).all() or max(x.shape[1:], default=0) < 2:
-        raise ValueError(
+        raise ArgumentError(
             f"expected a finite (C, H, W) image or (C, T) series with 2 or more samples, got "
             f"shape {x.shape}"
         )

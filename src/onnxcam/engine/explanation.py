@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from onnxcam.engine.targets import softmax
+from onnxcam.errors import ArgumentError
 from onnxcam.io import json_text, npy_bytes, prepare_dir, write_atomic
 
 
@@ -91,7 +92,7 @@ class Explanation:
         out = prepare_dir(out_dir)
         n = len(self.maps)
         if any(len(given) != n for given in (names, images, series) if given is not None):
-            raise ValueError(f"expected {n} names, images and series, one per map")
+            raise ArgumentError(f"expected {n} names, images and series, one per map")
         written = []
         for i, name in enumerate(names):
             path = out / name

@@ -17,7 +17,7 @@ import onnx
 from onnx import helper
 
 from onnxcam.engine.graph import model_input
-from onnxcam.errors import InputError, ModelError
+from onnxcam.errors import ArgumentError, InputError, ModelError
 
 CHANNELS_FIRST = "channels_first"
 CHANNELS_LAST = "channels_last"
@@ -29,7 +29,7 @@ def check_layout(layout: str | None) -> str:
     if layout is None:
         return CHANNELS_FIRST
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        raise ArgumentError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     return layout
 
 

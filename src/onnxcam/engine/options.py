@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from onnxcam.errors import OnnxcamError
+from onnxcam.errors import ArgumentError
 
 OPTION = "onnxcam.option"
 NONE_WORDS = ("none", "null")
@@ -28,7 +28,7 @@ TRUE_WORDS = ("true", "yes", "1", "on")
 FALSE_WORDS = ("false", "no", "0", "off")
 
 
-class OptionError(OnnxcamError, ValueError):
+class OptionError(ArgumentError):
     """An option that does not exist, or a value it does not take."""
 
 
@@ -48,6 +48,7 @@ class Option:
     high_open: bool = False
     optional: bool = False
     what: str | None = None
+    most: float | None = None  # a cap on the cost (masks, samples), with its own message
 
     def describe(self) -> str:
         """What the option takes, as the errors and the listing say it."""
@@ -84,6 +85,8 @@ class Option:
         if value is None and self.optional:
             return None
         checked = self._canonical(value)
+        if checked is not None and self.most is not None and checked > self.most:
+            raise OptionError(f"{name} must be at most {self.most}, got {value!r}")
         if checked is None:
             if self.choices is not None:
                 what = self.what or name
@@ -200,11 +203,13 @@ def integer(
     low: int | None = None,
     high: int | None = None,
     optional: bool | None = None,
+    most: int | None = None,
 ) -> Any:
     """An integer option; None is a valid value (meaning "not set") where `optional`, which
-    defaults to whether the default is None."""
+    defaults to whether the default is None. `most` caps a count that sets the cost."""
     allow_none = default is None if optional is None else optional
-    return _field(default, Option(default, help, "int", low=low, high=high, optional=allow_none))
+    spec = Option(default, help, "int", low=low, high=high, optional=allow_none, most=most)
+    return _field(default, spec)
 
 
 def number(

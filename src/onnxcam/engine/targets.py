@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from onnxcam.errors import TargetError
+from onnxcam.errors import ArgumentError, TargetError
 
 Target = None | str | int | Sequence[int] | np.ndarray
 SCORE_KINDS = ("logit", "prob")
@@ -53,4 +53,4 @@ def class_scores(outputs: np.ndarray, classes: np.ndarray, kind: str = "logit") 
         return outputs[rows, classes].astype(np.float64)
     if kind == "prob":
         return softmax(outputs)[rows, classes]
-    raise ValueError(f"score must be one of {SCORE_KINDS}, got {kind!r}")
+    raise ArgumentError(f"score must be one of {SCORE_KINDS}, got {kind!r}")

@@ -12,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from onnxcam.engine.methods import methods as registered_methods
+from onnxcam.errors import ArgumentError
 from onnxcam.evaluation.metrics.confidence import win_indicators
 from onnxcam.evaluation.metrics.curves import Curves
 from onnxcam.evaluation.metrics.registry import compute_metric, get_metric
@@ -32,7 +33,7 @@ def bootstrap_interval(
     """Percentile-bootstrap interval of the mean: `resamples` draws of n values with replacement."""
     values = np.asarray(values, np.float64)
     if values.ndim != 1 or len(values) == 0:
-        raise ValueError(f"expected a non-empty 1-D array of values, got shape {values.shape}")
+        raise ArgumentError(f"expected a non-empty 1-D array of values, got shape {values.shape}")
     rng = np.random.default_rng(seed)
     chunk = max(1, 2_000_000 // len(values))  # bounds the index array to ~16 MB
     means = np.concatenate(
@@ -82,9 +83,9 @@ def _check_names(
     known = registered_methods()
     unknown = [m for m in methods if m not in known]
     if unknown or not methods:
-        raise ValueError(f"unknown method(s) {unknown or '(none given)'}: expected {known}")
+        raise ArgumentError(f"unknown method(s) {unknown or '(none given)'}: expected {known}")
     if not metrics:
-        raise ValueError("expected at least one metric, got none")
+        raise ArgumentError("expected at least one metric, got none")
     for name in metrics:
         get_metric(name)
     for kind, names, options in (
@@ -93,7 +94,7 @@ def _check_names(
     ):
         stray = sorted(set(options) - set(names))
         if stray:
-            raise ValueError(f"options given for {kind}(s) {stray} that are not evaluated")
+            raise ArgumentError(f"options given for {kind}(s) {stray} that are not evaluated")
 
 
 def evaluate(

@@ -7,6 +7,8 @@ import io
 import numpy as np
 from PIL import Image
 
+from onnxcam.errors import ArgumentError
+
 
 def colorize(heat: np.ndarray, cmap: str = "jet") -> np.ndarray:
     """(H, W) values in [0, 1] -> (H, W, 3) uint8 colours."""
@@ -24,7 +26,7 @@ def overlay(
     if image is None:
         return colours.astype(np.uint8)
     if image.shape[:2] != heat.shape:
-        raise ValueError(f"image of shape {image.shape[:2]} does not match map {heat.shape}")
+        raise ArgumentError(f"image of shape {image.shape[:2]} does not match map {heat.shape}")
     blended = (1 - alpha) * image.astype(np.float32) + alpha * colours
     return blended.round().clip(0, 255).astype(np.uint8)
 
@@ -52,7 +54,7 @@ def series_png(
 
     heat = np.asarray(heat, np.float64)
     if heat.ndim != 1:
-        raise ValueError(f"expected a map of shape (T,), got {heat.shape}")
+        raise ArgumentError(f"expected a map of shape (T,), got {heat.shape}")
     if series is not None:
         series = np.asarray(series, np.float64).reshape(-1, len(heat))
     figure = Figure(figsize=(8, 2.6), dpi=100)

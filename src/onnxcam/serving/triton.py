@@ -16,7 +16,7 @@ from google.protobuf import text_encoding
 from onnx import TensorProto
 
 from onnxcam.engine import graph
-from onnxcam.errors import ModelError
+from onnxcam.errors import ArgumentError, ModelError
 from onnxcam.io import prepare_dir, write_atomic
 
 #: ONNX element types -> Triton's DataType names (model_config.proto).
@@ -49,8 +49,8 @@ def _tensor_block(value: onnx.ValueInfoProto, spec: graph.TensorSpec) -> str:
     elem = value.type.tensor_type.elem_type
     if elem not in TRITON_TYPES:
         raise ModelError(
-            f"tensor {value.name!r} has ONNX type {TensorProto.DataType.Name(elem)}: expected one "
-            f"of {', '.join(TensorProto.DataType.Name(t) for t in TRITON_TYPES)}"
+            f"tensor {value.name!r} has ONNX type {graph.type_name(elem)}: expected one "
+            f"of {', '.join(graph.type_name(t) for t in TRITON_TYPES)}"
         )
     if spec.shape is None or len(spec.shape) < 1 or isinstance(spec.shape[0], int):
         raise ModelError(
@@ -73,11 +73,11 @@ def config_text(
 ) -> str:
     """The config.pbtxt text (protobuf text format of Triton's ModelConfig) for `model`."""
     if max_batch_size < 1:
-        raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
+        raise ArgumentError(f"max_batch_size must be >= 1, got {max_batch_size}")
     if instances < 1:
-        raise ValueError(f"instances must be >= 1, got {instances}")
+        raise ArgumentError(f"instances must be >= 1, got {instances}")
     if instance_kind not in INSTANCE_KINDS:
-        raise ValueError(
+        raise ArgumentError(
             f"instance kind must be one of {', '.join(INSTANCE_KINDS)}, got {instance_kind!r}"
         )
     specs = graph.tensor_specs(model)
@@ -101,7 +101,7 @@ def write_repository(
 ) -> Path:
     """Write DIR/<name>/config.pbtxt and DIR/<name>/1/model.onnx; returns DIR/<name>."""
     if not MODEL_NAME.fullmatch(name):
-        raise ValueError(
+        raise ArgumentError(
             f"model name must be a plain directory name, got {name!r} (expected letters, "
             "digits, '_', '-' and '.', not starting with '.')"
         )

@@ -24,6 +24,7 @@ from onnxcam.engine.graph.info import (
     opset_version,
     refuse_subgraphs,
     tensor_specs,
+    type_name,
 )
 from onnxcam.engine.graph.layers import (
     LayerInfo,
@@ -78,4 +79,5 @@ __all__ = [
     "split",
     "static_nodes",
     "tensor_specs",
+    "type_name",
 ]

@@ -70,6 +70,12 @@ def tensor_specs(model: onnx.ModelProto) -> dict[str, TensorSpec]:
     }
 
 
+def type_name(elem: int) -> str:
+    """An ONNX element type's name (FLOAT, INT64); a number no ONNX version defines as such."""
+    known = TensorProto.DataType.DESCRIPTOR.values_by_number
+    return known[elem].name if elem in known else f"type {elem}"
+
+
 def numpy_dtype(elem: int) -> type:
     """The NumPy type of a float ONNX element type (float32 for anything else)."""
     return FLOAT_NUMPY.get(elem, np.float32)

@@ -58,7 +58,7 @@ class GroupCAM(Method):
     passes = "1 backward + groups + 1"
 
     groups: int = integer(32, "contiguous channel groups", low=1)
-    blur_size: int = integer(51, "side of the Gaussian blur kernel (odd)", low=1)
+    blur_size: int = integer(51, "side of the Gaussian blur kernel (odd)", low=1, most=1001)
     blur_sigma: float = number(50.0, "standard deviation of the blur", low=0, low_open=True)
     denoise_percentile: float | None = number(
         None,

@@ -24,7 +24,7 @@ class ISCAM(MaskScoring):
     name = "is-cam"
     passes = "channels x `n_steps`"
 
-    n_steps: int = integer(10, "integration steps per channel", low=1)
+    n_steps: int = integer(10, "integration steps per channel", low=1, most=10_000)
     schedule: str = choice(
         "linear", SCHEDULES, "scale of the masked input at each step", what="IS-CAM schedule"
     )

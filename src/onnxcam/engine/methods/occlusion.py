@@ -8,10 +8,14 @@ import numpy as np
 
 from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes_of
 from onnxcam.engine.methods.registry import register
-from onnxcam.engine.options import choice, integer, number
+from onnxcam.engine.options import OptionError, choice, integer, number
 from onnxcam.engine.runner import Perturbation
 from onnxcam.engine.targets import SCORE_KINDS, class_scores
+from onnxcam.errors import ArgumentError
 from onnxcam.kernels import minmax_normalize
+
+#: Most windows per input (one pass each): patch 1, stride 1 on a 1024 x 1024 image.
+MAX_WINDOWS = 2**20
 
 
 def window_starts(length: int, patch: int, stride: int) -> np.ndarray:
@@ -19,7 +23,7 @@ def window_starts(length: int, patch: int, stride: int) -> np.ndarray:
     strides do not tile the axis, the last window is clipped at the border (as Captum's
     Occlusion does), so every position is covered."""
     if not 1 <= patch <= length or stride < 1:
-        raise ValueError(
+        raise ArgumentError(
             f"occlusion needs 1 <= patch <= {length} and stride >= 1, got {patch}, {stride}"
         )
     return np.arange(-(-(length - patch) // stride) + 1) * stride
@@ -70,6 +74,11 @@ class Occlusion(Method):
         starts = [window_starts(length, patch, stride) for length in spatial]
         windows = np.stack(np.meshgrid(*starts, indexing="ij"), axis=-1).reshape(-1, len(spatial))
         n_images, n_windows = len(ctx.x), len(windows)
+        if n_windows > MAX_WINDOWS:
+            raise OptionError(
+                f"occlusion with patch {patch} and stride {stride} would run {n_windows} "
+                f"windows per input: expected at most {MAX_WINDOWS} (raise the patch or stride)"
+            )
         images = np.repeat(np.arange(n_images), n_windows)
         perturbation = OccludedInputs(
             ctx.x, images, np.tile(windows, (n_images, 1)), [patch] * len(spatial), self.value

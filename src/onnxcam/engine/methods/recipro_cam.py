@@ -9,9 +9,12 @@ from onnxcam.engine.methods.parts.activations import ActivationEdits
 from onnxcam.engine.methods.registry import register
 from onnxcam.engine.options import flag
 from onnxcam.engine.postprocess import PostProcess, finish_maps
+from onnxcam.errors import LayerError
 
 #: Min-max at layer resolution, resize, then min-max again so that every method's maps reach 1.
 POST = PostProcess(normalize_before_resize=True)
+#: Most layer positions explained (one tail pass each per input): a 256 x 256 grid.
+MAX_LOCATIONS = 256 * 256
 
 
 def spread_kernel(ndim: int) -> np.ndarray:
@@ -41,6 +44,12 @@ class ReciproCAM(Method):
         acts = ctx.activations
         n_images, spatial = acts.shape[0], acts.shape[2:]
         n_locations = int(np.prod(spatial))
+        if n_locations > MAX_LOCATIONS:
+            raise LayerError(
+                f"recipro-cam runs the tail once per position of the layer, and layer "
+                f"{ctx.views.layer!r} has {n_locations} positions: expected at most "
+                f"{MAX_LOCATIONS} (choose a deeper layer)"
+            )
         images = np.repeat(np.arange(n_images), n_locations)
         locations = np.tile(np.arange(n_locations), n_images)
         if self.gaussian:

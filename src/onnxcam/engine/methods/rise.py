@@ -87,15 +87,11 @@ class RISE(Method):
     name = "rise"
     passes = "`n_masks`"
 
-    n_masks: int = integer(4000, f"random masks per input (at most {MAX_MASKS})", low=1)
+    n_masks: int = integer(4000, "random masks per input", low=1, most=MAX_MASKS)
     cells: int = integer(7, "grid cells per axis (at most the input's smallest side)", low=1)
     p: float = number(0.5, "probability that a cell is kept", low=0, high=1, low_open=True)
     seed: int = seed()
     score: str = choice("prob", SCORE_KINDS, "class score that weights a mask", what="RISE score")
-
-    def check(self) -> None:
-        if self.n_masks > MAX_MASKS:
-            raise OptionError(f"n_masks must be at most {MAX_MASKS}, got {self.n_masks}")
 
     def explain(self, ctx: Context) -> MethodOutput:
         if self.cells > min(ctx.input_size):

@@ -23,7 +23,7 @@ class SSCAM(MaskScoring):
     name = "ss-cam"
     passes = "channels x `n_samples`"
 
-    n_samples: int = integer(35, "noisy masks per channel", low=1)
+    n_samples: int = integer(35, "noisy masks per channel", low=1, most=10_000)
     sigma: float = number(2.0, "standard deviation of the noise on [0, 1] masks", low=0)
     seed: int = seed()
 

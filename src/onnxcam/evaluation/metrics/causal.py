@@ -13,6 +13,7 @@ from onnxcam.engine.blur import separable_filter
 from onnxcam.engine.options import check_count
 from onnxcam.engine.runner import Perturbation
 from onnxcam.engine.scoring import HasScorer, Scorer, scorer_of
+from onnxcam.errors import ArgumentError
 from onnxcam.evaluation.metrics.common import check_inputs
 from onnxcam.evaluation.metrics.curves import Curves
 
@@ -79,7 +80,7 @@ def step_counts(
     if grid == "fraction":
         steps = check_count("steps", steps)
         return np.round(np.arange(steps + 1) * positions / steps).astype(np.int64)
-    raise ValueError(f"grid must be one of {', '.join(GRIDS)}, got {grid!r}")
+    raise ArgumentError(f"grid must be one of {', '.join(GRIDS)}, got {grid!r}")
 
 
 def causal_curves(
@@ -101,7 +102,7 @@ def causal_curves(
     """
     check_inputs(x, maps, classes)
     if mode not in CAUSAL_MODES:
-        raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
+        raise ArgumentError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
     positions = int(np.prod(x.shape[2:]))
     counts = step_counts(positions, grid, step, steps)
     if substrate is None:

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from onnxcam.errors import ArgumentError
+
 
 def auc(curve: np.ndarray) -> float:
     """Trapezoid area under a curve sampled on a uniform grid of [0, 1] (RISE's `auc`)."""
     curve = np.asarray(curve, np.float64)
     if len(curve) < 2:
-        raise ValueError(f"a curve needs at least 2 points, got {len(curve)}")
+        raise ArgumentError(f"a curve needs at least 2 points, got {len(curve)}")
     return float((curve.sum() - curve[0] / 2 - curve[-1] / 2) / (len(curve) - 1))
 
 

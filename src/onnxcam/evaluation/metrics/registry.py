@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from onnxcam.engine.scoring import HasScorer, Scorer
+from onnxcam.errors import ArgumentError
 from onnxcam.evaluation.metrics import causal, confidence, road
 from onnxcam.evaluation.metrics.curves import Curves
 
@@ -56,7 +57,7 @@ def metric_names() -> list[str]:
 
 def get_metric(name: str) -> MetricSpec:
     if name not in _METRICS:
-        raise ValueError(f"unknown metric {name!r}: expected one of {', '.join(_METRICS)}")
+        raise ArgumentError(f"unknown metric {name!r}: expected one of {', '.join(_METRICS)}")
     return _METRICS[name]
 
 
@@ -73,7 +74,7 @@ def compute_metric(
     try:
         return spec.compute(model, x, maps, classes, **options)
     except TypeError as err:
-        raise ValueError(f"bad options for metric {name!r}: {err}") from err
+        raise ArgumentError(f"bad options for metric {name!r}: {err}") from err
 
 
 @register_metric("deletion", False, "area under the deletion curve (RISE)")

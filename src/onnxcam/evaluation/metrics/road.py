@@ -19,6 +19,7 @@ import numpy as np
 
 from onnxcam.engine.runner import Perturbation
 from onnxcam.engine.scoring import HasScorer, Scorer, scorer_of
+from onnxcam.errors import ArgumentError
 from onnxcam.evaluation.metrics.common import check_inputs, fraction_list
 from onnxcam.evaluation.metrics.curves import Curves
 
@@ -91,10 +92,10 @@ def noisy_linear_impute(
 ) -> np.ndarray:
     """`image` (C, H, W) or (C, T) with the positions where `missing` is true imputed."""
     if missing.shape != image.shape[1:]:
-        raise ValueError(f"expected a mask of shape {image.shape[1:]}, got {missing.shape}")
+        raise ArgumentError(f"expected a mask of shape {image.shape[1:]}, got {missing.shape}")
     missing = missing.astype(bool).reshape(-1, image.shape[-1])
     if missing.all():
-        raise ValueError("ROAD's imputation needs at least one kept position, got none")
+        raise ArgumentError("ROAD's imputation needs at least one kept position, got none")
     out = image.astype(np.float32, copy=True)
     if not missing.any():
         return out
@@ -170,10 +171,10 @@ def road_curves(
     check_inputs(x, maps, classes)
     fractions = fraction_list(fractions)
     if not np.all(np.isfinite(maps)):
-        raise ValueError("maps contain NaN or Inf")
+        raise ArgumentError("maps contain NaN or Inf")
     bad = [o for o in orders if o not in ("morf", "lerf")]
     if bad or not orders:
-        raise ValueError(f"orders must be 'morf' and/or 'lerf', got {list(orders)}")
+        raise ArgumentError(f"orders must be 'morf' and/or 'lerf', got {list(orders)}")
     flags = tuple(o == "morf" for o in orders)
     perturbation = Imputed(x, road_order(maps, seed), fractions, flags, noise, seed)
     items = np.repeat(classes, len(orders) * len(fractions))
@@ -195,7 +196,7 @@ def road(
     """Per input mean class probability over the fractions: "morf" (lower is better), "lerf"
     (higher is better) or "combined" = (LeRF - MoRF) / 2 (higher is better)."""
     if order not in ROAD_ORDERS:
-        raise ValueError(f"order must be one of {', '.join(ROAD_ORDERS)}, got {order!r}")
+        raise ArgumentError(f"order must be one of {', '.join(ROAD_ORDERS)}, got {order!r}")
     orders = ("morf", "lerf") if order == "combined" else (order,)
     curves = road_curves(model, x, maps, classes, fractions, noise, seed, orders)
     if order == "combined":

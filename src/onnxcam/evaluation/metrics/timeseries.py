@@ -19,6 +19,7 @@ import numpy as np
 
 from onnxcam.engine.runner import Perturbation
 from onnxcam.engine.scoring import HasScorer, Scorer, scorer_of
+from onnxcam.errors import ArgumentError
 from onnxcam.evaluation.metrics.causal import saliency_order
 from onnxcam.evaluation.metrics.curves import auc
 
@@ -82,7 +83,7 @@ def replace_steps(
         mean, std = series.mean(axis=1, keepdims=True), series.std(axis=1, keepdims=True)
         out[:, removed] = mean + std * rng.standard_normal((len(series), len(removed)))
     else:
-        raise ValueError(f"substrate must be one of {', '.join(SUBSTRATES)}, got {substrate!r}")
+        raise ArgumentError(f"substrate must be one of {', '.join(SUBSTRATES)}, got {substrate!r}")
     return out
 
 
@@ -125,21 +126,21 @@ def timeseries_faithfulness(
     scorer = scorer_of(model)
     x = scorer.validate(x)
     if x.ndim != 3:
-        raise ValueError(f"expected series (N, C, T), got inputs of shape {x.shape}")
+        raise ArgumentError(f"expected series (N, C, T), got inputs of shape {x.shape}")
     n, length = x.shape[0], x.shape[2]
     classes = np.asarray(classes)
     if maps.shape != (n, length) or classes.shape != (n,):
-        raise ValueError(
+        raise ArgumentError(
             f"expected maps of shape {(n, length)} and {n} classes, got {maps.shape} and "
             f"{classes.shape}"
         )
     labels = classes if labels is None else np.asarray(labels)
     if labels.shape != (n,):
-        raise ValueError(f"expected {n} labels, got shape {labels.shape}")
+        raise ArgumentError(f"expected {n} labels, got shape {labels.shape}")
     if substrate not in SUBSTRATES:
-        raise ValueError(f"substrate must be one of {', '.join(SUBSTRATES)}, got {substrate!r}")
+        raise ArgumentError(f"substrate must be one of {', '.join(SUBSTRATES)}, got {substrate!r}")
     if not all(0 < k < 1 for k in levels):
-        raise ValueError(f"levels must lie strictly between 0 and 1, got {levels}")
+        raise ArgumentError(f"levels must lie strictly between 0 and 1, got {levels}")
     grid = np.array([0.0, *levels])
     counts = [int(k * length) for k in grid]
     ranks = rankings(maps, seed)

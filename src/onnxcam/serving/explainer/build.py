@@ -19,7 +19,7 @@ from onnx import TensorProto, helper
 from onnxcam.engine import graph, metadata
 from onnxcam.engine.graph.builder import NodeBuilder
 from onnxcam.engine.postprocess import MAP_EPS
-from onnxcam.errors import LayerError, ModelError
+from onnxcam.errors import ArgumentError, LayerError, ModelError
 from onnxcam.serving.explainer.ablation_cam import ablation_cam
 from onnxcam.serving.explainer.blocks import minmax, resize
 from onnxcam.serving.explainer.recipro_cam import recipro_cam
@@ -43,12 +43,12 @@ def build_explainer(
 ) -> onnx.ModelProto:
     """The explainer graph of `model` at `layer`: input batch -> logits, target, map."""
     if method not in BUILDERS:
-        raise ValueError(
+        raise ArgumentError(
             f"unknown method {method!r} for an explainer graph: expected one of "
             f"{', '.join(METHODS)}"
         )
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+        raise ArgumentError(f"chunk must be a positive integer, got {chunk!r}")
     model = graph.at_least_opset(graph.load(model), MIN_OPSET, "explainer graphs")
     info = graph.ModelInfo(_free_output_names(model))
     layer = graph.resolve_layer(info, layer)

@@ -81,7 +81,7 @@ class Composite(Options):
     def rules(self, model: onnx.ModelProto) -> RuleSet:
         """The relevance rule set of this composite for one (BatchNorm-folded) model."""
         first, conv, dense = self.layer_rules()
-        return rule_set(f"relevance ({self})", model, first, conv, dense, self.first_any_kind)
+        return rule_set(f"relevance ({self.name})", model, first, conv, dense, self.first_any_kind)
 
 
 def rule_set(

@@ -19,6 +19,7 @@ import onnx
 from onnxcam.engine import graph
 from onnxcam.engine.backward.emitter import Emitter
 from onnxcam.engine.backward.rulesets import GRADIENT
+from onnxcam.errors import ArgumentError
 
 
 @dataclass
@@ -130,7 +131,7 @@ def alpha_beta_rule(alpha: float = 2.0, beta: float = 1.0, epsilon: float = 1e-6
     """LRP-alpha-beta with zennit's split: x+w+ + x-w- (and b+) is the positive part,
     x+w- + x-w+ (and b-) the negative one."""
     if not np.isclose(alpha - beta, 1.0):
-        raise ValueError(f"alpha - beta must be 1, got alpha={alpha}, beta={beta}")
+        raise ArgumentError(f"alpha - beta must be 1, got alpha={alpha}, beta={beta}")
 
     def rule(layer: Layer, r: str) -> str:
         em, w, b = layer.em, layer.w, layer.b
