@@ -317,3 +317,37 @@ def test_ray_outputs_equal_local(ray_instance, resnet_onnx, dataset, tmp_path):
             pngs = [(tmp_path / run / row["overlay"]).read_bytes() for run in ("local", "ray")]
             assert pngs[0] == pngs[1]
     assert ray_instance.is_initialized()  # the engine leaves an instance it did not start
+
+
+def test_hostile_files_become_error_rows_and_the_run_goes_on(resnet_onnx, tmp_path):
+    root = tmp_path / "hostile"
+    write_arrays(root, 2)
+    Image.new("RGB", (100_000, 1)).save(root / "strip.png")
+    (root / "header.npy").write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4', 'fortra")
+    (root / "jpeg.npy").write_bytes(b"\xff\xd8\xff\xe0 a JPEG")
+    job = Job(str(resnet_onnx), str(tmp_path / "out"), method="eigen-cam")
+    summary = explain_dataset(job, [str(root)], progress=False)
+    rows = {row["name"]: row for row in read_manifest(summary.manifest)}
+    assert rows["strip"]["status"] == "ok"  # cropped first: explained like any photo
+    assert rows["header"]["status"] == "error" and "cannot read array" in rows["header"]["error"]
+    assert rows["jpeg"]["status"] == "error" and "expected a .npy" in rows["jpeg"]["error"]
+    assert summary.ok == 3 and summary.errors == 2
+
+
+def test_a_changed_or_different_file_is_explained_again(resnet_onnx, tmp_path):
+    data = tmp_path / "data"
+    write_arrays(data, 3)
+    job = Job(str(resnet_onnx), str(tmp_path / "out"), method="eigen-cam")
+    assert explain_dataset(job, [str(data)], progress=False).skipped == 0
+    assert explain_dataset(job, [str(data)], progress=False).skipped == 3
+    x = np.load(data / "x01.npy")
+    np.save(data / "x01.npy", x[::-1].copy())  # new content, new modification time
+    os.utime(data / "x01.npy", ns=(1, 1))
+    summary = explain_dataset(job, [str(data)], progress=False)
+    assert summary.skipped == 2  # x01 is another file now: explained again
+    other = tmp_path / "other"  # another folder whose inputs have the same names
+    write_arrays(other, 3, seed=9)
+    summary = explain_dataset(job, [str(other)], progress=False)
+    assert summary.skipped == 0
+    rows = read_manifest(summary.manifest)
+    assert {Path(row["input"]).parent for row in rows} == {other.resolve()}

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from onnxcam.errors import InputError
 from onnxcam.io.preprocess import Preprocess
@@ -72,10 +72,13 @@ def open_picture(path: str | Path, size: tuple[int, int], crop_fraction: float) 
                 opened.load()
                 image = eight_bit_rgb(opened, path)
                 return np.asarray(fit_image(image, size, crop_fraction))
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
-        raise InputError(f"cannot read image {path}: {err}") from err
+    except InputError:
+        raise
     except MemoryError:
         raise InputError(f"cannot read image {path}: it does not fit in memory") from None
+    except Exception as err:  # a corrupt file can make Pillow's decoders raise anything
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"cannot read image {path}: {reason}") from err
 
 
 def load_image(
