@@ -16,26 +16,34 @@ def _stab(z, eps, signed=True):
 
 def dense_relevance(x, w, b, r, rule, **opt):
     """x (M, J), w (K, J), b (K,) or None, r (M, K) -> (M, J). opt: eps, signed, gamma, alpha,
-    beta, low/high (M, J) bounds, mask (M, J) real inputs (1) vs padding (0)."""
+    beta, low/high (M, J) bounds, mask (M, J) real inputs (1) vs padding (0).
+
+    With the contributions c_jk = x_j w_jk: z+ shares R_k by c+ (x+ w+ and x- w- are exactly the
+    positive products) over sum c+ + b+; gamma by c + gamma c+ (outputs z_k > 0) or c + gamma c-
+    (z_k < 0) over their sums with b + gamma b+- ; alpha-beta by c+ and c- separately."""
     eps = opt.get("eps", 1e-9)
     mask = opt.get("mask", np.ones_like(x))
     b = np.zeros(len(w)) if b is None else b
     wt = w.T[None]  # (1, J, K)
+    c = x[:, :, None] * wt
+    cp, cn = np.maximum(c, 0), np.minimum(c, 0)
     if rule == "epsilon":
-        c = x[:, :, None] * wt
-        z = c.sum(1) + (b if opt.get("bias", True) else 0)
+        z = c.sum(1) + b
         return (c / _stab(z, eps, opt.get("signed", True))[:, None] * r[:, None]).sum(2)
+    if rule == "zplus":
+        return (cp / _stab(cp.sum(1) + np.maximum(b, 0), eps)[:, None] * r[:, None]).sum(2)
+    if rule == "x-w-plus":
+        cw = x[:, :, None] * np.maximum(wt, 0)
+        return (cw / _stab(cw.sum(1), eps, signed=False)[:, None] * r[:, None]).sum(2)
     if rule == "gamma":
         g = opt["gamma"]
-        return dense_relevance(
-            x, w + g * np.maximum(w, 0), b + g * np.maximum(b, 0), r, "epsilon", eps=eps
-        )
-    if rule == "zplus":
-        c = x[:, :, None] * np.maximum(wt, 0)
-        return (c / _stab(c.sum(1), eps, opt.get("signed", True))[:, None] * r[:, None]).sum(2)
+        z = c.sum(1) + b
+        up, down = c + g * cp, c + g * cn
+        z_up = _stab(up.sum(1) + b + g * np.maximum(b, 0), eps)
+        z_down = _stab(down.sum(1) + b + g * np.minimum(b, 0), eps)
+        s_up, s_down = np.where(z > 0, r / z_up, 0), np.where(z < 0, r / z_down, 0)
+        return (s_up[:, None] * up + s_down[:, None] * down).sum(2)
     if rule == "alpha-beta":
-        c = x[:, :, None] * wt
-        cp, cn = np.maximum(c, 0), np.minimum(c, 0)
         zp = _stab(cp.sum(1) + np.maximum(b, 0), eps)
         zn = _stab(cn.sum(1) + np.minimum(b, 0), eps)
         return (
@@ -45,11 +53,12 @@ def dense_relevance(x, w, b, r, rule, **opt):
         )
     if rule in ("w2", "flat"):
         v = wt**2 if rule == "w2" else np.ones_like(wt)
-        c = mask[:, :, None] * v
-        return (c / _stab(c.sum(1), eps)[:, None] * r[:, None]).sum(2)
+        extra = b**2 if rule == "w2" else 0
+        v = mask[:, :, None] * v
+        return (v / _stab(v.sum(1) + extra, eps)[:, None] * r[:, None]).sum(2)
     if rule == "zbox":
         lo, hi = opt["low"], opt["high"]
-        c = x[:, :, None] * wt - lo[:, :, None] * np.maximum(wt, 0)
+        c = c - lo[:, :, None] * np.maximum(wt, 0)
         c = c - hi[:, :, None] * np.minimum(wt, 0)
         return (c / _stab(c.sum(1), eps)[:, None] * r[:, None]).sum(2)
     raise ValueError(rule)

@@ -76,8 +76,8 @@ EPS = {"eps": 1e-6}
 REFERENCE = {
     "lrp-0": [("epsilon", {})] * 3,
     "epsilon": [("epsilon", EPS)] * 3,
-    "epsilon-plus": [("zplus", {}), ("zplus", {}), ("epsilon", EPS)],
-    "epsilon-plus-flat": [("flat", {}), ("zplus", {}), ("epsilon", EPS)],
+    "epsilon-plus": [("zplus", EPS), ("zplus", EPS), ("epsilon", EPS)],
+    "epsilon-plus-flat": [("flat", EPS), ("zplus", EPS), ("epsilon", EPS)],
     "epsilon-alpha2-beta1": [("alpha-beta", {"alpha": 2, "beta": 1, **EPS})] * 2
     + [("epsilon", EPS)],
     "epsilon-gamma-box": [
@@ -85,7 +85,7 @@ REFERENCE = {
         ("gamma", {"gamma": 0.25, **EPS}),
         ("epsilon", EPS),
     ],
-    "sr-official": [("epsilon", {"signed": False})] * 2 + [("zplus", {"signed": False})],
+    "sr-official": [("epsilon", {"signed": False})] * 2 + [("x-w-plus", {})],
 }
 
 
@@ -161,7 +161,7 @@ def test_w_square_rule_equals_numpy_lrp():
     eps = linear.epsilon_rule(1e-9)
     rules = rule_set("w2 first", model, linear.w_square_rule(), eps, eps)
     got, _ = run_relevance(model, rules, x)
-    want = conv_reference(p, x, [("w2", {}), ("epsilon", {}), ("epsilon", {})])
+    want = conv_reference(p, x, [("w2", EPS), ("epsilon", {}), ("epsilon", {})])
     assert relative_error(got, want) < 1e-4
 
 

@@ -6,6 +6,13 @@ import torch
 from torch import nn
 
 
+class Sum(nn.Module):
+    """a + b as a module (a residual sum), so that relevance rules can be attached to it."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
         super().__init__()
@@ -19,10 +26,11 @@ class BasicBlock(nn.Module):
             self.down = nn.Sequential(
                 nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
             )
+        self.add = Sum()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = x if self.down is None else self.down(x)
-        return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))) + skip)
+        return self.relu(self.add(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))), skip))
 
 
 class TinyResNet(nn.Module):
@@ -79,6 +87,35 @@ def randomise_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
             module.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
             module.bias.data.copy_(torch.rand(n, generator=generator) - 0.5)
     return model.eval()
+
+
+class ResNet18Shape(nn.Module):
+    """ResNet-18's shape (7x7 stem, max-pool, BasicBlocks [2, 2, 2, 2], GAP, Linear) at a
+    quarter of its widths."""
+
+    def __init__(self, widths=(16, 32, 64, 128), classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, widths[0], 7, 2, 3, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2, 1),
+        )
+        blocks, cin = [], widths[0]
+        for i, width in enumerate(widths):
+            blocks += [BasicBlock(cin, width, 1 if i == 0 else 2), BasicBlock(width, width)]
+            cin = width
+        self.layers = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(widths[-1], classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
+
+
+def resnet18_shape(seed: int = 0) -> ResNet18Shape:
+    torch.manual_seed(seed)
+    return randomise_batchnorm(ResNet18Shape(), seed)
 
 
 def tiny_resnet(seed: int = 0) -> TinyResNet:

@@ -241,9 +241,9 @@ def names(help: str) -> Any:
     return _field(None, Option(None, help, "names", optional=True))
 
 
-def numbers(default: float, help: str) -> Any:
-    """A number, or one number per input channel."""
-    return _field(default, Option(default, help, "numbers"))
+def numbers(default: float | None, help: str) -> Any:
+    """A number, or one number per input channel; None is valid (not set) if the default."""
+    return _field(default, Option(default, help, "numbers", optional=default is None))
 
 
 def fractions(default: tuple[float, ...], help: str) -> Any:

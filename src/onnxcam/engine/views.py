@@ -86,13 +86,19 @@ class ModelViews:
         """The model with BatchNorms and per-channel constants folded into their layers
         (relevance.fold_linear_layers) plus an LRP sweep from the class scores to the input under
         `composite` (built once per composite). Outputs: the class scores, then
-        `backward.grad_name(input)`, the input relevance."""
+        `backward.grad_name(input)`, the input relevance, then `backward.tally_name(ABSORBED)`,
+        what biases took, per input."""
         key = ("relevance", composite)
         if key not in self._backward:
             folded = relevance.fold_linear_layers(self.model)
             source = graph.model_input(self.model).name
             model = backward.build(
-                folded, composite.rules(folded), [self.logits], [source], [self.logits]
+                folded,
+                composite.rules(folded),
+                [self.logits],
+                [source],
+                [self.logits],
+                [relevance.ABSORBED],
             )
             self._backward[key] = Runner(model, *self._session_args, input_name=source)
         return self._backward[key]

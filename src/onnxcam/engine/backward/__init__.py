@@ -8,6 +8,15 @@ tensors asked about, with standard ONNX ops only and a free batch axis.
 from onnxcam.engine.backward import gradients  # noqa: F401  (registers the gradient rules)
 from onnxcam.engine.backward.emitter import BackwardError, Emitter
 from onnxcam.engine.backward.rulesets import GRADIENT
-from onnxcam.engine.backward.sweep import RuleSet, build, grad_name, seed_name
+from onnxcam.engine.backward.sweep import RuleSet, build, grad_name, seed_name, tally_name
 
-__all__ = ["GRADIENT", "BackwardError", "Emitter", "RuleSet", "build", "grad_name", "seed_name"]
+__all__ = [
+    "GRADIENT",
+    "BackwardError",
+    "Emitter",
+    "RuleSet",
+    "build",
+    "grad_name",
+    "seed_name",
+    "tally_name",
+]

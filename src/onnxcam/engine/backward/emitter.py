@@ -41,13 +41,16 @@ class Emitter(NodeBuilder):
             self.specs.setdefault(
                 name, graph.TensorSpec(name, tensor.data_type, tuple(tensor.dims))
             )
-        self._model = model
+        self.model = model
+        self._producers = graph.producers(model)
         #: The model's float type: the type of tensors the rules emit (a float16 model's
         #: gradients are float16), which shape inference does not know for emitted names.
         self.float_type = graph.elem_type(self.specs.get(model.graph.input[0].name))
         self._static = graph.static_nodes(model)
         self._probed = False
         self.node: onnx.NodeProto | None = None  # the forward node whose rule is running
+        #: Per-sample (N,) quantities the rules add to as they run (`tally`), by name.
+        self.tallies: dict[str, list[str]] = {}
 
     def const(self, value: Any, dtype: Any = None, like: str | None = None) -> str:
         """An initializer holding value as `dtype`, or in the element type of tensor `like`
@@ -91,12 +94,12 @@ class Emitter(NodeBuilder):
         and 2: sizes computed in-graph, and constants computed in-graph (as old exporters
         compute pads, slice starts and split points from weights or from Shape)."""
         self._probed = True
-        source = graph.model_input(self._model)
+        source = graph.model_input(self.model)
         if source.shape is None or any(not isinstance(d, int) for d in source.shape[1:]):
             return
-        names = [out for node in self._model.graph.node for out in node.output if out]
+        names = [out for node in self.model.graph.node for out in node.output if out]
         session = ort.InferenceSession(
-            graph.expose(self._model, names).SerializeToString(),
+            graph.expose(self.model, names).SerializeToString(),
             providers=["CPUExecutionProvider"],
         )
         dtype = helper.tensor_dtype_to_np_dtype(source.elem_type)
@@ -105,7 +108,7 @@ class Emitter(NodeBuilder):
             session.run(names, {source.name: np.zeros((n, *source.shape[1:]), dtype)})
             for n in batches
         ]
-        nodes = self._model.graph.node
+        nodes = self.model.graph.node
         static = {o for i in self._static for o in nodes[i].output}
         for name, *values in zip(names, *runs, strict=True):
             value = values[0]
@@ -127,6 +130,14 @@ class Emitter(NodeBuilder):
         tensor = self._values.get(name) if name else None
         return None if tensor is None else numpy_helper.to_array(tensor)
 
+    def is_constant(self, name: str) -> bool:
+        """Whether `name` is an initializer or a Constant node's output (nothing is run)."""
+        return name in self._values
+
+    def producer(self, name: str) -> onnx.NodeProto | None:
+        """The forward node that writes `name` (None for graph inputs and initializers)."""
+        return self._producers.get(name)
+
     def constant_input(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray | None:
         """A node input that must be a constant (axes, pads, sizes); None when absent."""
         if index >= len(node.input) or not node.input[index]:
@@ -142,6 +153,15 @@ class Emitter(NodeBuilder):
         raise BackwardError(where + message)
 
     # patterns shared by rules ----------------------------------------------------------------
+
+    def tally(self, name: str, value: str) -> None:
+        """Add the per-sample sum of `value` (batch on axis 0) to the tally `name`, which the
+        backward graph returns when asked (`build(..., tallies=[name])`)."""
+        self.tallies.setdefault(name, []).append(self.per_sample_sum(value))
+
+    def per_sample_sum(self, value: str) -> str:
+        """(N,) sums of `value` over all axes but the batch axis."""
+        return self.reduce_sum(self.op("Flatten", [value], axis=1), [1], keepdims=False)
 
     def reduce_sum(self, x: str, axes: Sequence[int], keepdims: bool = True) -> str:
         return self.reduce("ReduceSum", x, axes, keepdims)

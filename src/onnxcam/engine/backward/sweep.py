@@ -45,6 +45,11 @@ def grad_name(tensor: str) -> str:
     return f"{tensor}__onnxcam_grad"
 
 
+def tally_name(name: str) -> str:
+    """The output under which the backward graph returns the tally `name` (Emitter.tally)."""
+    return f"onnxcam_tally__{name}"
+
+
 def seed_name(tensor: str) -> str:
     """The graph input that seeds the sweep at `tensor` (same shape as the tensor)."""
     return f"{tensor}__onnxcam_seed"
@@ -75,11 +80,13 @@ def build(
     seeds: Sequence[str],
     wrt: Sequence[str],
     outputs: Sequence[str] = (),
+    tallies: Sequence[str] = (),
 ) -> onnx.ModelProto:
     """The forward graph plus a reverse sweep from `seeds` to `wrt` under `rules`.
 
     Inputs: the model's inputs, then one seed per seeded tensor (`seed_name`, same shape).
-    Outputs: `outputs` (forward tensors), then the value at each wrt tensor (`grad_name`).
+    Outputs: `outputs` (forward tensors), then the value at each wrt tensor (`grad_name`), then
+    each of `tallies` (`tally_name`, (N,) per sample; zeros where no rule added to it).
     """
     model = graph.at_least_opset(model, MIN_OPSET, "backward graphs")
     graph.refuse_subgraphs(model.graph.node, "control flow is not supported in backward graphs")
@@ -116,10 +123,18 @@ def build(
         for name, need, value in zip(node.input, needs, results, strict=False):
             if need and value is not None:
                 incoming.setdefault(name, []).append(value)
-    return _assemble(model, emitter, seeds, wrt, outputs, total)
+    counted = []
+    for name in tallies:
+        parts = emitter.tallies.get(name)
+        if not parts:  # nothing added: zeros, one per sample
+            parts = [emitter.per_sample_sum(emitter.zeros_like(seed_name(seeds[0])))]
+        counted.append(parts[0] if len(parts) == 1 else emitter.op("Sum", parts))
+    return _assemble(
+        model, emitter, seeds, wrt, outputs, total, dict(zip(tallies, counted, strict=True))
+    )
 
 
-def _assemble(model, emitter, seeds, wrt, outputs, total) -> onnx.ModelProto:
+def _assemble(model, emitter, seeds, wrt, outputs, total, tallies) -> onnx.ModelProto:
     result = copy.deepcopy(model)
     g = result.graph
     specs = emitter.specs
@@ -148,4 +163,7 @@ def _assemble(model, emitter, seeds, wrt, outputs, total) -> onnx.ModelProto:
                 grad_name(tensor), graph.elem_type(specs.get(tensor)), None
             )
         )
+    for name, value in tallies.items():
+        g.node.append(helper.make_node("Identity", [value], [tally_name(name)]))
+        g.output.append(helper.make_tensor_value_info(tally_name(name), emitter.float_type, None))
     return result

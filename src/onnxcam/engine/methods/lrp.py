@@ -32,12 +32,10 @@ class LRP(RelevanceMethod):
     passes = "1 relevance pass"
 
     def explain(self, ctx: Context) -> MethodOutput:
-        relevance = self.input_relevance(ctx)
+        relevance, metadata = self.input_relevance(ctx)
         raw = relevance.sum(axis=1)
         maps, empty = positive_maps(raw)
-        metadata = {
-            "composite": self.composite,
-            "relevance_sum": relevance.reshape(len(raw), -1).sum(axis=1, dtype=np.float64),
+        metadata |= {
             "constant_maps": empty.tolist(),
             **passes([1] * len(ctx.x)),
             "backward_graph": "relevance",

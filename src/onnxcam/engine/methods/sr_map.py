@@ -51,7 +51,7 @@ class SRMap(RelevanceMethod, ContextSaliency):
         return ContextSaliency(**{name: getattr(self, name) for name in names})
 
     def explain(self, ctx: Context) -> MethodOutput:
-        relevance = self.input_relevance(ctx)
+        relevance, metadata = self.input_relevance(ctx)
         maps = np.empty((len(relevance), *ctx.input_size), np.float32)
         infos = []
         saliency = self.saliency
@@ -59,10 +59,8 @@ class SRMap(RelevanceMethod, ContextSaliency):
         for i, signed in enumerate(images):
             maps[i], info = context_saliency(relevance_heatmap(signed, self.heatmap), saliency)
             infos.append(info)
-        metadata = {
-            "composite": self.composite,
+        metadata |= {
             "heatmap": self.heatmap,
-            "relevance_sum": relevance.reshape(len(maps), -1).sum(axis=1, dtype=np.float64),
             "saliency_work_size": [info["work_size"] for info in infos],
             "saliency_patches": [info["patches"] for info in infos],
             "constant_maps": [info["constant"] for info in infos],

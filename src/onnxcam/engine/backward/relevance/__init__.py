@@ -14,8 +14,10 @@ from onnxcam.engine.backward.relevance.fold import (
     fold_batch_norms,
     fold_linear_layers,
 )
+from onnxcam.engine.backward.relevance.linear import ABSORBED
 
 __all__ = [
+    "ABSORBED",
     "COMPOSITES",
     "Composite",
     "fold_affine_chains",

@@ -1,19 +1,30 @@
-"""LRP composites: which linear rule each Conv/Gemm/MatMul gets, selectable by name.
+"""LRP composites: which rule each Conv/Gemm/MatMul and each sum gets, selectable by name.
 
-| name | first linear layer | other Conv | Gemm/MatMul |
-|---|---|---|---|
-| `lrp-0` | LRP-0 | LRP-0 | LRP-0 |
-| `epsilon` | epsilon | epsilon | epsilon |
-| `epsilon-plus` | z+ | z+ | epsilon |
-| `epsilon-plus-flat` | flat | z+ | epsilon |
-| `epsilon-alpha2-beta1` | alpha2-beta1 | alpha2-beta1 | epsilon |
-| `epsilon-gamma-box` | z^B (low, high) | gamma | epsilon |
-| `sr-official` | LRP-0 with bias, Z + 1e-9 | same | z+ without bias, Z + 1e-9 |
+| name | first linear layer | other Conv | Gemm/MatMul | sums and pools |
+|---|---|---|---|---|
+| `lrp-0` | LRP-0 | LRP-0 | LRP-0 | Norm |
+| `epsilon` | epsilon | epsilon | epsilon | Norm |
+| `epsilon-plus` | z+ | z+ | epsilon | z+ |
+| `epsilon-plus-flat` | flat | z+ | epsilon | z+ |
+| `epsilon-alpha2-beta1` | alpha2-beta1 | alpha2-beta1 | epsilon | alpha2-beta1 |
+| `epsilon-gamma-box` | z^B (low, high) | gamma | epsilon | gamma |
+| `sr-official` | LRP-0 with bias, Z + 1e-9 | same | x W+ without bias, Z + 1e-9 | Norm |
 
-`sr-official` is the rule set of the SR-map authors' code (spec §2.18); the others follow
-zennit's composites. "First" is the first Conv/Gemm/MatMul in graph order (the one nearest the
-input); a first layer that is not a Conv keeps the dense rule, except in `epsilon-gamma-box`
-and `epsilon-plus-flat`, whose first-layer rules apply to any layer kind.
+`sr-official` is the rule set of the SR-map authors' code (spec §2.18: x W+ without the sign
+split, stabilisers of 1e-9 that are not sign-aware). The others are zennit 1.0's composites
+with its rules and stabilisers (`epsilon` for the epsilon rule, `stabiliser` for every other
+rule and for the splits), and two departures that `profile="zennit"` undoes:
+
+- a sum of tensors (a residual Add, a pool) is a linear layer with unit weights, so it gets the
+  composite's own convolution rule; zennit splits every sum by `Norm` (LRP-epsilon), whose
+  shares grow without bound where the addends nearly cancel;
+- z^B goes to the first linear layer of any kind (its bounds are the input's), and its bounds
+  are widened per element to contain the input, which the rule assumes; zennit gives it to the
+  first convolution only and takes the bounds as they come.
+
+"First" is the first Conv/Gemm/MatMul in graph order (the one nearest the input); a first layer
+that is not a Conv keeps the dense rule, except in `epsilon-plus-flat` (and, but for the zennit
+profile, `epsilon-gamma-box`), whose first-layer rule applies to any layer kind.
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ from dataclasses import dataclass
 
 import onnx
 
-from onnxcam.engine.backward.relevance import linear
+from onnxcam.engine.backward.relevance import linear, passing
 from onnxcam.engine.backward.rulesets import RELEVANCE
 from onnxcam.engine.backward.sweep import RuleSet
 from onnxcam.engine.options import Options, choice, number, numbers
@@ -30,6 +41,7 @@ from onnxcam.engine.options import Options, choice, number, numbers
 LINEAR_OPS = ("Conv", "Gemm", "MatMul")
 LRP0_EPSILON = 1e-9  # LRP-0 is LRP-epsilon with a stabiliser that only prevents 0 / 0
 
+PROFILES = ("onnxcam", "zennit")
 COMPOSITES = (
     "lrp-0",
     "epsilon",
@@ -48,40 +60,76 @@ class Composite(Options):
     name: str = choice(
         "epsilon-plus", COMPOSITES, "which rule each layer gets", what="LRP composite"
     )
-    epsilon: float = number(1e-6, "stabiliser of the epsilon rules", low=0)
+    epsilon: float = number(1e-6, "stabiliser of the epsilon rule", low=0)
     gamma: float = number(0.25, "weight of the positive part in the gamma rule", low=0)
-    low: float | tuple[float, ...] = numbers(0.0, "z^B: lowest input value (per channel)")
-    high: float | tuple[float, ...] = numbers(1.0, "z^B: highest input value (per channel)")
+    low: float | tuple[float, ...] | None = numbers(
+        None, "z^B: lowest model input value, per channel (default: pixel 0 preprocessed)"
+    )
+    high: float | tuple[float, ...] | None = numbers(
+        None, "z^B: highest model input value, per channel (default: pixel 1 preprocessed)"
+    )
+    stabiliser: float = number(
+        linear.STABILISER, "stabiliser of the other rules and of the splits at sums", low=0
+    )
+    profile: str = choice(
+        "onnxcam", PROFILES, "onnxcam, or zennit: its Norm at sums, its z^B", what="LRP profile"
+    )
 
     def layer_rules(self) -> tuple[linear.LinearRule, linear.LinearRule, linear.LinearRule]:
         """(first layer, other Conv, dense) rules."""
         eps = linear.epsilon_rule(self.epsilon)
         lrp0 = linear.epsilon_rule(LRP0_EPSILON)
+        stab = self.stabiliser
         if self.name == "lrp-0":
             return lrp0, lrp0, lrp0
         if self.name == "epsilon":
             return eps, eps, eps
         if self.name == "epsilon-plus":
-            return linear.zplus_rule(), linear.zplus_rule(), eps
+            return linear.zplus_rule(stab), linear.zplus_rule(stab), eps
         if self.name == "epsilon-plus-flat":
-            return linear.flat_rule(), linear.zplus_rule(), eps
+            return linear.flat_rule(stab), linear.zplus_rule(stab), eps
         if self.name == "epsilon-alpha2-beta1":
-            ab = linear.alpha_beta_rule(2.0, 1.0, self.epsilon)
+            ab = linear.alpha_beta_rule(2.0, 1.0, stab)
             return ab, ab, eps
         if self.name == "epsilon-gamma-box":
-            box = linear.zbox_rule(self.low, self.high, self.epsilon)
-            return box, linear.gamma_rule(self.gamma, self.epsilon), eps
+            low = 0.0 if self.low is None else self.low
+            high = 1.0 if self.high is None else self.high
+            box = linear.zbox_rule(low, high, stab, widen=self.profile == "onnxcam")
+            return box, linear.gamma_rule(self.gamma, stab), eps
         conv = linear.epsilon_rule(LRP0_EPSILON, signed=False)  # sr-official
-        return conv, conv, linear.zplus_rule(LRP0_EPSILON, signed=False)
+        return conv, conv, linear.positive_weights_rule(LRP0_EPSILON)
+
+    def sum_shares(self) -> tuple[passing.Share, ...]:
+        """How relevance splits at sums and pools: among the addends that agree in sign with
+        the sum, but by Norm (gradient times input) in the epsilon family and the zennit
+        profile."""
+        if self.profile == "zennit" or self.name in ("lrp-0", "epsilon", "sr-official"):
+            return passing.NORM
+        return passing.SIGN_MATCHED
+
+    @property
+    def split_stabiliser(self) -> float:
+        """The stabiliser of the proportional splits (sums, pools)."""
+        return LRP0_EPSILON if self.name == "sr-official" else self.stabiliser
 
     @property
     def first_any_kind(self) -> bool:
-        return self.name in ("epsilon-plus-flat", "epsilon-gamma-box")
+        box_anywhere = self.name == "epsilon-gamma-box" and self.profile == "onnxcam"
+        return self.name == "epsilon-plus-flat" or box_anywhere
 
     def rules(self, model: onnx.ModelProto) -> RuleSet:
         """The relevance rule set of this composite for one (BatchNorm-folded) model."""
         first, conv, dense = self.layer_rules()
-        return rule_set(f"relevance ({self.name})", model, first, conv, dense, self.first_any_kind)
+        return rule_set(
+            f"relevance ({self.name})",
+            model,
+            first,
+            conv,
+            dense,
+            self.first_any_kind,
+            self.split_stabiliser,
+            self.sum_shares(),
+        )
 
 
 def rule_set(
@@ -91,10 +139,13 @@ def rule_set(
     conv_rule: linear.LinearRule,
     dense_rule: linear.LinearRule,
     first_any_kind: bool = False,
+    split_stabiliser: float = linear.STABILISER,
+    sum_shares: tuple[passing.Share, ...] = passing.NORM,
 ) -> RuleSet:
     """RELEVANCE plus linear-layer rules: `first_rule` for the first linear layer of `model`
     (if it is a Conv, or of any kind when first_any_kind), `conv_rule` for other Conv layers,
-    `dense_rule` for Gemm/MatMul."""
+    `dense_rule` for Gemm/MatMul; sums and pools split by `sum_shares`, stabilised by
+    `split_stabiliser`."""
     first = next((n for n in model.graph.node if n.op_type in LINEAR_OPS), None)
 
     def rule_for(node: onnx.NodeProto) -> linear.LinearRule:
@@ -111,4 +162,5 @@ def rule_set(
 
     rules = RuleSet(name, dict(RELEVANCE.rules))
     rules.register(*LINEAR_OPS)(linear_layer)
+    rules.register(*passing.PROPORTIONAL)(passing.proportional_rule(split_stabiliser, sum_shares))
     return rules

@@ -1,21 +1,22 @@
 """Relevance through the non-linear and structural ops (the op mapping of spec §2.17).
 
-- pass-through: ReLU-like activations, Dropout, Identity, and a BatchNormalization that could
-  not be folded into its Conv/Gemm (zennit's default `Pass`);
+- pass-through: elementwise activations, Dropout, Identity, and a BatchNormalization that
+  could not be folded into its Conv/Gemm (zennit's `Pass`);
 - winner-take-all: MaxPool, GlobalMaxPool, ReduceMax route relevance like their gradient;
 - proportional: pools, reductions and residual Add/Sub/Sum split relevance in proportion to
-  each input's share of the output, `R_i = x_i * d y/d x_i * R / y` (a constant operand, e.g.
-  a bias, keeps its share); Mul/Div by a constant pass relevance on unchanged;
+  each input's share of the output, `R_i = x_i * d y/d x_i * R / stab(y)` (zennit's `Norm`; a
+  constant operand, e.g. a bias, keeps its share); Mul/Div by a constant pass it on unchanged;
 - structural ops (reshape, transpose, concat, split, slice, pad) move relevance like gradients.
 """
 
 from __future__ import annotations
 
-from onnxcam.engine.backward.relevance.linear import stabilise
-from onnxcam.engine.backward.rulesets import GRADIENT, RELEVANCE
+from dataclasses import dataclass
 
-#: Stabiliser of the proportional splits (sign-aware, as zennit's Norm rule).
-SPLIT_EPSILON = 1e-9
+from onnxcam.engine.backward.relevance.linear import ABSORBED, STABILISER, stabilise
+from onnxcam.engine.backward.rulesets import GRADIENT, RELEVANCE
+from onnxcam.engine.backward.sweep import Rule
+from onnxcam.engine.graph import attributes
 
 ROUTED = ("MaxPool", "GlobalMaxPool", "ReduceMax")
 STRUCTURAL = (
@@ -45,7 +46,33 @@ PROPORTIONAL = (
 )
 
 
-@RELEVANCE.register("Relu", "LeakyRelu", "Clip", "Dropout", "Identity", "BatchNormalization")
+#: Elementwise activations (zennit's `Pass` on its Activation types), and what the sweep treats
+#: as the identity: Dropout, and a BatchNormalization that could not be folded.
+PASSED = (
+    "Relu",
+    "LeakyRelu",
+    "PRelu",
+    "Clip",
+    "Elu",
+    "Selu",
+    "Celu",
+    "ThresholdedRelu",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Tanh",
+    "Softplus",
+    "Softsign",
+    "Shrink",
+    "Gelu",
+    "Mish",
+    "Dropout",
+    "Identity",
+    "BatchNormalization",
+)
+
+
+@RELEVANCE.register(*PASSED)
 def pass_through(em, node, grads, needs):
     return [grads[0]] + [None] * (len(node.input) - 1)
 
@@ -54,14 +81,110 @@ for _op in ROUTED + STRUCTURAL:
     RELEVANCE.rules[_op] = GRADIENT.rules[_op]
 
 
-@RELEVANCE.register(*PROPORTIONAL)
-def proportional(em, node, grads, needs):
-    if node.op_type in ("Mul", "Div") and all(needs):
-        em.fail("relevance through a product of two activations is not defined (gating)")
-    y = node.output[0]
-    s = em.op("Div", [grads[0], stabilise(em, y, SPLIT_EPSILON)])
-    shares = GRADIENT.rules[node.op_type](em, node, [s], needs)
-    return [
-        None if share is None or not need else em.op("Mul", [x, share])
-        for x, share, need in zip(node.input, shares, needs, strict=False)
+ADDITIONS = ("Add", "Sub", "Sum", "Mean")
+SCALINGS = ("Mul", "Div")  # by a constant: all of R goes on to the one input
+
+
+@dataclass(frozen=True)
+class Share:
+    """One term of a split at a sum: R is shared in proportion to `positive` times each input's
+    positive contributions plus `negative` times its negative ones, over the same combination
+    of the output's parts, scaled by `weight`; `where` ("Greater", "Less") keeps only outputs
+    of that sign. Contributions are the inputs' signed terms in the sum (-b for Sub's b)."""
+
+    weight: float
+    positive: float
+    negative: float
+    where: str | None = None
+
+
+#: zennit's Norm (LRP-epsilon on the sum): every input's share of the output.
+NORM = (Share(1.0, 1.0, 1.0),)
+#: The addends that agree in sign with the output share R: the positive contributions where
+#: y > 0, the negative ones where y < 0 (the generalised gamma rule as gamma grows). Exactly
+#: conservative, never more than R to any input however the addends cancel, and Norm itself
+#: where they all have one sign.
+SIGN_MATCHED = (Share(1.0, 1.0, 0.0, "Greater"), Share(1.0, 0.0, 1.0, "Less"))
+
+
+def proportional_rule(stabiliser: float = STABILISER, shares: tuple[Share, ...] = NORM) -> Rule:
+    """Split R at a sum, a pool or a reduction by `shares` (zennit's `Norm` by default: R_i =
+    x_i * dy/dx_i * R / stab(y)); an addend that does not depend on the input (a bias) takes
+    its share, which is tallied as absorbed. Mul and Div by a constant pass R on whole."""
+
+    def proportional(em, node, grads, needs):
+        if node.op_type in SCALINGS and all(needs):
+            em.fail("relevance through a product of two activations is not defined (gating)")
+        terms = NORM if node.op_type in SCALINGS else shares
+        data = len(node.input) if node.op_type in ADDITIONS else 1
+        inputs = list(node.input)
+        parts = _contributions(em, node, inputs[:data], terms)
+        relevance: list[str | None] = [None] * len(node.input)
+        for share in terms:
+            numerators = [
+                _combine(em, share, x, parts[i]) if i < data else x for i, x in enumerate(inputs)
+            ]
+            y = _output(em, node, numerators)
+            s = em.op("Div", [grads[0], stabilise(em, y, stabiliser)])
+            if share.where is not None:
+                zero = em.const(0.0, like=y)
+                sign = em.op(share.where, [_output(em, node, inputs), zero])
+                s = em.op("Where", [sign, s, zero])
+            if share.weight != 1.0:
+                s = em.op("Mul", [s, em.const(share.weight, like=y)])
+            _absorb(em, node, s, numerators, needs[:data])
+            gradients = GRADIENT.rules[node.op_type](em, node, [s], needs)
+            for i, g in enumerate(gradients):
+                if g is None or not needs[i]:
+                    continue
+                term = em.op("Mul", [numerators[i], g])
+                relevance[i] = term if relevance[i] is None else em.op("Add", [relevance[i], term])
+        return relevance
+
+    return proportional
+
+
+def _contributions(em, node, data: list[str], shares) -> list[tuple[str, str] | None]:
+    """For each data input, the parts whose contributions to the sum are positive and negative:
+    (x+, x-), swapped for Sub's subtrahend; only when a share weighs them differently."""
+    if all(share.positive == share.negative for share in shares):
+        return [None] * len(data)
+    parts = []
+    for i, x in enumerate(data):
+        pos = em.op("Relu", [x])
+        neg = em.op("Sub", [x, pos])
+        parts.append((neg, pos) if node.op_type == "Sub" and i == 1 else (pos, neg))
+    return parts
+
+
+def _combine(em, share: Share, x: str, parts: tuple[str, str] | None) -> str:
+    """An input's numerator under a share: `positive` times its positive-contribution part plus
+    `negative` times its negative one (x itself when both are 1)."""
+    if share.positive == share.negative:
+        return x if share.positive == 1.0 else em.op("Mul", [x, em.const(share.positive, like=x)])
+    terms = [
+        part if factor == 1.0 else em.op("Mul", [part, em.const(factor, like=x)])
+        for part, factor in zip(parts, (share.positive, share.negative), strict=True)
+        if factor != 0.0
     ]
+    return terms[0] if len(terms) == 1 else em.op("Add", terms)
+
+
+def _absorb(em, node, s: str, numerators: list[str], needs: list[bool]) -> None:
+    """Tally what the constant addends (biases) take: sum_k s_k y_k of the op on them alone."""
+    if node.op_type in SCALINGS or all(needs):
+        return
+    alone = [
+        x if i >= len(needs) or not needs[i] else em.zeros_like(x) for i, x in enumerate(numerators)
+    ]
+    em.tally(ABSORBED, em.op("Mul", [s, _output(em, node, alone)]))
+
+
+def _output(em, node, inputs: list[str]) -> str:
+    """The node's op on `inputs` (its own output when they are its inputs)."""
+    if list(inputs) == list(node.input):
+        return node.output[0]
+    return em.op(node.op_type, inputs, **attributes(node))
+
+
+RELEVANCE.register(*PROPORTIONAL)(proportional_rule())
