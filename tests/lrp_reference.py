@@ -100,7 +100,9 @@ def conv_relevance(x, w, b, r, rule, stride, pad, **opt):
     extra = {"mask": mask}
     if rule == "zbox":
         for bound in ("low", "high"):
-            full = np.broadcast_to(np.asarray(opt[bound]).reshape(1, -1, 1, 1), x.shape)
+            value = np.asarray(opt[bound])  # per channel, or per element (N, C, H, W)
+            value = value if value.ndim == 4 else value.reshape(1, -1, 1, 1)
+            full = np.broadcast_to(value, x.shape)
             extra[bound] = im2col(np.ascontiguousarray(full), k, stride, pad).reshape(-1, j)
     rin = dense_relevance(flat, w.reshape(len(w), -1), b, rr, rule, **{**opt, **extra})
     return col2im(rin.reshape(n, ho, wo, j), x.shape, k, stride, pad)

@@ -3,6 +3,9 @@ dense and conv nets, bias-free models conserve relevance, BatchNorm folding chan
 
 from __future__ import annotations
 
+import copy
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -104,13 +107,17 @@ def run_relevance(model, rules, x):
     return session.run([grad_name("x")], feeds)[0], logits
 
 
-def conv_reference(p, x, rules):
+def relu(z):
+    return np.maximum(z, 0)
+
+
+def conv_reference(p, x, rules, activation=relu):
     x = x.astype(np.float64)
     p = {k: np.asarray(v, np.float64) for k, v in p.items()}
     c1 = conv_forward(x, p["w1"], p["b1"], 1, 1)
-    a1 = np.maximum(c1, 0)
+    a1 = activation(c1)
     c2 = conv_forward(a1, p["w2"], p["b2"], 2, 0)
-    f = np.maximum(c2, 0).reshape(len(x), -1)
+    f = activation(c2).reshape(len(x), -1)
     logits = f @ p["w3"].T + p["b3"]
     (r1, o1), (r2, o2), (r3, o3) = rules
     r = dense_relevance(f, p["w3"], p["b3"], seed_for(logits), r3, **o3).reshape(c2.shape)
@@ -368,3 +375,108 @@ def test_explanation_saves_the_relevance(tmp_path):
     result.save(tmp_path)
     saved = np.load(tmp_path / "0001_relevance.npy")
     np.testing.assert_array_equal(saved, result.relevance[1])
+
+
+ACTIVATIONS = {
+    "Tanh": np.tanh,
+    "Sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "Elu": lambda z: np.where(z > 0, z, np.exp(z) - 1),
+    "HardSwish": lambda z: z * np.clip(z / 6 + 0.5, 0, 1),
+    "Softplus": lambda z: np.log1p(np.exp(z)),
+}
+
+
+@pytest.mark.parametrize("op", list(ACTIVATIONS))
+def test_elementwise_activations_pass_relevance_on(op):
+    """zennit's Pass on every activation: R goes through unchanged, the activation's values
+    weigh the next layer's contributions."""
+    model, p = conv_net()
+    for node in model.graph.node:
+        if node.op_type == "Relu":
+            node.op_type = op
+    x = bounded_input(np.random.default_rng(8)).astype(np.float32)
+    got, _ = run_relevance(model, Composite("epsilon").rules(model), x)
+    want = conv_reference(p, x, REFERENCE["epsilon"], ACTIVATIONS[op])
+    assert relative_error(got, want) < 1e-4
+
+
+def test_a_layer_exposed_before_its_batch_norm_still_folds():
+    """Explaining at a Conv output that a BatchNorm follows exposes it as a graph output; the
+    relevance graph folds the BatchNorm all the same."""
+    model, _ = conv_bn_net()
+    exposed = copy.deepcopy(model)
+    exposed.graph.output.append(
+        helper.make_tensor_value_info("c1", TensorProto.FLOAT, ["N", 3, 7, 7])
+    )
+    x = np.random.default_rng(9).normal(size=(2, 2, 7, 7)).astype(np.float32)
+    plain = Explainer(model, progress=False).explain(x, "lrp")
+    seen = Explainer(exposed, layer="c1", progress=False).explain(x, "lrp")
+    np.testing.assert_allclose(seen.relevance, plain.relevance, rtol=1e-5, atol=1e-6)
+
+
+def normalising_net(seed=0):
+    """(x - mean) / std, a zero Pad, then conv_net's layers without their first layer's pads:
+    the z^B bounds of x reach the first Conv through the arithmetic and the padding."""
+    model, p = conv_net(seed)
+    g = model.graph
+    g.node[0].input[0] = "padded"
+    del g.node[0].attribute[:]
+    g.initializer.extend(
+        [
+            numpy_helper.from_array(np.array([0.3, -0.2], np.float32).reshape(1, 2, 1, 1), "m"),
+            numpy_helper.from_array(np.array([0.5, 2.0], np.float32).reshape(1, 2, 1, 1), "s"),
+            numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"),
+        ]
+    )
+    head = [
+        helper.make_node("Sub", ["x", "m"], ["centred"]),
+        helper.make_node("Div", ["centred", "s"], ["v"]),
+        helper.make_node("Pad", ["v", "pads"], ["padded"]),
+    ]
+    nodes = head + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    return model, p
+
+
+@pytest.mark.parametrize("spread", [1.0, 3.0])
+def test_box_bounds_follow_the_input_through_normalisation_and_padding(spread):
+    """Bounds given for x become ((low - m) / s, (high - m) / s) at the conv, zero in the
+    padding; where x leaves them (spread 3) they widen per element to contain it."""
+    model, p = normalising_net()
+    rng = np.random.default_rng(10)
+    x = (rng.uniform(-1, 1, (2, 2, 7, 7)) * spread).astype(np.float32)
+    composite = Composite("epsilon-gamma-box", low=-1.0, high=1.0)
+    built = build(model, composite.rules(model), ["logits"], ["v"], ["logits"])
+    session = ort.InferenceSession(built.SerializeToString(), providers=["CPUExecutionProvider"])
+    zeros = np.zeros((2, 3), np.float32)
+    logits = session.run(["logits"], {"x": x, seed_name("logits"): zeros})[0]
+    (got,) = session.run([grad_name("v")], {"x": x, seed_name("logits"): seed_for(logits)})
+    m, s = np.array([0.3, -0.2]).reshape(1, 2, 1, 1), np.array([0.5, 2.0]).reshape(1, 2, 1, 1)
+    v = (x.astype(np.float64) - m) / s
+    low, high = np.minimum((-1 - m) / s, v), np.maximum((1 - m) / s, v)
+    pp = {k: np.asarray(val, np.float64) for k, val in p.items()}
+    c1 = np.maximum(conv_forward(v, pp["w1"], pp["b1"], 1, 1), 0)
+    c2 = conv_forward(c1, pp["w2"], pp["b2"], 2, 0)
+    f = np.maximum(c2, 0).reshape(2, -1)
+    r = dense_relevance(
+        f, pp["w3"], pp["b3"], seed_for(f @ pp["w3"].T + pp["b3"]), "epsilon", **EPS
+    )
+    r = conv_relevance(
+        c1, pp["w2"], pp["b2"], r.reshape(c2.shape), "gamma", 2, 0, gamma=0.25, **EPS
+    )
+    want = conv_relevance(v, pp["w1"], pp["b1"], r, "zbox", 1, 1, low=low, high=high, eps=1e-6)
+    assert relative_error(got, want) < 1e-4
+
+
+def test_box_bounds_default_to_the_stored_preprocessing():
+    model, _ = conv_net()
+    stored = {"mean": [0.5, 0.25], "std": [0.5, 0.25], "crop_fraction": 0.875}
+    helper.set_model_props(model, {"onnxcam.preprocess": json.dumps(stored)})
+    x = bounded_input(np.random.default_rng(11)).astype(np.float32)
+    explainer = Explainer(model, progress=False)
+    default = explainer.explain(x, "lrp", composite="epsilon-gamma-box")
+    given = explainer.explain(x, "lrp", composite="epsilon-gamma-box", low=[-1, -1], high=[1, 3])
+    np.testing.assert_array_equal(default.relevance, given.relevance)
+    other = explainer.explain(x, "lrp", composite="epsilon-gamma-box", low=0, high=1)
+    assert relative_error(other.relevance, given.relevance) > 1e-2

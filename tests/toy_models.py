@@ -58,7 +58,7 @@ class TinyResNet(nn.Module):
 class TinyVGG(nn.Module):
     """VGG-shaped: a 31-module nn.Sequential of conv/ReLU/max-pool, flatten, MLP head."""
 
-    def __init__(self, classes: int = 7) -> None:
+    def __init__(self, classes: int = 7, size: int = 64) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         cin = 3
@@ -69,7 +69,7 @@ class TinyVGG(nn.Module):
             layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)  # features.29 is the last ReLU
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(8 * 2 * 2, 16), nn.ReLU(), nn.Linear(16, classes)
+            nn.Flatten(), nn.Linear(8 * (size // 32) ** 2, 16), nn.ReLU(), nn.Linear(16, classes)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,9 +113,28 @@ class ResNet18Shape(nn.Module):
         return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
 
 
+def he_init(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Weights drawn as trained ReLU nets keep their scale (He et al.: N(0, 2 / fan_in)),
+    biases small, so that activations neither vanish nor explode through the depth."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            fan_in = module.weight[0].numel()
+            with torch.no_grad():
+                module.weight.normal_(0, (2 / fan_in) ** 0.5, generator=generator)
+                if module.bias is not None:
+                    module.bias.uniform_(-0.1, 0.1, generator=generator)
+    return model
+
+
 def resnet18_shape(seed: int = 0) -> ResNet18Shape:
-    torch.manual_seed(seed)
-    return randomise_batchnorm(ResNet18Shape(), seed)
+    """ResNet18Shape with He-initialised weights and random BatchNorm statistics."""
+    return randomise_batchnorm(he_init(ResNet18Shape(), seed), seed)
+
+
+def vgg_shape(seed: int = 0, size: int = 32) -> TinyVGG:
+    """TinyVGG for size x size inputs with He-initialised weights."""
+    return he_init(TinyVGG(size=size), seed).eval()
 
 
 def tiny_resnet(seed: int = 0) -> TinyResNet:

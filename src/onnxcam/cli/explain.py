@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
+
+import numpy as np
 
 from onnxcam.cli import args as shared
 
@@ -27,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
     images = pictures if all(p is not None for p in pictures) else None
     series = explainer.validate(x) if result.maps.ndim == 2 else None
     result.save(out, images=images, names=names, series=series)
+    warning = conservation_warning(result.metadata, names)
+    if warning:
+        print(warning, file=sys.stderr)
     for name, cls, prob in zip(names, result.targets, result.probabilities, strict=True):
         print(f"{name}: class {cls} (p={prob:.3f}) -> {out / name}.png")
     print(
@@ -34,3 +41,27 @@ def run(args: argparse.Namespace) -> int:
         f"{result.metadata['seconds']:.2f} s for {len(x)} input(s); manifest {out}/manifest.json"
     )
     return 0
+
+
+#: Where LRP's relevance plus what biases took may lie as a share of the explained score.
+CONSERVED = (0.5, 2.0)
+
+
+def conservation_warning(metadata: dict, names: Sequence[str]) -> str | None:
+    """One line naming the inputs whose relevance, with what biases took, is not about the
+    explained score: relevance was lost or created on the way (None when all are)."""
+    if "conservation" not in metadata:
+        return None
+    kept = np.asarray(metadata["conservation"]) + np.asarray(metadata["absorbed"])
+    low, high = CONSERVED
+    bad = [i for i, share in enumerate(kept) if np.isfinite(share) and not low <= share <= high]
+    if not bad:
+        return None
+    listed = ", ".join(f"{names[i]}: {kept[i]:.3g}" for i in bad[:5])
+    more = f", and {len(bad) - 5} more" if len(bad) > 5 else ""
+    return (
+        "warning: LRP relevance with what biases took is not the explained score "
+        f"({listed}{more} times it; expected {low:g} to {high:g}): relevance was lost or "
+        "created on the way (alpha-beta where one sign is absent, a large epsilon, sums that "
+        "nearly cancel)"
+    )

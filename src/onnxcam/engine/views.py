@@ -90,7 +90,7 @@ class ModelViews:
         what biases took, per input."""
         key = ("relevance", composite)
         if key not in self._backward:
-            folded = relevance.fold_linear_layers(self.model)
+            folded = relevance.fold_linear_layers(self.model, [self.logits])
             source = graph.model_input(self.model).name
             model = backward.build(
                 folded,

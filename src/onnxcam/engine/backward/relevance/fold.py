@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 import onnx
@@ -233,7 +234,16 @@ def _drop_unused_initializers(g: onnx.GraphProto) -> None:
     g.initializer.extend(kept)
 
 
-def fold_linear_layers(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Both folds: BatchNormalization nodes, then elementwise per-channel constants."""
+def fold_linear_layers(
+    model: onnx.ModelProto, outputs: Sequence[str] | None = None
+) -> onnx.ModelProto:
+    """Both folds: BatchNormalization nodes, then elementwise per-channel constants. With
+    `outputs`, the model keeps only those graph outputs first, so that a layer exposed for
+    another method (a Conv output before its BatchNorm) does not block its fold."""
+    if outputs is not None:
+        model = copy.deepcopy(model)
+        kept = [value for value in model.graph.output if value.name in outputs]
+        del model.graph.output[:]
+        model.graph.output.extend(kept)
     folded, _ = fold_batch_norms(model)
     return fold_affine_chains(folded)[0]
