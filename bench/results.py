@@ -40,6 +40,9 @@ METRICS = "deletion,insertion,avg-drop,increase,road"
 CAUSAL_STEP = 1792
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "camera")
 SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
+#: The photos of the LRP and SR-map gallery, and the methods shown.
+GALLERY_PHOTOS = ("chelsea", "coffee", "astronaut")
+GALLERY_METHODS = ("lrp", "sr-map")
 
 
 def photos(folder: Path) -> list[Path]:
@@ -112,8 +115,50 @@ def shown_path(text: str, doc: Path) -> str:
     return f"~/{path.resolve().relative_to(home)}" if path.resolve().is_relative_to(home) else text
 
 
+def gallery(model: Path, inputs: list[Path], out: Path) -> tuple[Path, list[list[str]]]:
+    """LRP and the SR map (default options) on GALLERY_PHOTOS with `onnxcam explain`: one
+    picture of rows (the overlays onnxcam writes for each method, then LRP's signed relevance
+    summed over channels, red positive, blue negative, scaled to the 99.5th percentile of |R|);
+    and the commands run."""
+    from matplotlib import colormaps
+
+    chosen = [p for p in inputs if p.stem in GALLERY_PHOTOS]
+    commands, rows = [], []
+    for method in GALLERY_METHODS:
+        folder = ROOT / "out" / "results" / method
+        argv = ["explain", str(model), *map(str, chosen), "--method", method]
+        argv += ["--out", str(folder), "--quiet"]
+        if cli(argv) != 0:
+            raise SystemExit(f"onnxcam explain --method {method} failed")
+        commands.append(argv)
+        rows.append(
+            [np.asarray(Image.open(folder / f"{p.stem}.png").convert("RGB")) for p in chosen]
+        )
+    signed = []
+    for p in chosen:
+        relevance = np.load(ROOT / "out" / "results" / "lrp" / f"{p.stem}_relevance.npy").sum(0)
+        scale = np.quantile(np.abs(relevance), 0.995) or 1.0
+        colours = colormaps["bwr"]((np.clip(relevance / scale, -1, 1) + 1) / 2)[..., :3]
+        signed.append((colours * 255).round().astype(np.uint8))
+    rows.append(signed)
+    picture = out / "gallery-lrp-sr-map.png"
+    Image.fromarray(np.concatenate([np.concatenate(r, 1) for r in rows], 0)).save(picture)
+    return picture, commands
+
+
+def _quoted(argument: str) -> str:
+    """Shell quoting that keeps a leading ~/ expandable."""
+    return argument if argument.startswith("~/") else shlex.quote(argument)
+
+
 def write_doc(
-    doc: Path, out: Path, argv: list[str], seconds: float, load: float, photo_list: list[str]
+    doc: Path,
+    out: Path,
+    argv: list[str],
+    seconds: float,
+    load: float,
+    photo_list: list[str],
+    shown_gallery: tuple[Path, list[list[str]]],
 ) -> None:
     table = (out / "summary.md").read_text()
     rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
@@ -122,12 +167,16 @@ def write_doc(
         f"![{name}]({relative(out / name, doc.parent)})"
         for name in ["deletion.png", "insertion.png"] + [f"curves-{m}.png" for m in methods]
     )
-    shown = " ".join(
-        a if a.startswith("~/") else shlex.quote(a)
-        for a in ["onnxcam", *(shown_path(a, doc) for a in argv)]
-    ).replace(" --", " \\\n    --")
+    shown = " ".join(_quoted(a) for a in ["onnxcam", *(shown_path(a, doc) for a in argv)]).replace(
+        " --", " \\\n    --"
+    )
     options = ", ".join(
         f"{m}: " + ", ".join(f"{k}={v}" for k, v in o.items()) for m, o in METHOD_OPTIONS.items()
+    )
+    picture, gallery_commands = shown_gallery
+    columns = ", ".join(Path(a).stem for a in gallery_commands[0] if a.endswith(".png"))
+    gallery_shown = "\n".join(
+        " ".join(_quoted(shown_path(a, doc)) for a in ["onnxcam", *c]) for c in gallery_commands
     )
     text = f"""# Results: faithfulness on EfficientNet-Lite0
 
@@ -162,6 +211,19 @@ Run time of the whole command: {seconds / 60:.1f} min on {platform.machine()} wi
 end). The "explain s" column is each method's own time for all photos; the rest is the metrics.
 
 {plots}
+
+## LRP and the SR map on three photos
+
+Rows: the overlays `onnxcam explain` writes for `lrp` and `sr-map` (default options: the
+`epsilon-plus` composite), then LRP's signed relevance summed over the colour channels (red
+positive, blue negative, scaled to the 99.5th percentile of |R|). Columns: {columns}.
+Made by:
+
+```sh
+{gallery_shown}
+```
+
+![LRP and SR map]({relative(picture, doc.parent)})
 """
     doc.write_text(text)
 
@@ -180,7 +242,10 @@ def main() -> int:
     seconds = time.perf_counter() - started
     if code == 0:
         load = os.getloadavg()[2]
-        write_doc(args.doc, args.out, argv, seconds, load, predictions(model, inputs))
+        shown_gallery = gallery(model, inputs, args.out)
+        write_doc(
+            args.doc, args.out, argv, seconds, load, predictions(model, inputs), shown_gallery
+        )
     return code
 
 

@@ -202,3 +202,19 @@ def test_cli_explains_csv_series_of_a_keras_model(gunpoint, gunpoint_fcn, tmp_pa
     want = Explainer(keras_path, progress=False).explain(channels_last(x)).maps
     got = np.stack([np.load(out / f"series_{i}.npy") for i in range(3)])
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "composite", ["lrp-0", "epsilon", "epsilon-plus", "epsilon-gamma-box", "sr-official"]
+)
+def test_lrp_relevance_same_from_torch_and_keras(composite, gunpoint, gunpoint_fcn):
+    """Keras writes the convolutions' padding as Pad nodes and the BatchNorms as arithmetic:
+    the folds and the z^B bounds carried through the padding give the torch twin's relevance."""
+    _, torch_path, keras_path = gunpoint_fcn
+    x = gunpoint.x_test[:3]
+    options = {"composite": composite, "low": float(x.min()), "high": float(x.max())}
+    want = Explainer(torch_path, progress=False).explain(x, "lrp", **options).relevance
+    got = Explainer(keras_path, progress=False).explain(channels_last(x), "lrp", **options)
+    assert got.relevance.shape == want.shape  # (N, C, T) whatever the model's layout
+    error = np.abs(got.relevance - want).max() / np.abs(want).max()
+    assert error < 1e-5, error
