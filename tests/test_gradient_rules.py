@@ -42,6 +42,7 @@ class Case:
     order: tuple[str, ...] = ()  # node input order (variables and constants); default: inputs
     outputs: int = 1
     label: str = ""
+    opset: int = OPSET
 
     @property
     def id(self) -> str:
@@ -72,6 +73,10 @@ BN = [randn(4) + 2, randn(4), randn(4), np.abs(randn(4)) + 0.5]
 GEMM_B, GEMM_C = randn(5, 4), randn(5)
 MATMUL_B = randn(4, 5)
 CONVT_W = randn(3, 2, 3, 3)
+LN_SCALE, LN_BIAS = randn(6) + 1, randn(6)
+WHERE = RNG.random((3, 4)) > 0.5
+GATHER_ROWS = np.array([[0, 2], [3, 3]], np.int64)
+GATHER_ELEMENTS = RNG.integers(0, 5, (2, 3, 4)).astype(np.int64)
 
 CASES = [
     Case("Abs", {"x": away_from_zero(2, 3, 4)}, torch.abs),
@@ -248,6 +253,74 @@ CASES = [
         order=("x", "shape"),
     ),
     Case(
+        "LayerNormalization",
+        {"x": randn(2, 5, 6)},
+        lambda x: F.layer_norm(x, (6,), _t(LN_SCALE), _t(LN_BIAS), 1e-5),
+        {"axis": -1, "epsilon": 1e-5},
+        {"s": LN_SCALE, "b": LN_BIAS},
+        ("x", "s", "b"),
+    ),
+    Case("Gelu", {"x": randn(2, 3, 4, scale=2)}, F.gelu, opset=20),
+    Case(
+        "Gelu",
+        {"x": randn(2, 3, 4, scale=2)},
+        lambda x: F.gelu(x, approximate="tanh"),
+        {"approximate": "tanh"},
+        opset=20,
+        label="Gelu-tanh",
+    ),
+    Case("Erf", {"x": randn(2, 3, 4)}, torch.erf),
+    Case(
+        "Pow",
+        {"x": away_from_zero(2, 3, 4)},
+        lambda x: x**3,
+        constants={"p": np.float32(3.0)},
+        order=("x", "p"),
+    ),
+    Case("Sqrt", {"x": np.abs(away_from_zero(2, 3, 4))}, torch.sqrt),
+    Case("Reciprocal", {"x": away_from_zero(2, 3, 4)}, torch.reciprocal),
+    Case("Exp", {"x": randn(2, 3, 4)}, torch.exp),
+    Case("Log", {"x": np.abs(away_from_zero(2, 3, 4))}, torch.log),
+    Case(
+        "Where",
+        {"x": randn(2, 3, 4), "z": randn(2, 3, 4)},
+        lambda x, z: torch.where(torch.from_numpy(WHERE), x, z),
+        constants={"c": WHERE},
+        order=("c", "x", "z"),
+    ),
+    Case(
+        "Gather",
+        {"x": randn(2, 5, 4)},
+        lambda x: x[:, 0],
+        {"axis": 1},
+        {"i": np.array(0, np.int64)},
+        ("x", "i"),
+        label="Gather-class-token",
+    ),
+    Case(
+        "Gather",
+        {"x": randn(2, 5, 4)},
+        lambda x: x[:, _t(GATHER_ROWS)],
+        {"axis": 1},
+        {"i": GATHER_ROWS},
+        ("x", "i"),
+        label="Gather-2d-repeated",
+    ),
+    Case(
+        "GatherElements",
+        {"x": randn(2, 5, 4)},
+        lambda x: torch.gather(x, 1, _t(GATHER_ELEMENTS)),
+        {"axis": 1},
+        {"i": GATHER_ELEMENTS},
+        ("x", "i"),
+    ),
+    Case(
+        "Einsum",
+        {"x": randn(2, 3, 4, 5), "z": randn(2, 3, 6, 5)},
+        lambda x, z: torch.einsum("bhqd,bhkd->bhqk", x, z),
+        {"equation": "bhqd,bhkd->bhqk"},
+    ),
+    Case(
         "Resize",
         {"x": randn(2, 3, 4, 5)},
         lambda x: F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False),
@@ -280,7 +353,9 @@ def one_op_model(case: Case):
         [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=8)
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", case.opset)], ir_version=10
+    )
     return model, outputs
 
 

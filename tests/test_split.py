@@ -50,7 +50,9 @@ def test_split_at_the_input_is_the_whole_model(resnet_onnx):
     assert cut.crossing == () and len(cut.tail.graph.node) == len(model.graph.node)
 
 
-def test_tail_that_reads_shape_arithmetic_is_refused():
+def test_tail_recomputes_shape_arithmetic_from_the_cut():
+    """Integers the tail reads that come from the input's shape alone are recomputed there
+    from the cut tensor's batch and the input's fixed axes."""
     nodes = [
         helper.make_node("Relu", ["x"], ["a"]),
         helper.make_node("Shape", ["x"], ["shape"]),
@@ -62,6 +64,27 @@ def test_tail_that_reads_shape_arithmetic_is_refused():
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3, 3])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    split = graph.split(model, "a")
+    assert split.crossing == ()
+    a = np.random.default_rng(0).uniform(0, 1, (4, 2, 3, 3)).astype(np.float32)
+    (logits,) = open_session(split.tail).run(None, {"a": a})
+    np.testing.assert_allclose(logits, a.mean((2, 3)), rtol=1e-6)
+
+
+def test_tail_that_reads_integers_of_the_input_values_is_refused():
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("ArgMax", ["x"], ["pick"], axis=1, keepdims=1),
+        helper.make_node("GatherElements", ["a", "pick"], ["b"], axis=1),
+        helper.make_node("ReduceMean", ["b"], ["logits"], axes=[2, 3], keepdims=0),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3, 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1])],
     )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
     with pytest.raises(LayerError, match="not a float activation"):

@@ -11,6 +11,7 @@ import onnx
 
 from onnxcam.engine import checks, graph, layout, metadata
 from onnxcam.engine.explanation import Explanation
+from onnxcam.engine.graph import tokens
 from onnxcam.engine.methods import Context, MethodOutput, create
 from onnxcam.engine.model_input import ModelInput
 from onnxcam.engine.scoring import Scorer
@@ -62,13 +63,19 @@ class Explainer:
                     "axis or a batch of 1 (re-export with a dynamic batch)"
                 )
             batch_size = 1
-        self.layer = graph.resolve_layer(self.info, layer)
         self.input = self.info.input
         self.input_layout = layout.check_layout(input_layout or metadata.stored_layout(self.model))
         layout.check_against_graph(self.model, self.input_layout)
+        #: The layer as the user names it, and how its values sit on the input's grid.
+        self.layer_info = graph.find_layer(self.info, layer, self.input_layout)
+        self.layer = self.layer_info.name
         explained, layer_tensor = self.model, self.layer
         if self.input_layout == layout.CHANNELS_LAST:
             explained, layer_tensor = layout.channels_first(self.model, self.layer)
+        elif self.layer_info.grid is not None:  # tokens or a channels-last map: an (N, D, h, w)
+            explained, layer_tensor = tokens.as_feature_map(
+                self.model, self.info, self.layer, self.layer_info.grid
+            )
         self.model_input = ModelInput(self.input, self.input_layout)
         #: Per input shape: the largest tensor the model computes for one input (checked once).
         self._largest: dict[tuple[int, ...], int] = {}
@@ -100,7 +107,7 @@ class Explainer:
 
     def layers(self) -> list[graph.LayerInfo]:
         """Candidate target layers, the `auto` pick first."""
-        return graph.list_layers(self.info)
+        return graph.list_layers(self.info, self.input_layout)
 
     def validate(self, x: np.ndarray) -> np.ndarray:
         """Check rank, size, dtype and finiteness of a batch in the model's own layout; returns it

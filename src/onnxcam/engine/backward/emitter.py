@@ -160,8 +160,12 @@ class Emitter(NodeBuilder):
         self.tallies.setdefault(name, []).append(self.per_sample_sum(value))
 
     def per_sample_sum(self, value: str) -> str:
-        """(N,) sums of `value` over all axes but the batch axis."""
-        return self.reduce_sum(self.op("Flatten", [value], axis=1), [1], keepdims=False)
+        """(N,) sums of `value` per input of the batch: N is the data input's batch, which a
+        tensor may carry folded into its first axis (Swin's windows: 4N rows, input-major)."""
+        source = graph.model_input(self.model).name
+        rows = self.op("Slice", [self.op("Shape", [source]), self.ints([0]), self.ints([1])])
+        flat = self.op("Reshape", [value, self.op("Concat", [rows, self.ints([-1])], axis=0)])
+        return self.reduce_sum(flat, [1], keepdims=False)
 
     def reduce_sum(self, x: str, axes: Sequence[int], keepdims: bool = True) -> str:
         return self.reduce("ReduceSum", x, axes, keepdims)

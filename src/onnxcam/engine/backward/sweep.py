@@ -30,6 +30,10 @@ class RuleSet:
 
     name: str
     rules: dict[str, Rule] = field(default_factory=dict)
+    #: Called with (emitter, node, incoming values) for a node whose float inputs are all
+    #: constants although the node is on the path (it reads the input's shape only, as an
+    #: expanded class token does); None: the values stop there.
+    held: Callable[[Emitter, onnx.NodeProto, list[str | None]], None] | None = None
 
     def register(self, *op_types: str) -> Callable[[Rule], Rule]:
         def add(rule: Rule) -> Rule:
@@ -117,6 +121,12 @@ def build(
                 f"supported: {', '.join(sorted(rules.rules))}"
             )
         needs = [bool(name) and name in reached for name in node.input]
+        floats = [
+            need for name, need in zip(node.input, needs, strict=True) if _is_float(emitter, name)
+        ]
+        if rules.held is not None and floats and not any(floats):
+            rules.held(emitter, node, grads)
+            continue
         emitter.node = node
         results = rule(emitter, node, grads, needs)
         emitter.node = None
@@ -132,6 +142,11 @@ def build(
     return _assemble(
         model, emitter, seeds, wrt, outputs, total, dict(zip(tallies, counted, strict=True))
     )
+
+
+def _is_float(emitter: Emitter, name: str) -> bool:
+    spec = emitter.specs.get(name)
+    return bool(name) and spec is not None and spec.elem_type in graph.FLOAT_TYPES
 
 
 def _assemble(model, emitter, seeds, wrt, outputs, total, tallies) -> onnx.ModelProto:

@@ -4,6 +4,7 @@ rewrite (expose, split, scale), and build nodes.
 - `load`: parse and check a file, bytes or ModelProto.
 - `info`: tensor specs from shape inference, producers, constants, opset, input, class scores.
 - `layers`: candidate layers, the `auto` pick, names given by the user.
+- `tokens`: which tensors are feature maps; transformer tokens read as one (`as_feature_map`).
 - `surgery`: expose tensors as outputs, cut at a tensor, scale a layer's channels.
 - `builder`: appending nodes with fresh names, shared by backward graphs and served explainers.
 """
@@ -30,7 +31,8 @@ from onnxcam.engine.graph.info import (
 from onnxcam.engine.graph.layers import (
     LayerInfo,
     auto_layer,
-    is_spatial,
+    candidates,
+    find_layer,
     list_layers,
     resolve_layer,
 )
@@ -60,13 +62,14 @@ __all__ = [
     "attributes",
     "auto_layer",
     "batch_input",
+    "candidates",
     "elem_type",
     "expose",
     "exposed_name",
+    "find_layer",
     "has_subgraph",
     "infer_shapes",
     "info_of",
-    "is_spatial",
     "list_layers",
     "load",
     "logits_tensor",

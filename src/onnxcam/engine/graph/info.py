@@ -8,6 +8,7 @@ every rewrite (expose, split, layouts) makes a new model.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -35,6 +36,10 @@ class TensorSpec:
     name: str
     elem_type: int
     shape: tuple[Dim, ...] | None
+
+
+#: The batch size the batch probe fixes (a prime that no other axis is likely to be).
+PROBE_BATCH = 7
 
 
 def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -160,10 +165,35 @@ class ModelInfo:
         return producers(self.model)
 
     @cached_property
+    def batch_probe(self) -> dict[str, TensorSpec]:
+        """Shapes inferred with the input's batch fixed at PROBE_BATCH (data propagation on),
+        so that an axis 0 of PROBE_BATCH is known to follow the batch and one of 4 x
+        PROBE_BATCH (Swin's windows, heads folded into the batch) known not to."""
+        batch = (self.input.shape or (None,))[0]
+        if isinstance(batch, int):
+            return self.specs
+        probe = copy.deepcopy(self.model)
+        del probe.graph.value_info[:]
+        for value in probe.graph.input:
+            if value.name == self.input.name:
+                value.type.tensor_type.shape.dim[0].Clear()
+                value.type.tensor_type.shape.dim[0].dim_value = PROBE_BATCH
+        return tensor_specs(infer_shapes(probe))
+
+    @cached_property
     def constants(self) -> set[str]:
         """Initializers and outputs of Constant nodes."""
         names = {t.name for t in self.model.graph.initializer}
         return names | {n.output[0] for n in self.model.graph.node if n.op_type == "Constant"}
+
+    @cached_property
+    def constant_tensors(self) -> dict[str, onnx.TensorProto]:
+        """The values of initializers and Constant nodes (value attribute), by name."""
+        values = {t.name: t for t in self.model.graph.initializer}
+        for node in self.model.graph.node:
+            if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+                values[node.output[0]] = node.attribute[0].t
+        return values
 
     @cached_property
     def input(self) -> TensorSpec:

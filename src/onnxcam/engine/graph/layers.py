@@ -1,8 +1,12 @@
 """Which tensors can be explained: candidates, the `auto` pick, and names given by the user.
 
-A candidate is an (N, K, H, W) or (N, K, T) float tensor whose spatial size is not 1, of the
-data input's rank where that is known. `auto` walks back from the class scores along float
-tensors and stops at the first candidate: the one that feeds the global pooling or flatten.
+A candidate is a feature map of the input's rank, traced from the input (graph/tokens.py):
+(N, K, H, W) or (N, K, T) in the model's own layout with a spatial size that is not 1, and in a
+channels-first image model also a channels-last map (N, h, w, K) and transformer tokens
+(N, P + h * w, D). `auto` walks back from the class scores along float tensors and stops at the
+first candidate: the one that feeds the global pooling or flatten; among tokens it takes only a
+LayerNorm's or a residual sum's output whose grid tokens reach the scores (a ViT's last block
+input, not its output, which the head reads through the class token alone).
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ from dataclasses import dataclass
 import onnx
 
 from onnxcam.engine import metadata
-from onnxcam.engine.graph.info import FLOAT_TYPES, Dim, ModelInfo, TensorSpec, info_of
+from onnxcam.engine.graph import tokens
+from onnxcam.engine.graph.info import FLOAT_TYPES, Dim, ModelInfo, info_of
 from onnxcam.errors import LayerError
+
+CHANNELS_LAST = "channels_last"
 
 #: Node metadata in which torch's dynamo exporter records module paths.
 NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
@@ -30,21 +37,16 @@ class LayerInfo:
     shape: tuple[Dim, ...] | None
     scope: str = ""
     auto: bool = False
+    grid: tokens.Grid | None = None  # None: a map in the model's own layout
 
     def shape_text(self) -> str:
         if self.shape is None:
             return "?"
         return "(" + ", ".join("?" if d is None else str(d) for d in self.shape) + ")"
 
-
-def is_spatial(spec: TensorSpec | None, rank: int | None = None) -> bool:
-    """(N, K, T) or (N, K, H, W) float tensor whose spatial size is not known to be 1, of the
-    model input's rank where that is known (a flattened (N, K, H*W) is no 2-D layer)."""
-    if spec is None or spec.shape is None or spec.elem_type not in FLOAT_TYPES:
-        return False
-    if len(spec.shape) not in ((rank,) if rank in (3, 4) else (3, 4)):
-        return False
-    return not all(d == 1 for d in spec.shape[2:])
+    def kind_text(self) -> str:
+        """How the layer is read: "map", "channels last 7x7", "tokens 1+14x14"."""
+        return "map" if self.grid is None else self.grid.text()
 
 
 def scope(node: onnx.NodeProto) -> str:
@@ -60,17 +62,54 @@ def scope(node: onnx.NodeProto) -> str:
     return ""
 
 
-def auto_layer(info: ModelInfo) -> str | None:
-    """The last spatial tensor in front of the classifier: found walking back from the logits.
+def candidates(info: ModelInfo, layout: str | None = None) -> dict[str, tokens.Grid | None]:
+    """Every tensor that can be explained, in graph order, with its grid (None: a map in the
+    model's own layout). `layout` is the input's (default: what the model records)."""
+    layout = layout or metadata.stored_layout(info.model) or "channels_first"
+    own = tokens.LAST if layout == CHANNELS_LAST else tokens.FIRST
+    kinds = tokens.layouts(info, own)
+    spatial = {}
+    for name, kind in kinds.items():
+        shape = info.specs[name].shape if name in info.specs else None
+        if shape is not None and name != info.input.name:
+            spatial[name] = tuple(shape[2:]) if kind == tokens.FIRST else tuple(shape[1:-1])
+    sizes = {s for n, s in spatial.items() if kinds[n] == tokens.FIRST and _fixed(s)}
+    found: dict[str, tokens.Grid | None] = {}
+    reached = {info.input.name}
+    for node in info.model.graph.node:
+        if not any(name in reached for name in node.input):
+            continue  # constants computed in the graph (an expanded class token)
+        reached.update(node.output)
+        for out in node.output:
+            kind, cells = kinds.get(out), spatial.get(out)
+            if kind == own and cells is not None and not all(d == 1 for d in cells):
+                found[out] = None
+            elif own == tokens.FIRST and kind == tokens.LAST and _fixed(cells) and min(cells) > 1:
+                found[out] = tokens.Grid(tokens.LAST, cells)
+            elif own == tokens.FIRST and kind is None:
+                grid = tokens.token_grid(info, out, sizes)
+                if grid is not None:
+                    found[out] = grid
+    return found
 
-    The walk follows float tensors only (never shape arithmetic) and stops at the first tensor
-    with spatial axes, which is the one that feeds the global pooling or flatten.
+
+def _fixed(size) -> bool:
+    return size is not None and len(size) > 0 and all(isinstance(d, int) for d in size)
+
+
+def auto_layer(info: ModelInfo, layout: str | None = None) -> str | None:
+    """The last candidate in front of the classifier: found walking back from the logits.
+
+    The walk follows float tensors only (never shape arithmetic) and stops at the first
+    candidate, the one that feeds the global pooling or flatten; token layers qualify only as
+    the output of a LayerNorm or of a residual sum whose grid tokens reach the scores.
     """
+    found = candidates(info, layout)
     specs, start = info.specs, info.logits
     queue, seen = deque([start]), {start}
     while queue:
         name = queue.popleft()
-        if name != start and is_spatial(specs.get(name), info.input_rank):
+        if name != start and name in found and _auto_ready(info, name, found[name]):
             return name
         node = info.producers.get(name)
         if node is None or node.op_type in ("Shape", "Size"):
@@ -86,46 +125,70 @@ def auto_layer(info: ModelInfo) -> str | None:
     return None
 
 
-def list_layers(model: onnx.ModelProto | ModelInfo) -> list[LayerInfo]:
+def _auto_ready(info: ModelInfo, name: str, grid: tokens.Grid | None) -> bool:
+    if grid is None or grid.layout != tokens.TOKENS:
+        return True
+    node = info.producers.get(name)
+    live = [i for i in node.input if i and i not in info.constants] if node else []
+    stream = node is not None and (
+        node.op_type == "LayerNormalization" or (node.op_type == "Add" and len(live) == 2)
+    )
+    return stream and tokens.patch_tokens_reach(info, name, grid.prefix)
+
+
+def list_layers(model: onnx.ModelProto | ModelInfo, layout: str | None = None) -> list[LayerInfo]:
     """Candidate target layers, best first: the `auto` pick, then the rest from the output back."""
     info = info_of(model)
-    auto = auto_layer(info)
+    found = candidates(info, layout)
+    auto = auto_layer(info, layout)
     layers = [
-        LayerInfo(out, node.op_type, info.specs[out].shape, scope(node), out == auto)
+        LayerInfo(out, node.op_type, info.specs[out].shape, scope(node), out == auto, found[out])
         for node in reversed(info.inferred.graph.node)
         for out in node.output
-        if is_spatial(info.specs.get(out), info.input_rank)
+        if out in found
     ]
     layers.sort(key=lambda layer: not layer.auto)
     return layers
 
 
-def resolve_layer(model: onnx.ModelProto | ModelInfo, layer: str) -> str:
-    """Map `auto`, a tensor name or an exported module path to a tensor name (or LayerError)."""
+def find_layer(
+    model: onnx.ModelProto | ModelInfo, layer: str, layout: str | None = None
+) -> LayerInfo:
+    """The LayerInfo of `auto`, a tensor name or an exported module path (or LayerError)."""
     info = info_of(model)
-    layers = list_layers(info)
+    layers = list_layers(info, layout)
     if layer == "auto":
-        for candidate in layers:
-            if candidate.auto:
-                return candidate.name
-        if layers:
-            return layers[0].name
-        raise LayerError("no layer with spatial axes found in the model: name one explicitly")
+        if not layers:
+            raise LayerError("no layer with spatial axes found in the model: name one explicitly")
+        return layers[0]
     aliases = metadata.stored_layers(info.model)
     name = aliases.get(layer, layer)
     known = set(info.producers) | {v.name for v in info.model.graph.input}
+    shown = ", ".join(candidate.name for candidate in layers[:12])
+    more = f" (and {len(layers) - 12} more)" if len(layers) > 12 else ""
     if name not in known:
-        shown = ", ".join(candidate.name for candidate in layers[:12])
-        more = f" (and {len(layers) - 12} more)" if len(layers) > 12 else ""
         alias = f"; exported module paths: {', '.join(aliases)}" if aliases else ""
         raise LayerError(
             f"unknown layer {layer!r}; candidates: {shown or 'none'}{more}{alias}. "
             "Run `onnxcam layers MODEL` for the full list."
         )
-    spec = info.specs.get(name)
-    if spec is not None and spec.shape is not None and not is_spatial(spec, info.input_rank):
+    chosen = next((candidate for candidate in layers if candidate.name == name), None)
+    source = info.input
+    if chosen is None and name == source.name and source.shape and len(source.shape) in (3, 4):
+        chosen = LayerInfo(name, "input", source.shape)  # the input itself, as occlusion reads it
+    if chosen is None:
+        spec = info.specs.get(name)
+        shape = LayerInfo(name, "", spec.shape if spec else None).shape_text()
         raise LayerError(
-            f"layer {layer!r} has shape {LayerInfo(name, '', spec.shape).shape_text()}: expected "
-            "(N, K, H, W) or (N, K, T) with spatial size > 1"
+            f"layer {layer!r} of shape {shape} is not a feature map with spatial axes: expected "
+            "(N, K, H, W) or (N, K, T) following the input's grid (spatial size > 1), a "
+            "channels-last map (N, H, W, K) or "
+            "transformer tokens (N, P + h*w, D) (attention probabilities, per-head tensors and "
+            f"flattened features are none); candidates: {shown or 'none'}{more}"
         )
-    return name
+    return chosen
+
+
+def resolve_layer(model: onnx.ModelProto | ModelInfo, layer: str, layout: str | None = None) -> str:
+    """Map `auto`, a tensor name or an exported module path to a tensor name (or LayerError)."""
+    return find_layer(model, layer, layout).name

@@ -18,6 +18,7 @@ from onnxcam.engine.graph.info import (
     FLOAT_TYPES,
     ModelInfo,
     TensorSpec,
+    attributes,
     elem_type,
     info_of,
     opset_version,
@@ -131,6 +132,7 @@ def split(
             wanted.update(nodes[i].input)
             tail.append(i)
     tail_nodes = [nodes[i] for i in sorted(tail)]
+    tail_nodes = _with_shape_arithmetic(info, tail_nodes, tensor)
     produced = {out for node in tail_nodes for out in node.output}
     constants = {n.output[0]: n for n in graph.node if n.op_type == "Constant"}
     reads = [name for node in tail_nodes for name in node.input if name and name not in produced]
@@ -155,6 +157,81 @@ def split(
         tail_graph, opset_imports=list(info.model.opset_import), ir_version=info.model.ir_version
     )
     return Split(tail, tensor, tuple(crossing), tuple(outputs))
+
+
+def _with_shape_arithmetic(info: ModelInfo, tail: list, cut: str) -> list:
+    """The tail's nodes plus those that compute, from the data input's shape alone, integers
+    the tail reads (indices that follow the batch size, as torch's as_strided writes): in the
+    tail the input's shape is the cut tensor's batch size with the input's fixed other axes."""
+    source = info.input
+    nodes = list(info.model.graph.node)
+    producers = {out: i for i, node in enumerate(nodes) for out in node.output if out}
+    produced = {out for node in tail for out in node.output}
+    wanted = [
+        name
+        for node in tail
+        for name in node.input
+        if name
+        and name not in produced
+        and name != cut
+        and name in producers
+        and (info.specs.get(name) is None or info.specs[name].elem_type not in FLOAT_TYPES)
+    ]
+    if not wanted or source.shape is None or not all(isinstance(d, int) for d in source.shape[1:]):
+        return tail
+    added: set[int] = set()
+    stack = [producers[name] for name in wanted]
+    while stack:
+        i = stack.pop()
+        if i in added:
+            continue
+        node = nodes[i]
+        if node.op_type == "Shape" and node.input[0] == source.name:
+            added.add(i)
+            continue
+        inputs = [n for n in node.input if n]
+        if any(
+            n == source.name
+            or (n in info.specs and info.specs[n].elem_type in FLOAT_TYPES and n in producers)
+            for n in inputs
+        ):
+            return tail  # the integers depend on the input's values, not its shape
+        added.add(i)
+        stack.extend(producers[n] for n in inputs if n in producers)
+    shape = f"{cut}__onnxcam_input_shape"
+    batch, fixed = f"{shape}_batch", f"{shape}_fixed"
+
+    def ints(name: str, values) -> onnx.NodeProto:
+        value = numpy_helper.from_array(np.array(values, np.int64))
+        return helper.make_node("Constant", [], [name], value=value)
+
+    prologue = [
+        helper.make_node("Shape", [cut], [f"{shape}_cut"]),
+        ints(f"{shape}_0", [0]),
+        ints(f"{shape}_1", [1]),
+        helper.make_node("Slice", [f"{shape}_cut", f"{shape}_0", f"{shape}_1"], [batch]),
+        helper.make_node(
+            "Constant",
+            [],
+            [fixed],
+            value=numpy_helper.from_array(np.array(source.shape[1:], np.int64)),
+        ),
+        helper.make_node("Concat", [batch, fixed], [shape], axis=0),
+    ]
+    arithmetic = []
+    for i in sorted(added):
+        node = nodes[i]
+        if node.op_type == "Shape" and node.input[0] == source.name:
+            rank = len(source.shape)
+            start = attributes(node).get("start", 0)
+            end = attributes(node).get("end", rank)
+            bounds = [f"{node.output[0]}__from", f"{node.output[0]}__to"]
+            for name, value in zip(bounds, (start, end), strict=True):
+                arithmetic.append(ints(name, [value]))
+            arithmetic.append(helper.make_node("Slice", [shape, *bounds], [node.output[0]]))
+        else:
+            arithmetic.append(node)
+    return prologue + arithmetic + tail
 
 
 def scale_channels(

@@ -8,8 +8,10 @@ backward graph runs in plain ONNX Runtime on any provider with a dynamic batch a
 from onnxcam.engine.backward.gradients import (  # noqa: F401  (import registers the rules)
     activations,
     conv,
+    einsum,
     elementwise,
     linear,
+    normalization,
     pooling,
     resize,
     shape,

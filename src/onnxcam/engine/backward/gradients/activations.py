@@ -1,4 +1,4 @@
-"""Pointwise activations and Softmax.
+"""Pointwise activations and Softmax (Gelu and Erf for transformers).
 
 Piecewise-linear activations follow torch autograd at their kinks: ReLU passes the gradient
 where x > 0, Clip (ReLU6, hardtanh) where min < x < max, HardSigmoid where 0 < ax+b < 1, and
@@ -7,7 +7,11 @@ HardSwish uses torch's three cases, so gradients equal torch's on exported model
 
 from __future__ import annotations
 
+import math
+
 from onnxcam.engine.backward.rulesets import GRADIENT
+
+GELU_TANH = 0.044715  # y = x / 2 (1 + tanh(sqrt(2 / pi) (x + GELU_TANH x^3)))
 
 
 def _where(em, condition, value, like, otherwise=None):
@@ -107,3 +111,51 @@ def log_softmax(em, node, grads, needs):
     axis = em.attr(node, "axis", -1) % em.rank(y)
     total = em.reduce_sum(g, [axis], keepdims=True)
     return [em.op("Sub", [g, em.op("Mul", [em.op("Exp", [y]), total])])]
+
+
+def _times(em, g, slope):
+    return em.op("Mul", [g, slope])
+
+
+@GRADIENT.register("Erf")
+def erf(em, node, grads, needs):
+    """d erf(x) / dx = 2 / sqrt(pi) exp(-x^2)."""
+    x = node.input[0]
+    bell = em.op("Exp", [em.op("Neg", [em.op("Mul", [x, x])])])
+    return [_times(em, grads[0], em.op("Mul", [bell, em.const(2 / math.sqrt(math.pi), like=x)]))]
+
+
+@GRADIENT.register("Gelu")
+def gelu(em, node, grads, needs):
+    """approximate="none": Phi(x) + x phi(x); "tanh": torch's derivative of its tanh form."""
+    x = node.input[0]
+    mode = em.attr(node, "approximate", b"none")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+
+    def c(v):
+        return em.const(v, like=x)
+
+    if mode == "tanh":
+        k = math.sqrt(2 / math.pi)
+        x2 = em.op("Mul", [x, x])
+        inner = em.op(
+            "Mul", [c(k), em.op("Add", [x, em.op("Mul", [c(GELU_TANH), em.op("Mul", [x2, x])])])]
+        )
+        t = em.op("Tanh", [inner])
+        left = em.op("Mul", [c(0.5), em.op("Add", [c(1.0), t])])
+        dinner = em.op("Mul", [c(k), em.op("Add", [c(1.0), em.op("Mul", [c(3 * GELU_TANH), x2])])])
+        sech2 = em.op("Sub", [c(1.0), em.op("Mul", [t, t])])
+        right = em.op("Mul", [em.op("Mul", [c(0.5), x]), em.op("Mul", [sech2, dinner])])
+        return [_times(em, grads[0], em.op("Add", [left, right]))]
+    cdf = em.op(
+        "Mul",
+        [c(0.5), em.op("Add", [c(1.0), em.op("Erf", [em.op("Mul", [x, c(1 / math.sqrt(2))])])])],
+    )
+    pdf = em.op(
+        "Mul",
+        [
+            em.op("Exp", [em.op("Mul", [em.op("Mul", [x, x]), c(-0.5)])]),
+            c(1 / math.sqrt(2 * math.pi)),
+        ],
+    )
+    return [_times(em, grads[0], em.op("Add", [cdf, em.op("Mul", [x, pdf])]))]

@@ -1,4 +1,5 @@
-"""Add, Sub, Mul, Div (with broadcasting), Sum, Mean, Neg, Identity-like ops, Cast."""
+"""Add, Sub, Mul, Div, Pow, Where (with broadcasting), Sum, Mean, Neg, Sqrt, Reciprocal, Exp,
+Log, Identity-like ops, Cast."""
 
 from __future__ import annotations
 
@@ -69,3 +70,50 @@ def cast(em, node, grads, needs):
 @GRADIENT.register("Expand")
 def expand(em, node, grads, needs):
     return [em.unbroadcast(grads[0], node.input[0], node.output[0]), None]
+
+
+@GRADIENT.register("Pow")
+def pow_(em, node, grads, needs):
+    """d x^p / dx = p x^(p - 1); the exponent must be a constant (a variable one is refused)."""
+    x, p = node.input
+    exponent = em.value(p)
+    if needs[1] or exponent is None:
+        em.fail("the gradient with respect to a computed exponent is not supported")
+    exponent = exponent.astype(em.dtype(x))
+    power = em.op("Pow", [x, em.const(exponent - 1, like=x)])
+    slope = em.op("Mul", [power, em.const(exponent, like=x)])
+    return [em.unbroadcast(em.op("Mul", [grads[0], slope]), x, node.output[0]), None]
+
+
+@GRADIENT.register("Sqrt")
+def sqrt(em, node, grads, needs):
+    y = node.output[0]
+    return [em.op("Div", [grads[0], em.op("Mul", [y, em.const(2.0, like=y)])])]
+
+
+@GRADIENT.register("Reciprocal")
+def reciprocal(em, node, grads, needs):
+    y = node.output[0]
+    return [em.op("Neg", [em.op("Mul", [grads[0], em.op("Mul", [y, y])])])]
+
+
+@GRADIENT.register("Exp")
+def exp(em, node, grads, needs):
+    return [em.op("Mul", [grads[0], node.output[0]])]
+
+
+@GRADIENT.register("Log")
+def log(em, node, grads, needs):
+    return [em.op("Div", [grads[0], node.input[0]])]
+
+
+@GRADIENT.register("Where")
+def where(em, node, grads, needs):
+    """The gradient goes to the branch each element was taken from."""
+    (g,) = grads
+    condition, a, b = node.input
+    y = node.output[0]
+    zero = em.const(0.0, like=y)
+    ga = em.unbroadcast(em.op("Where", [condition, g, zero]), a, y) if needs[1] else None
+    gb = em.unbroadcast(em.op("Where", [condition, zero, g]), b, y) if needs[2] else None
+    return [None, ga, gb]

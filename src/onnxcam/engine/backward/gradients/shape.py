@@ -1,4 +1,4 @@
-"""Shape ops: reshapes, Transpose, Concat, Split, Slice and constant Pad."""
+"""Shape ops: reshapes, Transpose, Concat, Split, Slice, Gather, GatherElements, constant Pad."""
 
 from __future__ import annotations
 
@@ -115,3 +115,63 @@ def pad(em, node, grads, needs):
     if any(p < 0 for p in full):
         grad = em.op("Pad", [grad, em.ints([max(-p, 0) for p in full])], mode="constant")
     return [grad] + [None] * (len(node.input) - 1)
+
+
+@GRADIENT.register("Gather")
+def gather(em, node, grads, needs):
+    """Constant indices (a class token, a window order): the gradient of each picked slice is
+    added back at its index, by a one-hot matrix product along the gathered axis."""
+    data, indices = node.input
+    index = em.value(indices)
+    rank = em.rank(data)
+    if index is None:
+        if rank != 1:
+            em.fail("indices computed in the graph are supported on 1-D data only")
+        return [_scatter_flat(em, data, indices, grads[0]), None]
+    axis = em.attr(node, "axis", 0) % rank
+    (size,) = em.static_dims(data, [axis])
+    flat = np.asarray(index, np.int64).reshape(-1)
+    flat = np.where(flat < 0, flat + size, flat)
+    one_hot = np.zeros((flat.size, size), np.float64)
+    one_hot[np.arange(flat.size), flat] = 1.0
+    grad = grads[0]
+    if index.ndim == 0:
+        grad = em.unsqueeze(grad, [axis])
+    elif index.ndim > 1:
+        grad = _merge_axes(em, grad, axis, index.ndim)
+    last = [*range(axis), *range(axis + 1, rank), axis]
+    moved = em.op("Transpose", [grad], perm=last)
+    summed = em.op("MatMul", [moved, em.const(one_hot, like=data)])
+    back = em.op("Transpose", [summed], perm=[int(i) for i in np.argsort(last)])
+    return [back, None]
+
+
+def _scatter_flat(em, data, indices, grad):
+    """Gather from 1-D data by any index tensor (torch's as_strided): the gradient added back
+    at every index read, negative indices counted from the end."""
+    flat_index = em.op("Reshape", [indices, em.ints([-1])])
+    size = em.op("Shape", [data])
+    negative = em.op("Less", [flat_index, em.ints([0])])
+    flat_index = em.op("Where", [negative, em.op("Add", [flat_index, size]), flat_index])
+    flat_grad = em.op("Reshape", [grad, em.ints([-1])])
+    zeros = em.zeros_like(data)
+    return em.op("ScatterElements", [zeros, flat_index, flat_grad], axis=0, reduction="add")
+
+
+def _merge_axes(em, grad, axis, count):
+    """Merge `count` axes from `axis` on into one (an n-D index tensor's axes)."""
+    shape = em.op("Shape", [grad])
+    head = em.op("Slice", [shape, em.ints([0]), em.ints([axis])])
+    tail = em.op("Slice", [shape, em.ints([axis + count]), em.ints([np.iinfo(np.int64).max])])
+    merged = em.op("Concat", [head, em.ints([-1]), tail], axis=0)
+    return em.op("Reshape", [grad, merged])
+
+
+@GRADIENT.register("GatherElements")
+def gather_elements(em, node, grads, needs):
+    """The gradient scattered back to the positions read, added where read twice."""
+    data, indices = node.input
+    axis = em.attr(node, "axis", 0)
+    zeros = em.zeros_like(data)
+    scattered = em.op("ScatterElements", [zeros, indices, grads[0]], axis=axis, reduction="add")
+    return [scattered, None]

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import onnx
 
-from onnxcam.engine.backward.relevance import linear, passing
+from onnxcam.engine.backward.relevance import linear, normalization, passing
 from onnxcam.engine.backward.rulesets import RELEVANCE
 from onnxcam.engine.backward.sweep import RuleSet
 from onnxcam.engine.options import Options, choice, number, numbers
@@ -154,13 +154,18 @@ def rule_set(
             return first_rule
         return conv_rule if node.op_type == "Conv" else dense_rule
 
+    proportional = passing.proportional_rule(split_stabiliser, sum_shares)
+
     def linear_layer(em, node, grads, needs):
+        if node.op_type == "MatMul" and all(needs[:2]):  # attention map times values
+            return proportional(em, node, grads, needs)
         if len(needs) > 1 and any(needs[1:]):
             em.fail("relevance rules need constant weights, not computed ones")
         relevance = rule_for(node)(linear.Layer.of(em, node), grads[0])
         return [relevance] + [None] * (len(node.input) - 1)
 
-    rules = RuleSet(name, dict(RELEVANCE.rules))
+    rules = RuleSet(name, dict(RELEVANCE.rules), held=passing.absorb_held)
     rules.register(*LINEAR_OPS)(linear_layer)
-    rules.register(*passing.PROPORTIONAL)(passing.proportional_rule(split_stabiliser, sum_shares))
+    rules.register(*passing.PROPORTIONAL)(proportional)
+    rules.register("LayerNormalization")(normalization.layer_norm_rule(split_stabiliser))
     return rules

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from onnxcam.engine.backward.relevance import gating
 from onnxcam.engine.backward.relevance.linear import ABSORBED, STABILISER, stabilise
 from onnxcam.engine.backward.rulesets import GRADIENT, RELEVANCE
 from onnxcam.engine.backward.sweep import Rule
@@ -31,9 +32,13 @@ STRUCTURAL = (
     "Pad",
     "Expand",
     "Cast",
+    "Gather",
+    "GatherElements",
+    "Where",
 )
 PROPORTIONAL = (
     "AveragePool",
+    "Resize",
     "GlobalAveragePool",
     "ReduceMean",
     "ReduceSum",
@@ -66,6 +71,12 @@ PASSED = (
     "Shrink",
     "Gelu",
     "Mish",
+    "Erf",
+    "Exp",
+    "Log",
+    "Pow",
+    "Sqrt",
+    "Reciprocal",
     "Dropout",
     "Identity",
     "BatchNormalization",
@@ -79,6 +90,31 @@ def pass_through(em, node, grads, needs):
 
 for _op in ROUTED + STRUCTURAL:
     RELEVANCE.rules[_op] = GRADIENT.rules[_op]
+
+
+@RELEVANCE.register("Concat")
+def concat(em, node, grads, needs):
+    """Relevance split back to the parts; a part that does not depend on the input (a class
+    token, a register) keeps its share, tallied as absorbed."""
+    parts = GRADIENT.rules["Concat"](em, node, grads, [True] * len(node.input))
+    for part, need in zip(parts, needs, strict=True):
+        if not need:
+            em.tally(ABSORBED, part)
+    return [part if need else None for part, need in zip(parts, needs, strict=True)]
+
+
+def absorb_held(em, node, grads) -> None:
+    """Relevance reaching a node whose values do not depend on the input (a class token
+    expanded to the batch's shape) is what that constant takes: tallied as absorbed."""
+    for value in grads:
+        if value is not None:
+            em.tally(ABSORBED, value)
+
+
+@RELEVANCE.register("Softmax")
+def held(em, node, grads, needs):
+    """A softmax inside the model (attention probabilities) is held: nothing passes through."""
+    return [None]
 
 
 ADDITIONS = ("Add", "Sub", "Sum", "Mean")
@@ -110,50 +146,63 @@ SIGN_MATCHED = (Share(1.0, 1.0, 0.0, "Greater"), Share(1.0, 0.0, 1.0, "Less"))
 def proportional_rule(stabiliser: float = STABILISER, shares: tuple[Share, ...] = NORM) -> Rule:
     """Split R at a sum, a pool or a reduction by `shares` (zennit's `Norm` by default: R_i =
     x_i * dy/dx_i * R / stab(y)); an addend that does not depend on the input (a bias) takes
-    its share, which is tallied as absorbed. Mul and Div by a constant pass R on whole."""
+    its share, which is tallied as absorbed. Mul and Div pass R on whole to the one input that
+    is not a constant or a gate (gating.py); MatMul of two activations splits it among the
+    values an attention map weighs."""
 
     def proportional(em, node, grads, needs):
-        if node.op_type in SCALINGS and all(needs):
-            em.fail("relevance through a product of two activations is not defined (gating)")
-        terms = NORM if node.op_type in SCALINGS else shares
-        data = len(node.input) if node.op_type in ADDITIONS else 1
-        inputs = list(node.input)
-        parts = _contributions(em, node, inputs[:data], terms)
-        relevance: list[str | None] = [None] * len(node.input)
-        for share in terms:
-            numerators = [
-                _combine(em, share, x, parts[i]) if i < data else x for i, x in enumerate(inputs)
-            ]
-            y = _output(em, node, numerators)
-            s = em.op("Div", [grads[0], stabilise(em, y, stabiliser)])
-            if share.where is not None:
-                zero = em.const(0.0, like=y)
-                sign = em.op(share.where, [_output(em, node, inputs), zero])
-                s = em.op("Where", [sign, s, zero])
-            if share.weight != 1.0:
-                s = em.op("Mul", [s, em.const(share.weight, like=y)])
-            _absorb(em, node, s, numerators, needs[:data])
-            gradients = GRADIENT.rules[node.op_type](em, node, [s], needs)
-            for i, g in enumerate(gradients):
-                if g is None or not needs[i]:
-                    continue
-                term = em.op("Mul", [numerators[i], g])
-                relevance[i] = term if relevance[i] is None else em.op("Add", [relevance[i], term])
-        return relevance
+        if node.op_type in ADDITIONS:
+            return split(em, node, grads, needs, range(len(node.input)), shares, stabiliser)
+        if node.op_type in SCALINGS or node.op_type == "MatMul":
+            value = gating.value_operand(em, node, needs)
+            needs = [need and i == value for i, need in enumerate(needs)]
+            terms = NORM if node.op_type in SCALINGS else shares
+            return split(em, node, grads, needs, [value], terms, stabiliser)
+        return split(em, node, grads, needs, [0], shares, stabiliser)
 
     return proportional
 
 
-def _contributions(em, node, data: list[str], shares) -> list[tuple[str, str] | None]:
+def split(em, node, grads, needs, data, shares, stabiliser) -> list[str | None]:
+    """R at the node's output split among its `data` inputs by `shares`; other inputs are held
+    (constants, gates, axes)."""
+    data = set(data)
+    inputs = list(node.input)
+    parts = _contributions(em, node, inputs, data, shares)
+    relevance: list[str | None] = [None] * len(inputs)
+    for share in shares:
+        numerators = [
+            _combine(em, share, x, parts[i]) if i in data else x for i, x in enumerate(inputs)
+        ]
+        y = _output(em, node, numerators)
+        s = em.op("Div", [grads[0], stabilise(em, y, stabiliser)])
+        if share.where is not None:
+            zero = em.const(0.0, like=y)
+            sign = em.op(share.where, [_output(em, node, inputs), zero])
+            s = em.op("Where", [sign, s, zero])
+        if share.weight != 1.0:
+            s = em.op("Mul", [s, em.const(share.weight, like=y)])
+        if node.op_type in ADDITIONS:
+            _absorb(em, node, s, numerators, needs)
+        gradients = GRADIENT.rules[node.op_type](em, node, [s], needs)
+        for i, g in enumerate(gradients):
+            if g is None or not needs[i]:
+                continue
+            term = em.op("Mul", [numerators[i], g])
+            relevance[i] = term if relevance[i] is None else em.op("Add", [relevance[i], term])
+    return relevance
+
+
+def _contributions(em, node, inputs, data, shares) -> list[tuple[str, str] | None]:
     """For each data input, the parts whose contributions to the sum are positive and negative:
     (x+, x-), swapped for Sub's subtrahend; only when a share weighs them differently."""
+    parts: list[tuple[str, str] | None] = [None] * len(inputs)
     if all(share.positive == share.negative for share in shares):
-        return [None] * len(data)
-    parts = []
-    for i, x in enumerate(data):
-        pos = em.op("Relu", [x])
-        neg = em.op("Sub", [x, pos])
-        parts.append((neg, pos) if node.op_type == "Sub" and i == 1 else (pos, neg))
+        return parts
+    for i in data:
+        pos = em.op("Relu", [inputs[i]])
+        neg = em.op("Sub", [inputs[i], pos])
+        parts[i] = (neg, pos) if node.op_type == "Sub" and i == 1 else (pos, neg)
     return parts
 
 
@@ -171,12 +220,11 @@ def _combine(em, share: Share, x: str, parts: tuple[str, str] | None) -> str:
 
 
 def _absorb(em, node, s: str, numerators: list[str], needs: list[bool]) -> None:
-    """Tally what the constant addends (biases) take: sum_k s_k y_k of the op on them alone."""
-    if node.op_type in SCALINGS or all(needs):
+    """Tally what the constant addends (biases) of a sum take: sum_k s_k y_k of the op on them
+    alone."""
+    if all(needs):
         return
-    alone = [
-        x if i >= len(needs) or not needs[i] else em.zeros_like(x) for i, x in enumerate(numerators)
-    ]
+    alone = [x if not need else em.zeros_like(x) for x, need in zip(numerators, needs, strict=True)]
     em.tally(ABSORBED, em.op("Mul", [s, _output(em, node, alone)]))
 
 
