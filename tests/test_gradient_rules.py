@@ -90,6 +90,13 @@ CASES = [
     Case("Identity", {"x": randn(2, 3)}, lambda x: x),
     Case("Dropout", {"x": randn(2, 3)}, lambda x: x),
     Case("Cast", {"x": randn(2, 3)}, lambda x: x, {"to": TensorProto.FLOAT}),
+    Case(
+        "CastLike",
+        {"x": randn(2, 3)},
+        lambda x: x,
+        constants={"like": np.zeros(1, np.float32)},
+        order=("x", "like"),
+    ),
     Case("Relu", {"x": away_from_zero(2, 3, 4)}, torch.relu),
     Case(
         "LeakyRelu", {"x": away_from_zero(2, 3, 4)}, lambda x: F.leaky_relu(x, 0.1), {"alpha": 0.1}

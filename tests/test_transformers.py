@@ -1,7 +1,7 @@
 """Vision transformers and modern CNNs from the `transformers` package (random weights, exported
-by torch's dynamo exporter): `auto` picks a feature map (for ViT and DeiT the tokens of the last
-block's input, read as a grid without their prefix), gradients equal torch autograd, Grad-CAM
-equals a torch Grad-CAM with pytorch-grad-cam's reshape convention (drop the prefix tokens,
+by torch's dynamo exporter): `auto` picks a feature map (for ViT and DeiT the tokens of the
+last block's normalised input, read as a grid without their prefix), gradients equal torch
+autograd, Grad-CAM equals a torch Grad-CAM with pytorch-grad-cam's reshape convention (drop the prefix tokens,
 reshape the rest row-major to (h, w)), every method gives maps in [0, 1] of the input's size,
 LRP conserves what transformers' rules should."""
 
@@ -167,3 +167,45 @@ def test_attention_tensors_are_never_layers(exported):
     if softmax:
         with pytest.raises(LayerError, match="not a feature map"):
             Explainer(path, layer=softmax[0], progress=False)
+
+
+class FusedAttention(torch.nn.Module):
+    """Scaled dot-product attention over patch tokens: torch writes ONNX's fused Attention op
+    at opset 23, which the backward sweep meets as its function body."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = torch.nn.Conv2d(3, 16, 8, 8)
+        self.qkv = torch.nn.Linear(16, 48)
+        self.head = torch.nn.Linear(16, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.patch(x).flatten(2).transpose(1, 2)
+        q, k, v = self.qkv(tokens).reshape(x.shape[0], -1, 3, 2, 8).permute(2, 0, 3, 1, 4)
+        mixed = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.head(mixed.transpose(1, 2).reshape(x.shape[0], -1, 16).mean(1))
+
+
+def test_the_fused_attention_op_is_differentiated_through_its_function_body(tmp_path):
+    torch.manual_seed(0)
+    model = FusedAttention().eval()
+    x = torch.randn(3, 3, SIZE, SIZE)
+    path = tmp_path / "attention.onnx"
+    from_torch(model, x[:2], path, opset=23)
+    onnx_model = graph.load(path)
+    assert "Attention" in {node.op_type for node in onnx_model.graph.node}
+    info = graph.ModelInfo(onnx_model)
+    built = backward.build(onnx_model, backward.GRADIENT, [info.logits], [info.input.name])
+    tensor = x.clone().requires_grad_()
+    logits = model(tensor)
+    seed = torch.zeros_like(logits)
+    seed[:, 2] = 1.0
+    (logits * seed).sum().backward()
+    feeds = {info.input.name: x.numpy(), backward.seed_name(info.logits): seed.numpy()}
+    (got,) = open_session(built).run([backward.grad_name(info.input.name)], feeds)
+    want = tensor.grad.numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max())
+    result = Explainer(path, progress=False).explain(x.numpy(), "lrp")
+    assert np.isfinite(result.relevance).all()
+    total = result.metadata["conservation"] + result.metadata["absorbed"]
+    np.testing.assert_allclose(total, 1.0, atol=1e-2)

@@ -146,8 +146,8 @@ def _mobilevit():
 
 
 SPECS = (
-    Spec("vit", _vit, "model.vit.layers.0", "tokens 1+4x4"),
-    Spec("deit", _deit, "model.deit.layers.0", "tokens 2+4x4"),
+    Spec("vit", _vit, "model.vit.layers.1.layernorm_before", "tokens 1+4x4"),
+    Spec("deit", _deit, "model.deit.layers.1.layernorm_before", "tokens 2+4x4"),
     Spec("swin", _swin, "model.swin.layernorm", "tokens 0+8x8"),
     Spec("convnext", _convnext, "model.convnext.encoder.stages.1.layers.0", "map"),
     Spec(
@@ -156,7 +156,7 @@ SPECS = (
         "model.mobilevit.encoder.layer.4.downsampling_layer.expand_1x1.activation",
         "map",
     ),
-    Spec("vit-registers", RegisterViT, "blocks.0", "tokens 5+4x4"),
+    Spec("vit-registers", RegisterViT, "blocks.1.norm1", "tokens 5+4x4"),
 )
 
 

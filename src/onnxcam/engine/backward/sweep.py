@@ -30,9 +30,9 @@ class RuleSet:
 
     name: str
     rules: dict[str, Rule] = field(default_factory=dict)
-    #: Called with (emitter, node, incoming values) for a node whose float inputs are all
-    #: constants although the node is on the path (it reads the input's shape only, as an
-    #: expanded class token does); None: the values stop there.
+    #: Called with (emitter, node, incoming values) for a node on the path none of whose float
+    #: inputs depends on the input (it reads the input's shape only, as an expanded class
+    #: token does); None: the values stop there.
     held: Callable[[Emitter, onnx.NodeProto, list[str | None]], None] | None = None
 
     def register(self, *op_types: str) -> Callable[[Rule], Rule]:
@@ -92,7 +92,7 @@ def build(
     Outputs: `outputs` (forward tensors), then the value at each wrt tensor (`grad_name`), then
     each of `tallies` (`tally_name`, (N,) per sample; zeros where no rule added to it).
     """
-    model = graph.at_least_opset(model, MIN_OPSET, "backward graphs")
+    model = graph.inline_function_ops(graph.at_least_opset(model, MIN_OPSET, "backward graphs"))
     graph.refuse_subgraphs(model.graph.node, "control flow is not supported in backward graphs")
     path, reached = _on_path(model, wrt, seeds)
     missing = [t for t in seeds if t not in reached and t not in wrt]
@@ -113,6 +113,14 @@ def build(
         grads = [total(out) for out in node.output]
         if all(g is None for g in grads):
             continue
+        needs = [bool(name) and name in reached for name in node.input]
+        floats = [
+            need for name, need in zip(node.input, needs, strict=True) if _is_float(emitter, name)
+        ]
+        if not any(floats):  # it reads the input's shape only: nothing flows on
+            if rules.held is not None:
+                rules.held(emitter, node, grads)
+            continue
         rule = rules.rules.get(node.op_type)
         if rule is None:
             raise BackwardError(
@@ -120,13 +128,6 @@ def build(
                 f"(node {node.name or node.output[0]!r}); "
                 f"supported: {', '.join(sorted(rules.rules))}"
             )
-        needs = [bool(name) and name in reached for name in node.input]
-        floats = [
-            need for name, need in zip(node.input, needs, strict=True) if _is_float(emitter, name)
-        ]
-        if rules.held is not None and floats and not any(floats):
-            rules.held(emitter, node, grads)
-            continue
         emitter.node = node
         results = rule(emitter, node, grads, needs)
         emitter.node = None

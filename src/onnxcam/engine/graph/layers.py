@@ -6,7 +6,8 @@ channels-first image model also a channels-last map (N, h, w, K) and transformer
 (N, P + h * w, D). `auto` walks back from the class scores along float tensors and stops at the
 first candidate: the one that feeds the global pooling or flatten; among tokens it takes only a
 LayerNorm's or a residual sum's output whose grid tokens reach the scores (a ViT's last block
-input, not its output, which the head reads through the class token alone).
+input, not its output, which the head reads through the class token alone), and of a residual
+stream the LayerNorm that reads it (a pre-norm block's norm1).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def auto_layer(info: ModelInfo, layout: str | None = None) -> str | None:
     while queue:
         name = queue.popleft()
         if name != start and name in found and _auto_ready(info, name, found[name]):
-            return name
+            return _normalised(info, name, found)
         node = info.producers.get(name)
         if node is None or node.op_type in ("Shape", "Size"):
             continue
@@ -123,6 +124,20 @@ def auto_layer(info: ModelInfo, layout: str | None = None) -> str | None:
             seen.add(inp)
             queue.append(inp)
     return None
+
+
+def _normalised(info: ModelInfo, name: str, found: dict) -> str:
+    """A residual stream's LayerNorm output where one reads it and qualifies (a pre-norm
+    block's `norm1`, the tensor pytorch-grad-cam's ViT example hooks), else `name`."""
+    grid = found[name]
+    if grid is None or grid.layout != tokens.TOKENS:
+        return name
+    for node in info.model.graph.node:
+        if node.op_type == "LayerNormalization" and node.input[0] == name:
+            out = node.output[0]
+            if out in found and tokens.patch_tokens_reach(info, out, grid.prefix):
+                return out
+    return name
 
 
 def _auto_ready(info: ModelInfo, name: str, grid: tokens.Grid | None) -> bool:

@@ -283,3 +283,52 @@ def at_least_opset(model: onnx.ModelProto, version: int, needed_by: str) -> onnx
             f"the model uses opset {current}; {needed_by} need opset >= {version} and "
             f"converting failed: {first}"
         ) from err
+
+
+#: Ops that the backward sweep meets as their ONNX function body (ONNX's own definition).
+INLINED_OPS = ("Attention",)
+
+
+def inline_function_ops(
+    model: onnx.ModelProto, ops: Sequence[str] = INLINED_OPS
+) -> onnx.ModelProto:
+    """A copy with each node of `ops` replaced by the nodes of its ONNX function body (the
+    standard's own definition, built for the node's inputs and types), so that rules for the
+    plain ops it is made of apply: the fused Attention of opset 23 becomes MatMul, Softmax and
+    MatMul. The model itself when it has none."""
+    if not any(node.op_type in ops and node.domain in ("", "ai.onnx") for node in model.graph.node):
+        return model
+    info = info_of(model)
+    model = copy.deepcopy(model)
+    nodes = []
+    for index, node in enumerate(model.graph.node):
+        if node.op_type not in ops or node.domain not in ("", "ai.onnx"):
+            nodes.append(node)
+            continue
+        nodes.extend(_function_body(info, node, f"onnxcam_inlined_{index}/"))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model
+
+
+def _function_body(info: ModelInfo, node: onnx.NodeProto, prefix: str) -> list[onnx.NodeProto]:
+    schema = onnx.defs.get_schema(node.op_type, info.opset, node.domain)
+    types = []
+    for name in node.input:
+        spec = info.specs.get(name) if name else None
+        shape = None if spec is None or spec.shape is None else list(spec.shape)
+        types.append(helper.make_tensor_type_proto(elem_type(spec), shape).SerializeToString())
+    function = onnx.FunctionProto()
+    function.ParseFromString(schema.get_context_dependent_function(node.SerializeToString(), types))
+    names = dict(zip(function.input, node.input, strict=False))
+    names.update(zip(function.output, node.output, strict=False))
+    body = []
+    for position, inner in enumerate(function.node):
+        copied = onnx.NodeProto()
+        copied.CopyFrom(inner)
+        copied.name = f"{prefix}{position}_{inner.name or inner.op_type}"
+        for field in (copied.input, copied.output):
+            for i, name in enumerate(field):
+                field[i] = names.get(name, prefix + name) if name else ""
+        body.append(copied)
+    return body

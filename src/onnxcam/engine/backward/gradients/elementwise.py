@@ -62,9 +62,11 @@ def identity(em, node, grads, needs):
     return [grads[0]] + [None] * (len(node.input) - 1)
 
 
-@GRADIENT.register("Cast")
+@GRADIENT.register("Cast", "CastLike")
 def cast(em, node, grads, needs):
-    return [em.op("Cast", [grads[0]], to=em.specs[node.input[0]].elem_type)]
+    """The gradient cast back to the input's type (CastLike's target gets nothing)."""
+    back = em.op("Cast", [grads[0]], to=em.specs[node.input[0]].elem_type)
+    return [back] + [None] * (len(node.input) - 1)
 
 
 @GRADIENT.register("Expand")

@@ -15,8 +15,8 @@ import onnx
 
 #: Ops a gate may go through between its softmax or sigmoid and the product that reads it.
 CARRIERS = frozenset(
-    ("Identity", "Dropout", "Cast", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Expand")
-).union(("Slice", "Gather", "Where", "Mul", "Div"))
+    ("Identity", "Dropout", "Cast", "CastLike", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
+).union(("Expand", "Slice", "Gather", "Where", "Mul", "Div"))
 GATES = frozenset(("Softmax", "Sigmoid", "HardSigmoid"))
 #: Elementwise ops through which an activation's product form is traced back to its input.
 UNARY = frozenset(
@@ -59,9 +59,9 @@ def is_gate(em, tensor: str) -> bool:
             return True
         if node.op_type not in CARRIERS:
             return False
+        if node.op_type == "Where":  # masking: a gate if either branch is one
+            return any(is_gate(em, branch) for branch in node.input[1:] if branch)
         live = [i for i in node.input if i and not em.is_constant(i)]
-        if node.op_type == "Where":
-            live = live[1:]  # the condition is no part of the value
         if len(live) != 1:
             return False
         tensor = live[0]

@@ -32,6 +32,7 @@ STRUCTURAL = (
     "Pad",
     "Expand",
     "Cast",
+    "CastLike",
     "Gather",
     "GatherElements",
     "Where",
