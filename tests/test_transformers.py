@@ -1,9 +1,9 @@
 """Vision transformers and modern CNNs from the `transformers` package (random weights, exported
 by torch's dynamo exporter): `auto` picks a feature map (for ViT and DeiT the tokens of the
 last block's normalised input, read as a grid without their prefix), gradients equal torch
-autograd, Grad-CAM equals a torch Grad-CAM with pytorch-grad-cam's reshape convention (drop the prefix tokens,
-reshape the rest row-major to (h, w)), every method gives maps in [0, 1] of the input's size,
-LRP conserves what transformers' rules should."""
+autograd, Grad-CAM equals a torch Grad-CAM with pytorch-grad-cam's reshape convention (drop the
+prefix tokens, reshape the rest row-major to (h, w)), every method gives maps in [0, 1] of the
+input's size, LRP conserves what transformers' rules should."""
 
 from __future__ import annotations
 
