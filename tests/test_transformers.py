@@ -209,3 +209,18 @@ def test_the_fused_attention_op_is_differentiated_through_its_function_body(tmp_
     assert np.isfinite(result.relevance).all()
     total = result.metadata["conservation"] + result.metadata["absorbed"]
     np.testing.assert_allclose(total, 1.0, atol=1e-2)
+
+
+@pytest.mark.parametrize("method", ["score-cam", "recipro-cam", "ablation-cam"])
+def test_served_explainer_graphs_equal_explain_at_token_layers(exported, method):
+    from onnxcam.serving.explainer.build import build_explainer
+
+    spec, _, path, x = exported
+    if spec.name not in ("vit", "swin"):
+        pytest.skip("one class-token model and one pooled one")
+    served = build_explainer(graph.load(path), method)
+    _, targets, maps = open_session(served).run(None, {served.graph.input[0].name: x})
+    want = Explainer(path, progress=False).explain(x, method)
+    assert np.array_equal(targets, want.targets)
+    assert np.abs(maps - want.maps).max() <= 1e-4  # the bound the CNN explainer graphs meet
+    assert (maps.max(axis=(1, 2)) > 0.9).all()

@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     for info in layers:
         mark = "*" if info.auto else " "
         scope = f"  [{info.scope}]" if info.scope else ""
-        print(f"{mark} {info.name:<{width}}  {info.op_type:<18} {info.shape_text()}{scope}")
+        read = f"  read as {info.kind_text()}" if info.grid is not None else ""
+        print(f"{mark} {info.name:<{width}}  {info.op_type:<18} {info.shape_text()}{read}{scope}")
     print("* = what --layer auto picks")
     return 0

@@ -17,6 +17,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from onnxcam.engine import graph, metadata
+from onnxcam.engine.graph import tokens
 from onnxcam.engine.graph.builder import NodeBuilder
 from onnxcam.engine.postprocess import MAP_EPS
 from onnxcam.errors import ArgumentError, LayerError, ModelError
@@ -51,7 +52,11 @@ def build_explainer(
         raise ArgumentError(f"chunk must be a positive integer, got {chunk!r}")
     model = graph.at_least_opset(graph.load(model), MIN_OPSET, "explainer graphs")
     info = graph.ModelInfo(_free_output_names(model))
-    layer = graph.resolve_layer(info, layer)
+    chosen = graph.find_layer(info, layer)
+    layer = chosen.name
+    if chosen.grid is not None:  # transformer tokens: explained as their (N, D, h, w) map
+        model, layer = tokens.as_feature_map(info.model, info, layer, chosen.grid)
+        info = graph.ModelInfo(model)
     spec = info.input
     if spec.elem_type != TensorProto.FLOAT or spec.shape is None or len(spec.shape) != 4:
         raise ModelError(
