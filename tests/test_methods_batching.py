@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from onnxcam import Explainer, methods
+from onnxcam.engine.methods import method_class
+from onnxcam.engine.methods.parts.attention import AttentionMethod
 
 OPTIONS = {
     "ss-cam": {"n_samples": 2},
@@ -21,14 +23,17 @@ def test_every_method_is_covered():
     assert set(methods()) == {
         "ablation-cam",
         "abs-cam",
+        "attention-rollout",
         "eigen-cam",
         "faster-score-cam",
         "grad-cam",
         "grad-cam++",
+        "gradient-rollout",
         "group-cam",
         "hires-cam",
         "is-cam",
         "layer-cam",
+        "legrad",
         "lrp",
         "occlusion",
         "recipro-cam",
@@ -41,7 +46,11 @@ def test_every_method_is_covered():
     }
 
 
-@pytest.mark.parametrize("method", methods())
+#: The attention methods need a transformer: tests/test_attention_methods.py batches them.
+CNN_METHODS = [m for m in methods() if not issubclass(method_class(m), AttentionMethod)]
+
+
+@pytest.mark.parametrize("method", CNN_METHODS)
 def test_batch_equals_single_calls(resnet_onnx, images, method):
     explainer = Explainer(resnet_onnx, layer="layer2", progress=False, batch_size=12)
     options = OPTIONS.get(method, {})

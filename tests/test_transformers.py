@@ -21,6 +21,7 @@ from onnxcam.exporters import from_torch
 
 pytest.importorskip("transformers", reason="transformers is a test dependency (make test)")
 
+ATTENTION_METHODS = ("attention-rollout", "gradient-rollout", "legrad")
 #: Fewer passes than the defaults, to keep the every-method test short.
 SHORT = {
     "rise": {"n_masks": 200},
@@ -122,19 +123,26 @@ def test_grad_cam_equals_a_torch_grad_cam_with_the_reshape_convention(exported):
 
 @pytest.mark.parametrize("method", methods())
 def test_every_method_gives_maps_of_the_input_size(exported, method):
-    _, _, path, x = exported
-    result = Explainer(path, progress=False).explain(x, method, **SHORT.get(method, {}))
+    spec, _, path, x = exported
+    explainer = Explainer(path, progress=False)
+    if spec.name in ("swin", "convnext", "mobilevit") and method in ATTENTION_METHODS:
+        with pytest.raises(LayerError, match=f"{method} reads a transformer's attention"):
+            explainer.explain(x, method)
+        return  # windows, no attention, attention over folded patches: no global attention
+    result = explainer.explain(x, method, **SHORT.get(method, {}))
     assert result.maps.shape == (len(x), SIZE, SIZE)
     assert np.isfinite(result.maps).all()
     assert result.maps.min() >= 0 and result.maps.max() <= 1 + 1e-6
 
 
-def test_lrp_relevance_with_what_constants_took_is_the_logit(exported):
-    """LayerNorm with its standard deviation held, attention with its probabilities held, the
-    class and register tokens' and position embeddings' shares tallied as absorbed. Within 2 %:
-    the 1e-6 stabilisers take up to 1.6 % of these random models' logits of 1e-3 to 1e-2."""
+@pytest.mark.parametrize("composite", ["epsilon-plus", "attn-lrp"])
+def test_lrp_relevance_with_what_constants_took_is_the_logit(exported, composite):
+    """LayerNorm with its standard deviation held, attention with its probabilities held (or,
+    in AttnLRP, through the softmax's Taylor expansion, whose bias term's share is absorbed),
+    the class and register tokens' and position embeddings' shares tallied as absorbed. Within
+    2 %: the 1e-6 stabilisers take up to 1.6 % of these random models' logits of 1e-3 to 1e-2."""
     _, _, path, x = exported
-    result = Explainer(path, progress=False).explain(x, "lrp")
+    result = Explainer(path, progress=False).explain(x, "lrp", composite=composite)
     total = result.metadata["conservation"] + result.metadata["absorbed"]
     np.testing.assert_allclose(total, 1.0, atol=2e-2)
 
@@ -149,7 +157,7 @@ def test_bias_free_vit_relevance_sums_to_the_logit(tmp_path):
     x = torch.randn(3, 3, SIZE, SIZE)
     from_torch(model, x[:2], tmp_path / "vit.onnx")
     explainer = Explainer(tmp_path / "vit.onnx", progress=False)
-    for composite in ("lrp-0", "epsilon", "epsilon-plus", "epsilon-gamma-box"):
+    for composite in ("lrp-0", "epsilon", "epsilon-plus", "epsilon-gamma-box", "attn-lrp"):
         result = explainer.explain(x.numpy(), "lrp", composite=composite)
         absorbed = result.metadata["absorbed"]  # the class token's share
         np.testing.assert_allclose(result.metadata["conservation"] + absorbed, 1.0, atol=1e-3)

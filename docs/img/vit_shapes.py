@@ -1,9 +1,10 @@
-"""The README's transformer picture: a small ViT (class token, four register tokens) trained
+"""The README's transformer pictures: a small ViT (class token, four register tokens) trained
 for a minute on a synthetic task (which of three shapes lies somewhere on a noisy 64 x 64
-picture), exported, and explained by Grad-CAM and ReciproCAM at `auto` (the last block's input).
-A trained model, because random weights give maps of nothing.
+picture), exported, and explained by Grad-CAM and ReciproCAM at `auto` (the last block's input),
+and by the attention methods (attention rollout, gradient rollout, LeGrad, AttnLRP). A trained
+model, because random weights give maps of nothing.
 
-    python docs/img/vit_shapes.py   # writes docs/img/vit-shapes.png
+    python docs/img/vit_shapes.py   # writes docs/img/vit-shapes.png and vit-attention.png
 """
 
 from __future__ import annotations
@@ -89,14 +90,26 @@ def main() -> None:
         explainer = Explainer(path, progress=False)
         print("layer:", explainer.layer, explainer.layer_info.kind_text())
         maps = [explainer.explain(x, m).maps for m in ("grad-cam", "recipro-cam")]
+        save(x, maps, "vit-shapes.png")
+        attention = [explainer.explain(x, m).maps for m in ATTENTION[:3]]
+        attention.append(explainer.explain(x, "lrp", composite="attn-lrp").maps)
+        save(x, attention, "vit-attention.png")
+    print("classes:", [CLASSES[c] for c in labels])
+
+
+ATTENTION = ("attention-rollout", "gradient-rollout", "legrad")
+
+
+def save(x: np.ndarray, maps: list[np.ndarray], name: str) -> None:
+    """Rows of the input and its overlays, one per map, written under docs/img."""
     rows = []
     for i in range(len(x)):
         image = (x[i].transpose(1, 2, 0) * 255).round().astype(np.uint8)
         row = [image] + [overlay(m[i], image) for m in maps]
         rows.append(np.concatenate(row, 1))
-    picture = Image.fromarray(np.concatenate(rows, 0)).resize((3 * 160, len(x) * 160), 0)
-    picture.save(ROOT / "docs" / "img" / "vit-shapes.png")
-    print("classes:", [CLASSES[c] for c in labels])
+    columns = len(maps) + 1
+    picture = Image.fromarray(np.concatenate(rows, 0)).resize((columns * 160, len(x) * 160), 0)
+    picture.save(ROOT / "docs" / "img" / name)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`onnxcam layers MODEL`: the tensors a method can explain, the `auto` pick first."""
+"""`onnxcam layers MODEL`: the tensors a method can explain, the `auto` pick first, then the
+blocks' attention probabilities that the attention methods read."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from onnxcam.engine import graph
+    from onnxcam.engine.graph import attention
 
-    layers = graph.list_layers(graph.load(args.model))
+    model = graph.load(args.model)
+    inlined = graph.ModelInfo(attention.inlined(model))
+    layers = graph.list_layers(model)
     if not layers:
         raise LayerError(
             f"{args.model}: expected tensors of shape (N, K, H, W) or (N, K, T) to explain, "
@@ -29,4 +33,12 @@ def run(args: argparse.Namespace) -> int:
         read = f"  read as {info.kind_text()}" if info.grid is not None else ""
         print(f"{mark} {info.name:<{width}}  {info.op_type:<18} {info.shape_text()}{read}{scope}")
     print("* = what --layer auto picks")
+    found = attention.find(inlined)
+    if found:
+        print("attention probabilities (what attention-rollout, gradient-rollout, legrad read):")
+        width = max(len(a.name) for a in found)
+        for a in found:
+            scope = f"  [{a.scope}]" if a.scope else ""
+            shape = graph.LayerInfo(a.name, "", inlined.specs[a.name].shape).shape_text()
+            print(f"  block {a.block:<3} {a.name:<{width}}  {shape}  {a.grid.text()}{scope}")
     return 0

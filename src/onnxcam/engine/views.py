@@ -4,7 +4,8 @@
 scores (feature-space methods perturb activations and run only this part); `scaled` is the full
 model with a per-channel scale on the layer (ablation through the whole model); `backward`
 graphs return gradients (engine/backward), cached per (seeded tensors, tensors asked about);
-`relevance` graphs return LRP input relevance, cached per composite.
+`relevance` graphs return LRP input relevance, cached per composite; `attention` holds the
+graphs that read a transformer's attention probabilities.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import onnx
 
 from onnxcam.engine import backward, graph
+from onnxcam.engine.attention_views import AttentionViews, seed_feeds
 from onnxcam.engine.backward import relevance
 from onnxcam.engine.runner import Runner
 from onnxcam.errors import LayerError
@@ -138,8 +140,9 @@ class ModelViews:
     def score_seed(self, runner: Runner, seed: np.ndarray) -> dict[str, np.ndarray]:
         """The feed that seeds a backward graph at the class scores with (N, classes) rows,
         reshaped to the score tensor's own shape (e.g. (N, classes, 1, 1))."""
-        name = backward.seed_name(self.logits)
-        seed_input = next(i for i in runner.session.get_inputs() if i.name == name)
-        rest = [d if isinstance(d, int) else -1 for d in (seed_input.shape or [])[1:]]
-        shape = (len(seed), *rest) if rest and rest.count(-1) <= 1 else seed.shape
-        return {name: seed.reshape(shape)}
+        return seed_feeds(runner, {self.logits: seed})
+
+    @cached_property
+    def attention(self) -> AttentionViews:
+        """The graphs of the attention methods (rollouts, LeGrad)."""
+        return AttentionViews(self.model, self._session_args)

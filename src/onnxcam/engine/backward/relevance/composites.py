@@ -9,6 +9,12 @@
 | `epsilon-alpha2-beta1` | alpha2-beta1 | alpha2-beta1 | epsilon | alpha2-beta1 |
 | `epsilon-gamma-box` | z^B (low, high) | gamma | epsilon | gamma |
 | `sr-official` | LRP-0 with bias, Z + 1e-9 | same | x W+ without bias, Z + 1e-9 | Norm |
+| `attn-lrp` | epsilon | epsilon | epsilon | Norm |
+
+Every composite but `attn-lrp` holds a transformer's attention probabilities (relevance goes to
+the values an attention map weighs, as conservative propagation does); `attn-lrp` is AttnLRP's
+(relevance/attention.py): through the softmax by its Taylor expansion, and half to each operand
+of a product of two activations (queries and keys, attention and values).
 
 `sr-official` is the rule set of the SR-map authors' code (spec §2.18: x W+ without the sign
 split, stabilisers of 1e-9 that are not sign-aware). The others are zennit 1.0's composites
@@ -33,7 +39,7 @@ from dataclasses import dataclass
 
 import onnx
 
-from onnxcam.engine.backward.relevance import linear, normalization, passing
+from onnxcam.engine.backward.relevance import attention, linear, normalization, passing
 from onnxcam.engine.backward.rulesets import RELEVANCE
 from onnxcam.engine.backward.sweep import RuleSet
 from onnxcam.engine.options import Options, choice, number, numbers
@@ -50,6 +56,7 @@ COMPOSITES = (
     "epsilon-alpha2-beta1",
     "epsilon-gamma-box",
     "sr-official",
+    "attn-lrp",
 )
 
 
@@ -82,7 +89,7 @@ class Composite(Options):
         stab = self.stabiliser
         if self.name == "lrp-0":
             return lrp0, lrp0, lrp0
-        if self.name == "epsilon":
+        if self.name in ("epsilon", "attn-lrp"):
             return eps, eps, eps
         if self.name == "epsilon-plus":
             return linear.zplus_rule(stab), linear.zplus_rule(stab), eps
@@ -103,7 +110,7 @@ class Composite(Options):
         """How relevance splits at sums and pools: among the addends that agree in sign with
         the sum, but by Norm (gradient times input) in the epsilon family and the zennit
         profile."""
-        if self.profile == "zennit" or self.name in ("lrp-0", "epsilon", "sr-official"):
+        if self.profile == "zennit" or self.name in ("lrp-0", "epsilon", "sr-official", "attn-lrp"):
             return passing.NORM
         return passing.SIGN_MATCHED
 
@@ -129,6 +136,7 @@ class Composite(Options):
             self.first_any_kind,
             self.split_stabiliser,
             self.sum_shares(),
+            self.name == "attn-lrp",
         )
 
 
@@ -141,11 +149,13 @@ def rule_set(
     first_any_kind: bool = False,
     split_stabiliser: float = linear.STABILISER,
     sum_shares: tuple[passing.Share, ...] = passing.NORM,
+    attention_rules: bool = False,
 ) -> RuleSet:
     """RELEVANCE plus linear-layer rules: `first_rule` for the first linear layer of `model`
     (if it is a Conv, or of any kind when first_any_kind), `conv_rule` for other Conv layers,
     `dense_rule` for Gemm/MatMul; sums and pools split by `sum_shares`, stabilised by
-    `split_stabiliser`."""
+    `split_stabiliser`; `attention_rules`: AttnLRP's softmax and uniform rules (else attention
+    probabilities are held)."""
     first = next((n for n in model.graph.node if n.op_type in LINEAR_OPS), None)
 
     def rule_for(node: onnx.NodeProto) -> linear.LinearRule:
@@ -155,10 +165,11 @@ def rule_set(
         return conv_rule if node.op_type == "Conv" else dense_rule
 
     proportional = passing.proportional_rule(split_stabiliser, sum_shares)
+    bilinear = attention.uniform_rule(split_stabiliser) if attention_rules else proportional
 
     def linear_layer(em, node, grads, needs):
-        if node.op_type == "MatMul" and all(needs[:2]):  # attention map times values
-            return proportional(em, node, grads, needs)
+        if node.op_type == "MatMul" and all(needs[:2]):  # queries and keys, attention and values
+            return bilinear(em, node, grads, needs)
         if len(needs) > 1 and any(needs[1:]):
             em.fail("relevance rules need constant weights, not computed ones")
         relevance = rule_for(node)(linear.Layer.of(em, node), grads[0])
@@ -168,4 +179,6 @@ def rule_set(
     rules.register(*LINEAR_OPS)(linear_layer)
     rules.register(*passing.PROPORTIONAL)(proportional)
     rules.register("LayerNormalization")(normalization.layer_norm_rule(split_stabiliser))
+    if attention_rules:
+        rules.register("Softmax")(attention.softmax)
     return rules
