@@ -180,3 +180,28 @@ def test_layers_lists_each_blocks_attention(model, capsys):
     assert all(
         f"(batch, 4, {prefix + 16}, {prefix + 16})  tokens {prefix}+4x4" in b for b in blocks
     )
+
+
+def test_fused_attention_is_read_through_its_function_body(tmp_path):
+    """torch writes scaled_dot_product_attention as ONNX's fused Attention op (opset 23); a
+    model that pools its tokens has no class token: the rollouts take the mean row."""
+    from test_transformers import FusedAttention
+
+    torch.manual_seed(0)
+    model = FusedAttention().eval()
+    x = torch.randn(3, 3, SIZE, SIZE)
+    from_torch(model, x[:2], tmp_path / "fused.onnx", opset=23)
+    assert "Attention" in {n.op_type for n in graph.load(tmp_path / "fused.onnx").graph.node}
+    explainer = Explainer(tmp_path / "fused.onnx", progress=False)
+    result = explainer.explain(x.numpy(), "gradient-rollout")
+    tokens = model.patch(x).flatten(2).transpose(1, 2)
+    q, k, v = model.qkv(tokens).reshape(3, -1, 3, 2, 8).permute(2, 0, 3, 1, 4)
+    probabilities = torch.softmax(q @ k.transpose(-1, -2) / 8**0.5, -1)
+    mixed = (probabilities @ v).transpose(1, 2).reshape(3, -1, 16).mean(1)
+    logits = model.head(mixed)
+    np.testing.assert_allclose(result.logits, logits.detach().numpy(), atol=1e-5)
+    want = ref.gradient_rollout(logits, [probabilities], torch.from_numpy(result.targets))
+    assert_close(result.raw, want.mean(1).detach().numpy().reshape(3, 4, 4))
+    rollout = explainer.explain(x.numpy(), "attention-rollout")
+    want = ref.rollout([probabilities]).mean(1).numpy().reshape(3, 4, 4)
+    assert_close(rollout.raw, want)

@@ -48,7 +48,8 @@ class AttentionRollout(AttentionMethod):
     Per block, A-bar = the heads' mean (or max, min) of the attention probabilities, its
     `discard_ratio` lowest entries set to 0; A-hat = (A-bar + I) / 2, each row normalised to sum
     1 (the identity stands for the residual path); R = A-hat_L ... A-hat_1. The map is the class
-    token's row of R over the grid tokens. Class-agnostic: one forward pass.
+    token's row of R over the grid tokens (the mean row where the model has no prefix tokens).
+    Class-agnostic: one forward pass.
     """
 
     name = "attention-rollout"

@@ -30,7 +30,8 @@ class GradientRollout(AttentionMethod):
     ICCV 2021): attention weighted by the class score's gradient, rolled out with residuals.
 
     Per block, A-bar = E_h[ReLU(dy^c/dA * A)] over heads; R = I, then R = R + A-bar R block
-    after block. The map is the class token's row of R over the grid tokens. One backward pass
+    after block. The map is the class token's row of R over the grid tokens (the mean row where
+    the model has no prefix tokens). One backward pass
     of the whole model, through the ONNX backward graph.
     """
 

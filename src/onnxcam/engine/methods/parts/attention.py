@@ -26,8 +26,10 @@ def fuse_heads(probabilities: np.ndarray, how: str) -> np.ndarray:
 
 
 def class_row(matrix: np.ndarray, block: Attention) -> np.ndarray:
-    """The class token's row (token 0) of (N, T, T) over the grid tokens, as (N, h, w)."""
-    row = matrix[:, 0, block.grid.prefix :]
+    """The class token's row (token 0) of (N, T, T) over the grid tokens, as (N, h, w); for a
+    model without prefix tokens (one that pools its tokens), the mean of all rows."""
+    prefix = block.grid.prefix
+    row = matrix[:, 0, prefix:] if prefix else matrix.mean(axis=1)
     return row.reshape(len(row), *block.grid.size)
 
 
