@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 # The CPU build of torch; a range in the extras (torch>=2.3) then installs nothing more.
 TORCH_SPEC ?= torch==2.13.0
 RAPIDOCR_WHEEL := .cache/wheels/rapidocr_onnxruntime-1.4.4-py3-none-any.whl
+# ONNX Runtime's OpenVINO build replaces the onnxruntime package: its tests get a venv of their own.
+OV_VENV ?= .venv-openvino
 
 .PHONY: demo test test-fast lint bench results clean
 
@@ -34,8 +36,16 @@ $(RAPIDOCR_WHEEL):
 demo: $(VENV)/.demo-installed
 	$(BIN)/onnxcam demo --out out/
 
-test: $(VENV)/.dev-installed $(RAPIDOCR_WHEEL)
+$(OV_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(OV_VENV)
+	$(OV_VENV)/bin/pip install -q --upgrade pip
+	$(OV_VENV)/bin/pip install -q "$(TORCH_SPEC)"
+	$(OV_VENV)/bin/pip install -q -e ".[openvino,torch]" "pytest>=8"
+	touch $@
+
+test: $(VENV)/.dev-installed $(RAPIDOCR_WHEEL) $(OV_VENV)/.installed
 	ONNXCAM_TEST_WHEELS=$(dir $(RAPIDOCR_WHEEL)) $(BIN)/python -m pytest -q -ra
+	$(OV_VENV)/bin/python -m pytest -q -ra -p no:cacheprovider tests/test_openvino.py
 
 # The edit loop: everything but the tests marked slow (CI runs `make test`).
 test-fast: $(VENV)/.dev-installed $(RAPIDOCR_WHEEL)
@@ -55,4 +65,4 @@ results: $(VENV)/.results-installed
 	$(BIN)/python bench/results.py
 
 clean:
-	rm -rf $(VENV) out .cache .pytest_cache
+	rm -rf $(VENV) $(OV_VENV) out .cache .pytest_cache

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 from tqdm.auto import tqdm
 
-from onnxcam.engine.graph import model_input, numpy_dtype, tensor_specs
+from onnxcam.engine.graph import model_input, numpy_dtype, tensor_specs, unshare_weights
 from onnxcam.engine.ort import onnxruntime as ort
 from onnxcam.errors import ModelError, ProviderError
 
@@ -103,6 +103,8 @@ def open_session(
     allow_fallback: bool = False,
 ) -> ort.InferenceSession:
     """An InferenceSession on `provider`, cached per (graph, provider, threads)."""
+    if provider.lower() == "openvino":
+        model = unshare_weights(model, "ConvTranspose")
     data = model.SerializeToString()
     providers = provider_chain(provider, allow_fallback)
     key = (hashlib.sha1(data).hexdigest(), tuple(providers), threads, allow_fallback)

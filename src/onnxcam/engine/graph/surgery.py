@@ -332,3 +332,35 @@ def _function_body(info: ModelInfo, node: onnx.NodeProto, prefix: str) -> list[o
                 field[i] = names.get(name, prefix + name) if name else ""
         body.append(copied)
     return body
+
+
+def unshare_weights(model: onnx.ModelProto, op_type: str) -> onnx.ModelProto:
+    """The model with each `op_type` node's initializer inputs that other nodes also read
+    replaced by copies of their own (the same model when there are none). OpenVINO rewrites a
+    ConvTranspose's weights in place, so a Conv that reads the same initializer (a backward
+    graph's gradient beside its forward convolution) computes with them transposed."""
+    readers: dict[str, int] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    initializers = {t.name: t for t in model.graph.initializer}
+    shared = {
+        name
+        for node in model.graph.node
+        if node.op_type == op_type
+        for name in node.input
+        if name in initializers and readers[name] > 1
+    }
+    if not shared:
+        return model
+    result = copy.deepcopy(model)
+    for node in result.graph.node:
+        if node.op_type != op_type:
+            continue
+        for i, name in enumerate(node.input):
+            if name in shared:
+                own = copy.deepcopy(initializers[name])
+                own.name = f"{name}__onnxcam_{op_type.lower()}_{len(result.graph.initializer)}"
+                result.graph.initializer.append(own)
+                node.input[i] = own.name
+    return result

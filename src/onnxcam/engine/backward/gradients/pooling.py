@@ -79,10 +79,17 @@ def average_pool(em, node, grads, needs):
     return [em.op("ConvTranspose", [spread, ones], **attrs)]
 
 
-def _count(em, x, y):
-    """Input elements per output element (x and y of a reduction), in x's float type."""
-    ratio = em.op("Div", [em.op("Size", [x]), em.op("Size", [y])])
-    return em.op("Cast", [ratio], to=em.specs[x].elem_type)
+def _count(em, x, axes):
+    """Input elements per output element of a reduction of x over `axes`, in x's float type: a
+    constant where the shape fixes those axes, else the product of their sizes (from Shape,
+    not Size: OpenVINO leaves Size to the CPU and then cuts the graph into a cycle)."""
+    shape = em.shape(x)
+    dims = [shape[a] for a in axes] if shape is not None else [None]
+    if all(isinstance(d, int) for d in dims):
+        return em.const(float(np.prod(dims)), like=x)
+    sizes = em.op("Gather", [em.op("Shape", [x]), em.ints(list(axes))], axis=0)
+    count = em.op("ReduceProd", [sizes], keepdims=0)
+    return em.op("Cast", [count], to=em.specs[x].elem_type)
 
 
 def _spread(em, grad, x, axes, keepdims):
@@ -117,7 +124,7 @@ def reduce(em, node, grads, needs):
             return [g, *tail]
     spread = _spread(em, g, x, axes, keepdims)
     if node.op_type in ("ReduceMean", "GlobalAveragePool"):
-        return [em.op("Div", [spread, _count(em, x, y)]), *tail]
+        return [em.op("Div", [spread, _count(em, x, axes)]), *tail]
     if node.op_type in ("ReduceMax", "GlobalMaxPool"):
         # the maximum's gradient is shared evenly between tied inputs
         kept = y if keepdims else em.unsqueeze(y, axes)
