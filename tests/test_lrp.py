@@ -480,3 +480,11 @@ def test_box_bounds_default_to_the_stored_preprocessing():
     np.testing.assert_array_equal(default.relevance, given.relevance)
     other = explainer.explain(x, "lrp", composite="epsilon-gamma-box", low=0, high=1)
     assert relative_error(other.relevance, given.relevance) > 1e-2
+
+
+def test_attn_lrp_on_a_cnn_is_the_epsilon_composite(resnet_onnx, images):
+    """AttnLRP differs from LRP-epsilon only at softmaxes and products of two activations."""
+    explainer = Explainer(resnet_onnx, progress=False)
+    attn = explainer.explain(images, "lrp", composite="attn-lrp").relevance
+    epsilon = explainer.explain(images, "lrp", composite="epsilon").relevance
+    np.testing.assert_allclose(attn, epsilon, rtol=1e-5, atol=1e-7)

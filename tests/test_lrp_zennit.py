@@ -32,7 +32,9 @@ from onnxcam.exporters import from_torch
 from onnxcam.io import PRESETS
 from onnxcam.io.images import load_image
 
-COMPOSITES = tuple(c for c in ALL_COMPOSITES if c != "sr-official")  # zennit has these
+#: zennit has these (sr-official is the SR-map code's; attn-lrp is for transformers, and on a
+#: CNN it is the epsilon composite: tests/test_lrp.py)
+COMPOSITES = tuple(c for c in ALL_COMPOSITES if c not in ("sr-official", "attn-lrp"))
 PROFILES = ("zennit", "onnxcam")
 BOUND = 2.0  # the small models' inputs are uniform in [-BOUND, BOUND], the z^B bounds
 

@@ -12,7 +12,14 @@ from onnx import TensorProto, helper
 
 from onnxcam import Explainer
 from onnxcam.engine.ort import check_runtime_install, onnxruntime
-from onnxcam.engine.runner import PROVIDERS, Perturbation, Runner, open_session, provider_chain
+from onnxcam.engine.runner import (
+    MIN_BLOCK,
+    PROVIDERS,
+    Perturbation,
+    Runner,
+    open_session,
+    provider_chain,
+)
 from onnxcam.errors import ProviderError
 
 HAS_CUDA = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
@@ -51,7 +58,7 @@ class Constant(Perturbation):
         return out[: stop - start]
 
 
-@pytest.mark.parametrize(("n", "batch"), [(23, 4), (8, 8), (3, 64), (0, 4)])
+@pytest.mark.parametrize(("n", "batch"), [(23, 4), (8, 8), (3, 64), (0, 4), (100, 4), (70, 40)])
 def test_map_batches_scores_in_order_with_two_buffers(n, batch):
     runner = Runner(sum_model())
     perturbation = Constant(n)
@@ -60,8 +67,11 @@ def test_map_batches_scores_in_order_with_two_buffers(n, batch):
     )
     np.testing.assert_allclose(scores, np.arange(n) * 18.0)
     assert len(perturbation.buffers) <= 2  # memory bounded by two batches, not by n
-    if n:
-        assert all(t.startswith("onnxcam-chunk") for t in perturbation.threads)
+    blocks = -(-n // max(batch, MIN_BLOCK))
+    if blocks > 1:  # built on the worker while ORT runs the previous block
+        assert perturbation.threads == {"onnxcam-blocks_0"}
+    elif n:  # one block: nothing to overlap, built where it is run
+        assert perturbation.threads == {threading.current_thread().name}
 
 
 def test_score_function_sees_its_slice():

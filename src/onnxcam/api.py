@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from onnxcam.engine import checks, graph, layout, metadata
+from onnxcam.engine import blas, checks, graph, layout, metadata
 from onnxcam.engine.explanation import Explanation
 from onnxcam.engine.graph import tokens
 from onnxcam.engine.methods import Context, MethodOutput, create
@@ -17,8 +18,9 @@ from onnxcam.engine.model_input import ModelInput
 from onnxcam.engine.scoring import Scorer
 from onnxcam.engine.targets import Target, resolve_targets
 from onnxcam.engine.views import ModelViews
-from onnxcam.errors import ArgumentError, ModelError, ProviderError
+from onnxcam.errors import ArgumentError, ModelError, OnnxcamError, ProviderError
 from onnxcam.io import InputFormat, choose_preprocess
+from onnxcam.kernels.warm import warm_kernels
 
 #: ORT's CPU provider runs CNNs fastest in small batches (activations stay in cache);
 #: device providers want large ones. See bench/README.md.
@@ -87,6 +89,35 @@ class Explainer:
         self.provider = self.runner.provider
         self.batch_size = batch_size
         self.progress = progress
+        self._warm()
+
+    def _warm(self) -> None:
+        """What the first call would otherwise pay: the kernels loaded, the BLAS libraries
+        found, the graph's tail and its backward graph opened (where the layer allows), and
+        one forward pass where the input size is fixed (ORT sizes its buffers)."""
+        warm_kernels()
+        blas.controller()
+        with contextlib.suppress(OnnxcamError):  # a method that needs them says why, later
+            _ = self.views.tail, self.views.uses_tail_backward
+        zeros = self._zero_input()
+        if zeros is not None:
+            self.forward(self.validate(zeros))
+
+    def _zero_input(self) -> np.ndarray | None:
+        """One zero input in the model's own layout, where the model fixes its size."""
+        shape = self.input.shape
+        if shape is None or not all(isinstance(d, int) for d in shape[1:]):
+            return None
+        return np.zeros((1, *shape[1:]), self.input_dtype)
+
+    def prepare(self, *methods: str) -> None:
+        """Build the graphs and sessions of `methods` now (one call each on a zero input), so
+        that their first real call costs what later ones do; for servers."""
+        zeros = self._zero_input()
+        if zeros is None:
+            raise ArgumentError("prepare needs a model whose input size is fixed")
+        for method in methods:
+            self.explain(zeros, method)
 
     @property
     def scorer(self) -> Scorer:
@@ -170,7 +201,8 @@ class Explainer:
             self.progress,
             self.fixed_batch,
         )
-        result = algorithm.explain(ctx)
+        with blas.single_threaded():
+            result = algorithm.explain(ctx)
         check_output(result, method)
         metadata = {
             "provider": self.provider,

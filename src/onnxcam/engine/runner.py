@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 
 import numba
 import numpy as np
@@ -159,11 +160,6 @@ class Runner:
             "cuda" if self.provider in (PROVIDERS["cuda"], PROVIDERS["tensorrt"]) else None
         )
 
-    def _worker_threads(self) -> None:
-        """On the CPU provider, ORT's threads own the cores: the worker builds blocks on one."""
-        if self._device is None:
-            numba.set_num_threads(1)
-
     def run_batch(
         self, x: np.ndarray, outputs: list[str], feeds: dict[str, np.ndarray] | None = None
     ) -> list[np.ndarray]:
@@ -241,17 +237,13 @@ class Runner:
             return perturbation.fill(start, stop, buffers[slot]), perturbation.feeds(start, stop)
 
         starts = list(_starts(n, block))
-        with (
-            ThreadPoolExecutor(
-                1, thread_name_prefix="onnxcam-chunk", initializer=self._worker_threads
-            ) as pool,
-            tqdm(total=n, desc=desc, unit="pass", disable=not progress, leave=False) as bar,
-        ):
-            pending = pool.submit(build, 0, 0)
+        with tqdm(total=n, desc=desc, unit="pass", disable=not progress, leave=False) as bar:
+            # one block: nothing to overlap, so no hand-over to a thread that may lack a core
+            pending = _Ready(build(0, 0)) if len(starts) == 1 else _worker().submit(build, 0, 0)
             for i, start in enumerate(starts):
                 inputs, feeds = pending.result()
                 if i + 1 < len(starts):
-                    pending = pool.submit(build, starts[i + 1], (i + 1) % 2)
+                    pending = _worker().submit(build, starts[i + 1], (i + 1) % 2)
                 for lo in range(0, len(inputs), batch_size):
                     hi = min(lo + batch_size, len(inputs))
                     part = {name: value[lo:hi] for name, value in feeds.items()}
@@ -259,6 +251,26 @@ class Runner:
                     scores[start + lo : start + hi] = score(out, start + lo, start + hi)
                     bar.update(hi - lo)
         return scores
+
+
+class _Ready:
+    """A result already computed, read like a future's."""
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+@cache
+def _worker() -> ThreadPoolExecutor:
+    """The one thread that builds blocks of perturbed inputs while ORT runs the previous block,
+    started once per process (not per call) with Numba on one thread: ORT's threads own the
+    cores."""
+    return ThreadPoolExecutor(
+        1, thread_name_prefix="onnxcam-blocks", initializer=numba.set_num_threads, initargs=(1,)
+    )
 
 
 def _named(text: str) -> str | None:

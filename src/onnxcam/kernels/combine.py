@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from onnxcam.kernels._jit import jit
+from onnxcam.kernels._jit import jit, threads_for
 
 
 @jit(parallel=True)
@@ -30,7 +30,8 @@ def weighted_sum(activations: np.ndarray, weights: np.ndarray, relu: bool = True
         raise ValueError(f"weights of shape {weights.shape} do not match activations {acts.shape}")
     flat = acts.reshape(acts.shape[0], acts.shape[1], -1)
     out = np.empty((acts.shape[0], flat.shape[2]), np.float32)
-    _weighted_sum(flat, weights, relu, out)
+    with threads_for(flat.size):
+        _weighted_sum(flat, weights, relu, out)
     return out.reshape(acts.shape[0], *acts.shape[2:])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from onnxcam.kernels._jit import jit
+from onnxcam.kernels._jit import jit, threads_for
 
 
 @jit(parallel=True)
@@ -36,7 +36,8 @@ def minmax_normalize(maps: np.ndarray, eps: float = 1e-8) -> tuple[np.ndarray, n
     rows = maps.reshape(maps.shape[0], -1)
     out = np.empty_like(rows)
     constant = np.empty(rows.shape[0], np.bool_)
-    _minmax_rows(rows, np.float32(eps), out, constant)
+    with threads_for(out.size):
+        _minmax_rows(rows, np.float32(eps), out, constant)
     return out.reshape(maps.shape), constant
 
 

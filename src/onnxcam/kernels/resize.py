@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from numba import prange
 
-from onnxcam.kernels._jit import jit
+from onnxcam.kernels._jit import jit, threads_for
 
 
 def axis_table(n_in: int, n_out: int, align_corners: bool) -> tuple[np.ndarray, ...]:
@@ -107,7 +107,8 @@ def resize(maps: np.ndarray, size: Sequence[int], align_corners: bool = False) -
     src = as_2d_maps(maps)
     size_2d = (1, *size) if len(size) == 1 else size
     out = np.empty((src.shape[0], *size_2d), np.float32)
-    _resize_stack(src, *tables_2d(src.shape[1:], size_2d, align_corners), out)
+    with threads_for(out.size):
+        _resize_stack(src, *tables_2d(src.shape[1:], size_2d, align_corners), out)
     return out.reshape(maps.shape[0], *size)
 
 
@@ -125,7 +126,8 @@ def resize_normalize(
     out = np.empty((src.shape[0], *size_2d), np.float32)
     constant = np.empty(src.shape[0], np.bool_)
     tables = tables_2d(src.shape[1:], size_2d, align_corners)
-    _resize_normalize_stack(src, *tables, np.float32(eps), out, constant)
+    with threads_for(out.size):
+        _resize_normalize_stack(src, *tables, np.float32(eps), out, constant)
     return out.reshape(maps.shape[0], *size), constant
 
 
