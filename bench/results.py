@@ -192,7 +192,7 @@ Explained class: the top-1 prediction. Regenerate this page with `make results`
 
 Method options: the defaults, except {options} (fewer passes than the defaults, to keep the
 run short on 2 CPU cores; `max_channels` keeps the channels of largest spatial std per image).
-Metrics (spec §3): deletion and insertion with RISE's protocol (zero / blurred substrate,
+Metrics (algorithms §3): deletion and insertion with RISE's protocol (zero / blurred substrate,
 uniform x grid) at the step of RISE's batched evaluation, {CAUSAL_STEP} positions (29 points at
 224x224); Average Drop and Increase in Confidence (%); ROAD combined ((LeRF - MoRF) / 2 over
 10-90 % imputed by noisy linear imputation); Win % (the share of photos on which a method alone

@@ -60,7 +60,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The model, its input files, and how they are run: shared by explain and evaluate."""
     parser.add_argument("model", help="ONNX file")
-    parser.add_argument("inputs", nargs="+", help="images, or preprocessed .npy or .csv arrays")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        help="images, preprocessed .npy or .csv arrays, folders, globs or .txt list files",
+    )
     add_run_arguments(parser)
 
 
@@ -101,9 +105,11 @@ def explainer_from_args(args: argparse.Namespace):
 
 
 def inputs_from_args(args: argparse.Namespace, explainer):
-    """(x, pictures, names) from the input files, preprocessed as --preprocess and --size say."""
+    """(x, pictures, names) from the files INPUTS name (folders, globs and lists as
+    explain-dataset reads them), preprocessed as --preprocess and --size say."""
     from onnxcam.io import load_inputs
+    from onnxcam.io.listing import list_inputs
 
     reader = explainer.input_format(args.preprocess, args.size)
-    x, pictures, names = load_inputs(args.inputs, reader)
+    x, pictures, names = load_inputs(list_inputs(args.inputs), reader)
     return x.astype(explainer.input_dtype, copy=False), pictures, names

@@ -1,4 +1,4 @@
-"""Occlusion sensitivity (Zeiler & Fergus, ECCV 2014, spec §2.14)."""
+"""Occlusion sensitivity (Zeiler & Fergus, ECCV 2014, algorithms §2.14)."""
 
 from __future__ import annotations
 

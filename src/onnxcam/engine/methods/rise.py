@@ -1,4 +1,4 @@
-"""RISE (Petsiuk, Das, Saenko, BMVC 2018, spec §2.13)."""
+"""RISE (Petsiuk, Das, Saenko, BMVC 2018, algorithms §2.13)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@
 | `epsilon-gamma-box` | z^B (low, high) | gamma | epsilon | gamma |
 | `sr-official` | LRP-0 with bias, Z + 1e-9 | same | x W+ without bias, Z + 1e-9 | Norm |
 
-`sr-official` is the rule set of the SR-map authors' code (spec §2.18: x W+ without the sign
+`sr-official` is the rule set of the SR-map authors' code (algorithms §2.18: x W+ without the sign
 split, stabilisers of 1e-9 that are not sign-aware). The others are zennit 1.0's composites
 with its rules and stabilisers (`epsilon` for the epsilon rule, `stabiliser` for every other
 rule and for the splits), and two departures that `profile="zennit"` undoes:
