@@ -85,8 +85,10 @@ def load_inputs(
             )
         else:
             if len(size) != 2:
+                axes = ", ".join(str(d) for d in ((*size, channels) if last else (channels, *size)))
                 raise InputError(
-                    f"{path}: the model takes {len(size)}-D inputs; give .npy or .csv arrays"
+                    f"{path}: expected a .npy or .csv array of shape ({axes}), got an image: "
+                    f"the model takes {len(size)}-D inputs, not pictures"
                 )
             x, picture = load_image(path, size, fmt.preprocess, channels)
             inputs.append(x.transpose(1, 2, 0) if last else x)
