@@ -129,3 +129,25 @@ def test_entry_point_exits_non_zero_without_traceback(tmp_path):
         done.stderr.strip()
         == f"onnxcam: error: ONNX model not found: {tmp_path / 'none.onnx'} (expected a .onnx file)"
     )
+
+
+def test_a_preset_replacing_the_recorded_preprocessing_says_so(resnet_model, tmp_path, capsys):
+    import torch
+
+    from onnxcam.exporters import from_torch
+
+    model = tmp_path / "m.onnx"
+    recorded = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "crop_fraction": 0.875}
+    from_torch(resnet_model, torch.randn(2, 3, 32, 32), model, ["layer3"], preprocess=recorded)
+    Image.new("RGB", (40, 40), (200, 10, 10)).save(tmp_path / "a.png")
+    base = ["explain", str(model), str(tmp_path / "a.png"), "--quiet", "--out", str(tmp_path)]
+    assert main([*base, "--preprocess", "imagenet"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("notice: --preprocess imagenet replaces")
+    assert "mean [0.5, 0.5, 0.5]" in err[0]
+    for same in ("auto", "inception"):  # inception is what was recorded
+        assert main([*base, "--preprocess", same]) == 0
+        assert capsys.readouterr().err == ""
+    dataset = ["explain-dataset", str(model), str(tmp_path / "a.png"), "--quiet"]
+    assert main([*dataset, "--out", str(tmp_path / "ds"), "--preprocess", "unit"]) == 0
+    assert capsys.readouterr().err.startswith("notice: --preprocess unit replaces")

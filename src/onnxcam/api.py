@@ -19,6 +19,7 @@ from onnxcam.engine.targets import Target, resolve_targets
 from onnxcam.engine.views import ModelViews
 from onnxcam.errors import ArgumentError, ModelError, ProviderError
 from onnxcam.io import InputFormat, choose_preprocess
+from onnxcam.io.preprocess import override_notice
 
 #: ORT's CPU provider runs CNNs fastest in small batches (activations stay in cache);
 #: device providers want large ones. See bench/README.md.
@@ -120,6 +121,10 @@ class Explainer:
         chosen = choose_preprocess(preprocess, metadata.stored_preprocess(self.model))
         last = self.input_layout == layout.CHANNELS_LAST
         return InputFormat.for_model(self.input_shape, last, chosen, size)
+
+    def preprocess_notice(self, preprocess: str) -> str | None:
+        """The line to show when `preprocess` replaces what the exporter recorded, else None."""
+        return override_notice(preprocess, metadata.stored_preprocess(self.model))
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Class scores (N, classes) and target-layer activations (N, K, *s) for a valid

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -111,5 +112,19 @@ def inputs_from_args(args: argparse.Namespace, explainer):
     from onnxcam.io.listing import list_inputs
 
     reader = explainer.input_format(args.preprocess, args.size)
+    notice = explainer.preprocess_notice(args.preprocess)
+    if notice:
+        print(notice, file=sys.stderr)
     x, pictures, names = load_inputs(list_inputs(args.inputs), reader)
     return x.astype(explainer.input_dtype, copy=False), pictures, names
+
+
+def preprocess_notice(args: argparse.Namespace) -> None:
+    """Print the notice of --preprocess replacing the model's recorded preprocessing, if any,
+    for verbs that build no Explainer here (explain-dataset's workers build their own)."""
+    from onnxcam.engine import graph, metadata
+    from onnxcam.io.preprocess import override_notice
+
+    notice = override_notice(args.preprocess, metadata.stored_preprocess(graph.load(args.model)))
+    if notice:
+        print(notice, file=sys.stderr)

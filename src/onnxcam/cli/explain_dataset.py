@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         overlays=args.png,
         chunk=args.chunk,
     )
+    shared.preprocess_notice(args)
     summary = explain_dataset(
         job, args.inputs, args.engine, args.workers, args.ray_address, progress=not args.quiet
     )
