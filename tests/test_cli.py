@@ -151,3 +151,18 @@ def test_a_preset_replacing_the_recorded_preprocessing_says_so(resnet_model, tmp
     dataset = ["explain-dataset", str(model), str(tmp_path / "a.png"), "--quiet"]
     assert main([*dataset, "--out", str(tmp_path / "ds"), "--preprocess", "unit"]) == 0
     assert capsys.readouterr().err.startswith("notice: --preprocess unit replaces")
+
+
+@pytest.mark.parametrize(
+    ("method", "layer"),
+    [("rise", None), ("occlusion", None), ("lrp", None), ("sr-map", None), ("grad-cam", "layer3")],
+)
+def test_only_methods_that_use_a_layer_name_one(
+    resnet_onnx, photo, tmp_path, capsys, method, layer
+):
+    args = ["explain", str(resnet_onnx), str(photo), "--method", method, "--quiet"]
+    options = ["--option", "n_masks=50"] if method == "rise" else []
+    assert main([*args, *options, "--out", str(tmp_path)]) == 0
+    summary = capsys.readouterr().out.splitlines()[-1]
+    assert summary.startswith(f"{method} at layer {layer} on " if layer else f"{method} on ")
+    assert json.loads((tmp_path / "manifest.json").read_text())["layer"] == layer

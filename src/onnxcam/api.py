@@ -191,7 +191,7 @@ class Explainer:
             targets,
             logits,
             method,
-            self.layer,
+            self.layer if algorithm.uses_layer else None,
             metadata,
             relevance=result.relevance,
         )

@@ -125,6 +125,8 @@ def preprocess_notice(args: argparse.Namespace) -> None:
     from onnxcam.engine import graph, metadata
     from onnxcam.io.preprocess import override_notice
 
+    if args.preprocess == "auto":  # nothing replaced: no need to read the model here
+        return
     notice = override_notice(args.preprocess, metadata.stored_preprocess(graph.load(args.model)))
     if notice:
         print(notice, file=sys.stderr)

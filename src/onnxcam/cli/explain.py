@@ -36,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
         print(warning, file=sys.stderr)
     for name, cls, prob in zip(names, result.targets, result.probabilities, strict=True):
         print(f"{name}: class {cls} (p={prob:.3f}) -> {out / name}.png")
+    at_layer = f" at layer {result.layer}" if result.layer is not None else ""
     print(
-        f"{args.method} at layer {explainer.layer} on {explainer.provider}: "
+        f"{args.method}{at_layer} on {explainer.provider}: "
         f"{result.metadata['seconds']:.2f} s for {len(x)} input(s); manifest {out}/manifest.json"
     )
     return 0

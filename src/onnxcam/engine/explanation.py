@@ -31,7 +31,7 @@ class Explanation:
     targets: np.ndarray
     logits: np.ndarray
     method: str
-    layer: str
+    layer: str | None  # None for methods that use no layer (RISE, occlusion, LRP, SR map)
     metadata: dict[str, Any] = field(default_factory=dict)
     relevance: np.ndarray | None = None
 
