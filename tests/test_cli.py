@@ -24,9 +24,26 @@ def photo(tmp_path):
 def test_layers_marks_auto(resnet_onnx, capsys):
     assert main(["layers", str(resnet_onnx)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("* layer3 ") and "(batch, 24, 4, 4)" in lines[0]
+    assert lines[0].split() == ["tensor", "op", "shape", "[module]"]
+    assert lines[1].startswith("* layer3 ") and "(batch, 24, 4, 4)" in lines[1]
     assert sum(line.startswith("*") for line in lines) == 2  # the pick and the legend
     assert any(line.startswith("  layer2 ") for line in lines)
+
+
+def test_a_module_path_that_layers_shows_is_a_layer(resnet_onnx, capsys):
+    from onnxcam import Explainer
+    from onnxcam.engine import graph
+
+    layers = graph.list_layers(graph.load(resnet_onnx))
+    in_order = [info.name for info in reversed(layers) if not info.auto]
+    assert main(["layers", str(resnet_onnx)]) == 0
+    shown = capsys.readouterr().out
+    for path in ("layer3.bn2", "layer1.relu", "stem.3"):
+        assert f"[{path}]" in shown
+        inside = [info.name for info in layers if info.scope == path]
+        last = max(inside, key=in_order.index)  # the module's output: its last candidate
+        assert Explainer(resnet_onnx, layer=path, progress=False).layer == last
+    assert Explainer(resnet_onnx, layer="layer1.relu", progress=False).layer == "relu_2"
 
 
 def test_explain_images_and_arrays(resnet_onnx, photo, tmp_path, capsys):

@@ -79,3 +79,28 @@ def test_legacy_torchscript_export_without_onnxcam(tmp_path):
     for i in range(2):
         want = numpy_score_cam(loaded, explainer.layer, x[i : i + 1])
         np.testing.assert_allclose(result.weights[i], want, atol=1e-4)
+
+
+def test_rapidocr_layers_are_activations_and_a_weight_is_refused(
+    rapidocr_cls_bytes, tmp_path, capsys
+):
+    from onnxcam.cli import main
+    from onnxcam.engine.graph.info import info_of
+
+    path = tmp_path / "cls.onnx"
+    path.write_bytes(rapidocr_cls_bytes)
+    assert main(["layers", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["tensor", "op", "shape"]
+    listed = [line[2:].split()[0] for line in lines[1:-1]]
+    weights = info_of(graph.load(path)).constants
+    assert "conv12_depthwise_weights" in weights and len(listed) == 165
+    assert not set(listed) & weights
+    x = tmp_path / "x.npy"
+    np.save(x, text_strip()[0])
+    code = main(["explain", str(path), str(x), "--layer", "conv12_depthwise_weights", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert (
+        "'conv12_depthwise_weights' is a weight of the model" in err and "not an activation" in err
+    )
