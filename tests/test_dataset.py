@@ -351,3 +351,28 @@ def test_a_changed_or_different_file_is_explained_again(resnet_onnx, tmp_path):
     assert summary.skipped == 0
     rows = read_manifest(summary.manifest)
     assert {Path(row["input"]).parent for row in rows} == {other.resolve()}
+
+
+def test_cli_names_each_failed_input_and_its_error(resnet_onnx, dataset, tmp_path, capsys):
+    out = tmp_path / "o"
+    args = ["explain-dataset", str(resnet_onnx), str(dataset), "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    failed = sorted(captured.err.splitlines())
+    assert len(failed) == 2
+    assert failed[0].startswith(f"failed: {dataset / 'broken.jpg'}: cannot read image")
+    assert (
+        failed[1].startswith(f"failed: {dataset / 'small.npy'}: ")
+        and "got (1, 3, 16, 16)" in failed[1]
+    )
+    assert captured.out.strip().endswith(f"manifest {out / 'manifest.parquet'}")
+
+
+def test_failures_beyond_the_first_few_are_counted():
+    from onnxcam.dataset import Summary
+
+    failed = [(f"in/{i}.png", f"error {i}") for i in range(7)]
+    lines = Summary(9, 0, 2, 7, 1.0, Path("o/manifest.jsonl"), failed).failure_lines()
+    assert lines[:5] == [f"failed: in/{i}.png: error {i}" for i in range(5)]
+    assert lines[5] == "... and 2 more failed inputs (status error in o/manifest.jsonl)"
+    assert len(lines) == 6

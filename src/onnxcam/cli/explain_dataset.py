@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from onnxcam.cli import args as shared
 
@@ -53,5 +54,7 @@ def run(args: argparse.Namespace) -> int:
     summary = explain_dataset(
         job, args.inputs, args.engine, args.workers, args.ray_address, progress=not args.quiet
     )
+    for line in summary.failure_lines():
+        print(line, file=sys.stderr)
     print(f"explain-dataset: {summary.line()}")
     return EXIT_ERRORS if args.strict and summary.errors else 0
