@@ -104,3 +104,28 @@ def test_rapidocr_layers_are_activations_and_a_weight_is_refused(
     assert (
         "'conv12_depthwise_weights' is a weight of the model" in err and "not an activation" in err
     )
+
+
+def test_rapidocr_images_keep_their_size_unless_one_is_imposed(
+    rapidocr_cls_bytes, tmp_path, capsys
+):
+    from onnxcam.cli import main
+
+    path = tmp_path / "cls.onnx"
+    path.write_bytes(rapidocr_cls_bytes)
+    strip = Image.fromarray(data.coffee()).resize((150, 40))
+    strip.save(tmp_path / "strip.png")
+    base = ["explain", str(path), str(tmp_path / "strip.png"), "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "own")]) == 0
+    note = capsys.readouterr().out.splitlines()[0]
+    assert note == (
+        "input size 40x150: the image's own (the model leaves H and W free; --size HxW imposes one)"
+    )
+    assert np.load(tmp_path / "own" / "strip.npy").shape == (40, 150)
+    for mode in ("fit", "stretch", "crop"):
+        out = tmp_path / mode
+        assert main([*base, "--size", "48x192", "--resize", mode, "--out", str(out)]) == 0
+        assert capsys.readouterr().out.splitlines()[0] == (
+            f"input size 48x192: from --size (images reach it by --resize {mode})"
+        )
+        assert np.load(out / "strip.npy").shape == (48, 192)

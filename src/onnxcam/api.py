@@ -115,12 +115,18 @@ class Explainer:
         channels-first (N, C, *S), the layout of `forward`, the methods and the metrics."""
         return self.model_input.validate(x)
 
-    def input_format(self, preprocess: str = "auto", size: str | None = None) -> InputFormat:
+    def input_format(
+        self, preprocess: str = "auto", size: str | None = None, resize: str | None = None
+    ) -> InputFormat:
         """How files become this model's inputs: `preprocess` a preset name or `auto` (what the
-        exporter recorded, else imagenet), `size` HxW for images (default: the model's)."""
-        chosen = choose_preprocess(preprocess, metadata.stored_preprocess(self.model))
+        exporter recorded, else imagenet), `size` HxW for images (default: the model's fixed
+        axes; free axes follow each image), `resize` crop, fit or stretch (default: crop where
+        the model records a cropping preprocessing, else fit)."""
+        stored = metadata.stored_preprocess(self.model)
+        chosen = choose_preprocess(preprocess, stored)
         last = self.input_layout == layout.CHANNELS_LAST
-        return InputFormat.for_model(self.input_shape, last, chosen, size)
+        crop = stored is not None and stored.get("crop_fraction", 1.0) < 1.0
+        return InputFormat.for_model(self.input_shape, last, chosen, size, resize, crop)
 
     def preprocess_notice(self, preprocess: str) -> str | None:
         """The line to show when `preprocess` replaces what the exporter recorded, else None."""

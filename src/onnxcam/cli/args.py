@@ -51,7 +51,19 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="imagenet, inception, unit, or auto: what the exporter recorded, else imagenet",
     )
-    parser.add_argument("--size", default=None, help="input size HxW for images (default: model's)")
+    parser.add_argument(
+        "--size",
+        default=None,
+        help="input size HxW for images (default: the model's; where it leaves H and W free, "
+        "each image's own)",
+    )
+    parser.add_argument(
+        "--resize",
+        choices=["crop", "fit", "stretch"],
+        default=None,
+        help="how an image reaches an imposed size: centre crop, fit (letterbox) or stretch "
+        "(default: crop where the model records ImageNet-style preprocessing, else fit)",
+    )
     parser.add_argument(
         "--input-layout", default=None, help="channels_first or channels_last (default: recorded)"
     )
@@ -111,11 +123,14 @@ def inputs_from_args(args: argparse.Namespace, explainer):
     from onnxcam.io import load_inputs
     from onnxcam.io.listing import list_inputs
 
-    reader = explainer.input_format(args.preprocess, args.size)
+    reader = explainer.input_format(args.preprocess, args.size, args.resize)
     notice = explainer.preprocess_notice(args.preprocess)
     if notice:
         print(notice, file=sys.stderr)
     x, pictures, names = load_inputs(list_inputs(args.inputs), reader)
+    images = [p for p in pictures if p is not None]
+    if images:
+        print(reader.size_note(images[0].shape[:2], len(images)))
     return x.astype(explainer.input_dtype, copy=False), pictures, names
 
 

@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         **shared.run_options(args),
         preprocess=args.preprocess,
         size=args.size,
+        resize=args.resize,
         overlays=args.png,
         chunk=args.chunk,
     )

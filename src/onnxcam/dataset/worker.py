@@ -29,6 +29,7 @@ OUTPUT_SETTINGS = (
     "input_layout",
     "preprocess",
     "size",
+    "resize",
     "overlays",
 )
 
@@ -50,6 +51,7 @@ class Job:
     input_layout: str | None = None
     preprocess: str = "auto"
     size: str | None = None
+    resize: str | None = None
     overlays: bool = False
     chunk: int = 8
 
@@ -94,7 +96,7 @@ class Worker:
         self.out = Path(job.out)
         run = {key: getattr(job, key) for key in RUN_OPTIONS}
         self.explainer = Explainer(job.model, progress=False, **run)
-        self.format = self.explainer.input_format(job.preprocess, job.size)
+        self.format = self.explainer.input_format(job.preprocess, job.size, job.resize)
         self.layer = self.explainer.layer if method.uses_layer else None
 
     def row(self, item: Item, status: str, layer: str, **fields: Any) -> Row:
