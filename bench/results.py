@@ -24,8 +24,9 @@ from PIL import Image
 
 import onnxcam
 from onnxcam.cli import main as cli
-from onnxcam.demo import efficientnet_lite0_onnx, imagenet_names
+from onnxcam.demo import efficientnet_lite0_onnx
 from onnxcam.engine.targets import softmax
+from onnxcam.io.labels import imagenet_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Fewer passes than the defaults for the methods that run thousands per image.
@@ -96,7 +97,7 @@ def predictions(model: Path, inputs: list[Path]) -> list[str]:
     explainer = explainer_from_args(args)
     x, _, names = inputs_from_args(args, explainer)
     logits, _ = explainer.forward(x)
-    classes, table = logits.argmax(1), imagenet_names()
+    classes, table = logits.argmax(1), imagenet_labels()
     probability = softmax(logits)[np.arange(len(x)), classes]
     return [
         f"{n} ({table[c]}, p={p:.2f})" for n, c, p in zip(names, classes, probability, strict=True)

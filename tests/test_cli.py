@@ -75,7 +75,7 @@ def test_explain_images_and_arrays(resnet_onnx, photo, tmp_path, capsys):
     assert manifest["method"] == "score-cam" and manifest["layer"] == "layer2"
     assert [e["target"] for e in manifest["inputs"]] == [4, 4]
     overlay = np.asarray(Image.open(out / "coffee.png"))
-    assert overlay.shape == (32, 32, 3)
+    assert overlay.shape[0] >= 320 and overlay.shape[1] > overlay.shape[0]  # titled, a colour bar
     heat = np.load(out / "series.npy")
     assert heat.shape == (32, 32) and heat.min() >= 0 and heat.max() <= 1
     assert not list(out.glob(".*tmp"))

@@ -74,6 +74,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The model, its input files, and how they are run: shared by explain and evaluate."""
     parser.add_argument("model", help="ONNX file")
     parser.add_argument(
+        "--labels",
+        default=None,
+        help="class names, one a line or a JSON list (default: the model's, else ImageNet's "
+        "for 1000 classes)",
+    )
+    parser.add_argument(
         "inputs",
         nargs="+",
         help="images, preprocessed .npy or .csv arrays, folders, globs or .txt list files",
@@ -114,7 +120,8 @@ def explainer_from_args(args: argparse.Namespace):
     """The Explainer that the run options ask for."""
     from onnxcam.api import Explainer
 
-    return Explainer(args.model, progress=not args.quiet, **run_options(args))
+    labels = getattr(args, "labels", None)
+    return Explainer(args.model, progress=not args.quiet, labels=labels, **run_options(args))
 
 
 def inputs_from_args(args: argparse.Namespace, explainer):
