@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--panel", action="store_true", help="show the input beside the map in each picture"
     )
+    parser.add_argument(
+        "--report", action="store_true", help="also write report.html: every map in one page"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +37,14 @@ def run(args: argparse.Namespace) -> int:
     images = pictures if all(p is not None for p in pictures) else None
     series = explainer.validate(x) if result.maps.ndim == 2 else None
     result.save(out, images=images, names=names, series=series, panel=args.panel)
+    if args.report:
+        from onnxcam.evaluation.html import report_html
+        from onnxcam.io import write_atomic
+
+        page = report_html(
+            f"onnxcam explain: {args.method}", {args.method: result}, names, images, series
+        )
+        write_atomic(out / "report.html", page.encode())
     warning = conservation_warning(result.metadata, names)
     if warning:
         print(warning, file=sys.stderr)
@@ -43,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{args.method}{at_layer} on {explainer.provider}: "
         f"{result.metadata['seconds']:.2f} s for {len(x)} input(s); manifest {out}/manifest.json"
+        + (f"; report {out}/report.html" if args.report else "")
     )
     return 0
 
