@@ -24,9 +24,11 @@ from PIL import Image
 
 import onnxcam
 from onnxcam.cli import main as cli
-from onnxcam.demo import efficientnet_lite0_onnx
+from onnxcam.demo import DEMO_PREPROCESS, efficientnet_lite0_onnx
 from onnxcam.engine.targets import softmax
+from onnxcam.io import load_image
 from onnxcam.io.labels import imagenet_labels
+from onnxcam.io.pictures import overlay
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Fewer passes than the defaults for the methods that run thousands per image.
@@ -118,7 +120,8 @@ def shown_path(text: str, doc: Path) -> str:
 
 def gallery(model: Path, inputs: list[Path], out: Path) -> tuple[Path, list[list[str]]]:
     """LRP and the SR map (default options) on GALLERY_PHOTOS with `onnxcam explain`: one
-    picture of rows (the overlays onnxcam writes for each method, then LRP's signed relevance
+    picture of rows (each method's map blended over the photo as the model saw it, from the
+    maps onnxcam writes, then LRP's signed relevance
     summed over channels, red positive, blue negative, scaled to the 99.5th percentile of |R|);
     and the commands run."""
     from matplotlib import colormaps
@@ -133,7 +136,12 @@ def gallery(model: Path, inputs: list[Path], out: Path) -> tuple[Path, list[list
             raise SystemExit(f"onnxcam explain --method {method} failed")
         commands.append(argv)
         rows.append(
-            [np.asarray(Image.open(folder / f"{p.stem}.png").convert("RGB")) for p in chosen]
+            [
+                overlay(
+                    np.load(folder / f"{p.stem}.npy"), load_image(p, (224, 224), DEMO_PREPROCESS)[1]
+                )
+                for p in chosen
+            ]
         )
     signed = []
     for p in chosen:
