@@ -129,3 +129,19 @@ def test_rapidocr_images_keep_their_size_unless_one_is_imposed(
             f"input size 48x192: from --size (images reach it by --resize {mode})"
         )
         assert np.load(out / "strip.npy").shape == (48, 192)
+
+
+def test_rapidocr_dataset_inputs_keep_their_own_sizes(rapidocr_cls_bytes, tmp_path):
+    from onnxcam.dataset import Job, explain_dataset
+
+    path = tmp_path / "cls.onnx"
+    path.write_bytes(rapidocr_cls_bytes)
+    folder = tmp_path / "lines"
+    folder.mkdir()
+    for name, size in (("short", (96, 32)), ("long", (200, 48))):
+        Image.fromarray(data.coffee()).resize(size).save(folder / f"{name}.png")
+    job = Job(str(path), str(tmp_path / "out"), method="grad-cam")
+    summary = explain_dataset(job, [str(folder)], progress=False)
+    assert summary.ok == 2
+    assert np.load(tmp_path / "out" / "maps" / "short.npy").shape == (32, 96)
+    assert np.load(tmp_path / "out" / "maps" / "long.npy").shape == (48, 200)
