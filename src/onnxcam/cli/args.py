@@ -38,6 +38,8 @@ def json_value(text: str) -> object:
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """How the model is explained and run: layer, target, provider, batching, layout."""
+    from onnxcam.io.images import RESIZE_MODES
+
     parser.add_argument("--layer", default="auto", help="tensor name, module path or auto")
     parser.add_argument("--target", default="top1", help="top1 or a class index")
     parser.add_argument("--provider", default="cpu", help="cpu, cuda, tensorrt, openvino, ...")
@@ -59,7 +61,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--resize",
-        choices=["crop", "fit", "stretch"],
+        choices=RESIZE_MODES,
         default=None,
         help="how an image reaches an imposed size: centre crop, fit (letterbox) or stretch "
         "(default: crop where the model records ImageNet-style preprocessing, else fit)",
