@@ -24,8 +24,11 @@ from PIL import Image
 
 import onnxcam
 from onnxcam.cli import main as cli
-from onnxcam.demo import efficientnet_lite0_onnx, imagenet_names
+from onnxcam.demo import DEMO_PREPROCESS, efficientnet_lite0_onnx
 from onnxcam.engine.targets import softmax
+from onnxcam.io import load_image
+from onnxcam.io.labels import imagenet_labels
+from onnxcam.io.pictures import overlay
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Fewer passes than the defaults for the methods that run thousands per image.
@@ -96,7 +99,7 @@ def predictions(model: Path, inputs: list[Path]) -> list[str]:
     explainer = explainer_from_args(args)
     x, _, names = inputs_from_args(args, explainer)
     logits, _ = explainer.forward(x)
-    classes, table = logits.argmax(1), imagenet_names()
+    classes, table = logits.argmax(1), imagenet_labels()
     probability = softmax(logits)[np.arange(len(x)), classes]
     return [
         f"{n} ({table[c]}, p={p:.2f})" for n, c, p in zip(names, classes, probability, strict=True)
@@ -117,7 +120,8 @@ def shown_path(text: str, doc: Path) -> str:
 
 def gallery(model: Path, inputs: list[Path], out: Path) -> tuple[Path, list[list[str]]]:
     """LRP and the SR map (default options) on GALLERY_PHOTOS with `onnxcam explain`: one
-    picture of rows (the overlays onnxcam writes for each method, then LRP's signed relevance
+    picture of rows (each method's map blended over the photo as the model saw it, from the
+    maps onnxcam writes, then LRP's signed relevance
     summed over channels, red positive, blue negative, scaled to the 99.5th percentile of |R|);
     and the commands run."""
     from matplotlib import colormaps
@@ -132,7 +136,12 @@ def gallery(model: Path, inputs: list[Path], out: Path) -> tuple[Path, list[list
             raise SystemExit(f"onnxcam explain --method {method} failed")
         commands.append(argv)
         rows.append(
-            [np.asarray(Image.open(folder / f"{p.stem}.png").convert("RGB")) for p in chosen]
+            [
+                overlay(
+                    np.load(folder / f"{p.stem}.npy"), load_image(p, (224, 224), DEMO_PREPROCESS)[1]
+                )
+                for p in chosen
+            ]
         )
     signed = []
     for p in chosen:
@@ -192,7 +201,7 @@ Explained class: the top-1 prediction. Regenerate this page with `make results`
 
 Method options: the defaults, except {options} (fewer passes than the defaults, to keep the
 run short on 2 CPU cores; `max_channels` keeps the channels of largest spatial std per image).
-Metrics (spec §3): deletion and insertion with RISE's protocol (zero / blurred substrate,
+Metrics (algorithms §3): deletion and insertion with RISE's protocol (zero / blurred substrate,
 uniform x grid) at the step of RISE's batched evaluation, {CAUSAL_STEP} positions (29 points at
 224x224); Average Drop and Increase in Confidence (%); ROAD combined ((LeRF - MoRF) / 2 over
 10-90 % imputed by noisy linear imputation); Win % (the share of photos on which a method alone

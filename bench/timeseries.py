@@ -1,6 +1,6 @@
 """Time series on real UCR/UEA data: FCN training time in torch and Keras, Score-CAM time
 against the bare inference time of its passes, torch-vs-Keras map agreement, and the provisional
-faithfulness protocol (spec §3.5) against a random ranking. Prints one JSON object per line.
+faithfulness protocol (algorithms §3.5) against a random ranking. Prints one JSON object per line.
 
     python bench/timeseries.py [--datasets gunpoint,basicmotions] [--no-keras]
 """

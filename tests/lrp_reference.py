@@ -1,4 +1,4 @@
-"""A direct NumPy LRP (explicit contributions a_j w_jk per rule, spec §2.17) for the tests.
+"""A direct NumPy LRP (explicit contributions a_j w_jk per rule, algorithms §2.17) for the tests.
 
 Convolutions are unrolled to dense layers over image patches (im2col), so every rule is the
 textbook formula on explicit contribution tensors, independent of the engine's

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from onnxcam.dataset.inputs import dataset_items, expand
+from onnxcam.dataset.inputs import dataset_items
 from onnxcam.engine.methods.occlusion import window_starts
 from onnxcam.errors import InputError
 from onnxcam.io import (
@@ -24,6 +24,7 @@ from onnxcam.io import (
     unique_names,
 )
 from onnxcam.io.images import MAX_INPUT_PIXELS, fit_image
+from onnxcam.io.listing import expand
 
 
 def test_a_thin_strip_is_cropped_before_it_is_resized(tmp_path):

@@ -116,3 +116,57 @@ def test_bad_commands_are_one_line_and_exit_2(resnet_onnx, tmp_path, capsys, arg
 def test_a_provider_that_is_not_a_name(resnet_onnx):
     with pytest.raises(ProviderError, match="provider must be a name such as 'cpu'"):
         Explainer(resnet_onnx, provider=None)
+
+
+def test_help_describes_onnxcam_in_whole_sentences(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "ONNX image and time-series classifiers, run as batched ONNX Runtime inference." in text
+    assert "`onnxcam VERB --help` describes a verb." in text
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"onnxcam {version('onnxcam')}\n"
+
+
+def test_an_image_for_a_series_model_names_the_array_it_expects(tmp_path, capsys):
+    import torch
+    from PIL import Image
+
+    from onnxcam.exporters import from_torch
+
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(1, 4, 3),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool1d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 2),
+    )
+    from_torch(model, torch.randn(2, 1, 50), tmp_path / "ts.onnx", layers=["1"])
+    Image.new("RGB", (20, 10)).save(tmp_path / "a.png")
+    code = main(["explain", str(tmp_path / "ts.onnx"), str(tmp_path / "a.png"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and one_line(err)
+    assert "expected a .npy or .csv array of shape (1, 50), got an image" in err
+    assert (
+        main(["explain", str(tmp_path / "ts.onnx"), str(tmp_path / "a.png"), "--size", "100"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert one_line(err) and "--size HxW is for image models" in err and "(N, C, 50)" in err
+
+
+def test_an_unknown_method_option_lists_the_valid_ones(resnet_onnx, tmp_path, capsys):
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((3, 32, 32), np.float32))
+    args = ["explain", str(resnet_onnx), str(x), "--method", "rise", "--option", "masks=9"]
+    assert main([*args, "--quiet", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert one_line(err) and "unknown option 'masks'" in err
+    assert "its options are: n_masks, cells, p, seed, score" in err

@@ -88,7 +88,11 @@ def test_local_maps_equal_explainer_and_bad_inputs_become_rows(resnet_onnx, data
     assert by_name["small"]["map"] is None and by_name["small"]["target"] is None
 
     explainer = Explainer(resnet_onnx, layer="layer2", progress=False)
-    pictures = [load_image(dataset / f"{n}.png", (32, 32), PRESETS["imagenet"]) for n in "ab"]
+    # the model records no preprocessing: images are fitted (letterboxed), not cropped
+    fitted = [
+        load_image(dataset / f"{n}.png", (32, 32), PRESETS["imagenet"], 3, "fit") for n in "ab"
+    ]
+    pictures = fitted
     x = np.stack([pictures[0][0], *(np.load(dataset / f"{n}.npy") for n in ARRAYS), pictures[1][0]])
     for i, name in enumerate(["a", *ARRAYS, "b"]):
         alone = explainer.explain(x[i : i + 1])
@@ -220,7 +224,7 @@ def test_cli_summary_and_strict(resnet_onnx, dataset, tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "o")]) == 0
     captured = capsys.readouterr()
     assert "explain-dataset: 9 inputs: 7 ok, 2 errors (0 done before this run)" in captured.out
-    assert captured.err == ""
+    assert [line.split(": ")[0] for line in captured.err.splitlines()] == ["failed", "failed"]
     assert main([*args, "--out", str(tmp_path / "o"), "--strict"]) == 1
     assert "7 ok, 2 errors (7 done before this run)" in capsys.readouterr().out  # errors retried
     assert main([*args, "--out", str(tmp_path / "x"), "--option", "sign=bad"]) == 2
@@ -351,3 +355,28 @@ def test_a_changed_or_different_file_is_explained_again(resnet_onnx, tmp_path):
     assert summary.skipped == 0
     rows = read_manifest(summary.manifest)
     assert {Path(row["input"]).parent for row in rows} == {other.resolve()}
+
+
+def test_cli_names_each_failed_input_and_its_error(resnet_onnx, dataset, tmp_path, capsys):
+    out = tmp_path / "o"
+    args = ["explain-dataset", str(resnet_onnx), str(dataset), "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    failed = sorted(captured.err.splitlines())
+    assert len(failed) == 2
+    assert failed[0].startswith(f"failed: {dataset / 'broken.jpg'}: cannot read image")
+    assert (
+        failed[1].startswith(f"failed: {dataset / 'small.npy'}: ")
+        and "got (1, 3, 16, 16)" in failed[1]
+    )
+    assert captured.out.strip().endswith(f"manifest {out / 'manifest.parquet'}")
+
+
+def test_failures_beyond_the_first_few_are_counted():
+    from onnxcam.dataset import Summary
+
+    failed = [(f"in/{i}.png", f"error {i}") for i in range(7)]
+    lines = Summary(9, 0, 2, 7, 1.0, Path("o/manifest.jsonl"), failed).failure_lines()
+    assert lines[:5] == [f"failed: in/{i}.png: error {i}" for i in range(5)]
+    assert lines[5] == "... and 2 more failed inputs (status error in o/manifest.jsonl)"
+    assert len(lines) == 6

@@ -1,4 +1,4 @@
-"""Eigen-CAM: the golden projection of spec §4 and pytorch-grad-cam's formula, up to sign."""
+"""Eigen-CAM: the golden projection of algorithms §4 and pytorch-grad-cam's formula, up to sign."""
 
 from __future__ import annotations
 

@@ -117,6 +117,7 @@ def test_cli_writes_table_values_and_plots(resnet_onnx, photos, tmp_path, capsys
         "curves-occlusion.png",
         "deletion.png",
         "insertion.png",
+        "report.html",
     }
     with open(out / "summary.csv") as handle:
         rows = list(csv.DictReader(handle))

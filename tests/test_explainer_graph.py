@@ -79,3 +79,28 @@ def test_fixed_batch_model_is_refused(resnet_onnx):
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2
     with pytest.raises(ModelError, match=r"fixed batch of 2.*dynamic batch"):
         build_explainer(model)
+
+
+@pytest.mark.parametrize(
+    ("method", "passes", "part"),
+    [
+        ("score-cam", 24, "the whole model"),
+        ("recipro-cam", 16, "the graph's tail after the layer"),
+        ("ablation-cam", 24, "the graph's tail after the layer"),
+    ],
+)
+def test_the_cli_prints_the_cost_per_image(resnet_onnx, tmp_path, capsys, method, passes, part):
+    from onnxcam import Explainer
+    from onnxcam.cli import main
+
+    args = ["export-explainer", str(resnet_onnx), "--method", method, "--layer", "layer3"]
+    assert main([*args, "-o", str(tmp_path / "e.onnx")]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line == (
+        f"cost per image: 1 forward pass + {passes} passes of {part} (one per "
+        f"{'location' if method == 'recipro-cam' else 'channel'} of layer3), in Loop steps of 16"
+    )
+    # the host runs the same passes but for those it skips (constant channels, shared masks)
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    host = Explainer(resnet_onnx, layer="layer3", progress=False).explain(x, method)
+    assert host.metadata["passes_run"] + host.metadata["passes_skipped"] == passes

@@ -27,9 +27,12 @@ def test_save_writes_every_file(result, tmp_path):
     assert entries["metadata"]["passes_run"] == result.metadata["passes_run"]
     assert entries["inputs"][0]["probability"] == pytest.approx(float(result.probabilities[0]))
     np.testing.assert_array_equal(np.load(tmp_path / "b.npy"), result.maps[1])
-    grey = np.asarray(Image.open(tmp_path / "a.png")).astype(int)
-    assert grey.shape == (32, 32, 3) and not np.all(grey == 200)  # the map is blended in
+    titled = Image.open(tmp_path / "a.png")  # a titled picture, enlarged, with a colour bar
+    assert titled.height >= 320 and titled.width > titled.height
     assert sorted(os.listdir(tmp_path)) == ["a.npy", "a.png", "b.npy", "b.png", "manifest.json"]
+    result.save_maps(tmp_path / "plain", pictures, ["a", "b"])  # explain-dataset's: the blend
+    grey = np.asarray(Image.open(tmp_path / "plain" / "a.png")).astype(int)
+    assert grey.shape == (32, 32, 3) and not np.all(grey == 200)  # the map is blended in
 
 
 def test_save_without_images_or_names(result, tmp_path):

@@ -79,3 +79,69 @@ def test_legacy_torchscript_export_without_onnxcam(tmp_path):
     for i in range(2):
         want = numpy_score_cam(loaded, explainer.layer, x[i : i + 1])
         np.testing.assert_allclose(result.weights[i], want, atol=1e-4)
+
+
+def test_rapidocr_layers_are_activations_and_a_weight_is_refused(
+    rapidocr_cls_bytes, tmp_path, capsys
+):
+    from onnxcam.cli import main
+    from onnxcam.engine.graph.info import info_of
+
+    path = tmp_path / "cls.onnx"
+    path.write_bytes(rapidocr_cls_bytes)
+    assert main(["layers", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["tensor", "op", "shape"]
+    listed = [line[2:].split()[0] for line in lines[1:-1]]
+    weights = info_of(graph.load(path)).constants
+    assert "conv12_depthwise_weights" in weights and len(listed) == 165
+    assert not set(listed) & weights
+    x = tmp_path / "x.npy"
+    np.save(x, text_strip()[0])
+    code = main(["explain", str(path), str(x), "--layer", "conv12_depthwise_weights", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert (
+        "'conv12_depthwise_weights' is a weight of the model" in err and "not an activation" in err
+    )
+
+
+def test_rapidocr_images_keep_their_size_unless_one_is_imposed(
+    rapidocr_cls_bytes, tmp_path, capsys
+):
+    from onnxcam.cli import main
+
+    path = tmp_path / "cls.onnx"
+    path.write_bytes(rapidocr_cls_bytes)
+    strip = Image.fromarray(data.coffee()).resize((150, 40))
+    strip.save(tmp_path / "strip.png")
+    base = ["explain", str(path), str(tmp_path / "strip.png"), "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "own")]) == 0
+    note = capsys.readouterr().out.splitlines()[0]
+    assert note == (
+        "input size 40x150: the image's own (the model leaves H and W free; --size HxW imposes one)"
+    )
+    assert np.load(tmp_path / "own" / "strip.npy").shape == (40, 150)
+    for mode in ("fit", "stretch", "crop"):
+        out = tmp_path / mode
+        assert main([*base, "--size", "48x192", "--resize", mode, "--out", str(out)]) == 0
+        assert capsys.readouterr().out.splitlines()[0] == (
+            f"input size 48x192: from --size (images reach it by --resize {mode})"
+        )
+        assert np.load(out / "strip.npy").shape == (48, 192)
+
+
+def test_rapidocr_dataset_inputs_keep_their_own_sizes(rapidocr_cls_bytes, tmp_path):
+    from onnxcam.dataset import Job, explain_dataset
+
+    path = tmp_path / "cls.onnx"
+    path.write_bytes(rapidocr_cls_bytes)
+    folder = tmp_path / "lines"
+    folder.mkdir()
+    for name, size in (("short", (96, 32)), ("long", (200, 48))):
+        Image.fromarray(data.coffee()).resize(size).save(folder / f"{name}.png")
+    job = Job(str(path), str(tmp_path / "out"), method="grad-cam")
+    summary = explain_dataset(job, [str(folder)], progress=False)
+    assert summary.ok == 2
+    assert np.load(tmp_path / "out" / "maps" / "short.npy").shape == (32, 96)
+    assert np.load(tmp_path / "out" / "maps" / "long.npy").shape == (48, 200)

@@ -1,4 +1,4 @@
-"""The gradient family against spec §4's golden values, CAM, and direct references."""
+"""The gradient family against algorithms §4's golden values, CAM, and direct references."""
 
 from __future__ import annotations
 

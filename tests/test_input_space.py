@@ -1,4 +1,4 @@
-"""RISE and occlusion against direct references on linear models (spec §4, toy model ii)."""
+"""RISE and occlusion against direct references on linear models (algorithms §4, toy model ii)."""
 
 from __future__ import annotations
 

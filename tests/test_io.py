@@ -44,3 +44,52 @@ def test_load_image_errors(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 not a jpeg")
     with pytest.raises(InputError, match="cannot read image"):
         load_image(tmp_path / "bad.jpg", (8, 8), PRESETS["imagenet"])
+
+
+def test_resize_modes_and_free_axes(tmp_path):
+    from onnxcam.io.images import target_size
+
+    path = tmp_path / "wide.png"
+    pixels = np.zeros((20, 80, 3), np.uint8)
+    pixels[:, :40] = 255  # left half white
+    Image.fromarray(pixels).save(path)
+    imagenet = PRESETS["imagenet"]
+    _, own = load_image(path, (None, None), imagenet)
+    np.testing.assert_array_equal(own, pixels)  # both axes free: the image as it is
+    assert target_size(80, 20, (None, 40)) == (10, 40) and target_size(80, 20, (40, None)) == (
+        40,
+        160,
+    )
+    _, fit = load_image(path, (40, 40), imagenet, resize="fit")
+    mean_colour = [round(255 * m) for m in imagenet.mean]
+    assert (fit[:14] == mean_colour).all() and (fit[-14:] == mean_colour).all()  # letterbox bars
+    assert fit[20, 5].tolist() == [255, 255, 255] and fit[20, 35].tolist() == [0, 0, 0]
+    _, stretched = load_image(path, (40, 40), imagenet, resize="stretch")
+    assert stretched[0, 5].tolist() == [255, 255, 255] and stretched[39, 35].tolist() == [0, 0, 0]
+    _, cropped = load_image(path, (40, 40), imagenet, resize="crop")
+    # crop: the centre 35 source columns (40 / 0.875 of the 20 rows' scale), no bars
+    assert (cropped[:, :17] == 255).all() and (cropped[:, 23:] == 0).all()
+
+
+def test_crop_is_the_default_only_where_the_model_records_cropping():
+    from onnxcam.io import InputFormat
+
+    shape = ("N", 3, 224, 224)
+    assert (
+        InputFormat.for_model(shape, False, PRESETS["imagenet"], crop_recorded=True).resize
+        == "crop"
+    )
+    assert InputFormat.for_model(shape, False, PRESETS["imagenet"]).resize == "fit"
+    stretched = InputFormat.for_model(shape, False, PRESETS["imagenet"], resize="stretch")
+    assert stretched.resize == "stretch"
+    free = InputFormat.for_model(("N", 3, "h", "w"), False, PRESETS["imagenet"])
+    assert free.size == (None, None)
+    assert free.size_note((40, 150)) == (
+        "input size 40x150: the image's own (the model leaves H and W free; --size HxW imposes one)"
+    )
+    given = InputFormat.for_model(("N", 3, "h", "w"), False, PRESETS["imagenet"], "48x192", "fit")
+    assert given.size == (48, 192)
+    assert (
+        given.size_note((48, 192))
+        == "input size 48x192: from --size (images reach it by --resize fit)"
+    )

@@ -1,4 +1,4 @@
-"""Faithfulness metrics: golden checks of spec §4 and direct references on linear models."""
+"""Faithfulness metrics: golden checks of algorithms §4 and direct references on linear models."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def test_fraction_grid_counts_and_trapezoid(linear):
     np.testing.assert_allclose(curves.fractions, counts / 120)
     trapezoid = [np.sum((c[1:] + c[:-1]) / 2 * np.diff(curves.fractions)) for c in curves.scores]
     np.testing.assert_allclose(curves.areas(), trapezoid)
-    # where the step divides the positions, both grids give the same areas (spec §3.2)
+    # where the step divides the positions, both grids give the same areas (algorithms §3.2)
     uniform = metrics.deletion(explainer, x, maps, classes, step=6)
     fraction = metrics.deletion(explainer, x, maps, classes, grid="fraction", steps=20)
     np.testing.assert_allclose(uniform, fraction, atol=1e-12)
@@ -155,7 +155,7 @@ def test_rise_blur_kernel():
     delta = np.zeros((1, 1, 21, 21), np.float32)
     delta[0, 0, 10, 10] = 1
     blurred = metrics.rise_blur(delta)[0, 0]
-    assert blurred[10, 10] == pytest.approx(0.00883, abs=5e-5)  # spec §3.2: nearly flat
+    assert blurred[10, 10] == pytest.approx(0.00883, abs=5e-5)  # algorithms §3.2: nearly flat
     assert blurred[5, 5] == pytest.approx(0.00774, abs=5e-5)
     assert blurred.sum() == pytest.approx(1.0, abs=1e-5) and blurred[4, 10] == 0
 

@@ -1,5 +1,6 @@
 """Score-CAM against independent references: torch masked forwards, pytorch-grad-cam's formula,
-the authors' code, the golden weights of spec §4 and a model whose target layer is its input."""
+the authors' code, the golden weights of algorithms §4 and a model whose target layer is its
+input."""
 
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ def test_batch_size_does_not_change_the_result(resnet_onnx, resnet_explainer, im
 
 
 def linear_model(V: np.ndarray, shape: tuple[int, ...]) -> onnx.ModelProto:
-    """y = V · flatten(X): its target layer is the input itself (spec §4, toy model iii)."""
+    """y = V · flatten(X): its target layer is the input itself (algorithms §4, toy model iii)."""
     nodes = [
         helper.make_node("Flatten", ["x"], ["flat"]),
         helper.make_node("MatMul", ["flat", "V"], ["logits"]),

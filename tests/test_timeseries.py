@@ -96,8 +96,8 @@ def test_faithfulness_curves_start_at_the_plain_accuracy(gunpoint, gunpoint_fcn)
 
 @pytest.mark.parametrize("data_name", ["gunpoint", "basicmotions"])
 def test_score_cam_beats_random_ranking(data_name, request):
-    """Provisional protocol (spec §3.5): the MoRF accuracy curve of Score-CAM falls faster than
-    that of a random ranking, for the torch FCN and its channels-last Keras copy."""
+    """Provisional protocol (algorithms §3.5): the MoRF accuracy curve of Score-CAM falls faster
+    than that of a random ranking, for the torch FCN and its channels-last Keras copy."""
     data = request.getfixturevalue(data_name)
     _, torch_path, keras_path = request.getfixturevalue(f"{data_name}_fcn")
     for path, x in ((torch_path, data.x_test), (keras_path, channels_last(data.x_test))):

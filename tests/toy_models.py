@@ -171,7 +171,8 @@ def scoped_tensor(model, scope: str) -> str:
 
 
 def linear_onnx(V, shape, bias=None):
-    """y = V^T flatten(X) (+ bias): a model whose target layer can be its input (spec §4 iii)."""
+    """y = V^T flatten(X) (+ bias): a model whose target layer can be its input (algorithms §4,
+    toy model iii)."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 

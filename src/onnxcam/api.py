@@ -20,6 +20,8 @@ from onnxcam.engine.targets import Target, resolve_targets
 from onnxcam.engine.views import ModelViews
 from onnxcam.errors import ArgumentError, ModelError, OnnxcamError, ProviderError
 from onnxcam.io import InputFormat, choose_preprocess
+from onnxcam.io.labels import IMAGENET_CLASSES, imagenet_labels, read_labels
+from onnxcam.io.preprocess import override_notice
 from onnxcam.kernels.warm import warm_kernels
 
 #: ORT's CPU provider runs CNNs fastest in small batches (activations stay in cache);
@@ -38,6 +40,9 @@ class Explainer:
     (default 8 on CPU, 64 elsewhere); memory holds two blocks of max(batch_size, 32) inputs.
     input_layout: channels_first or channels_last (Keras); None reads what the exporter
     recorded, else channels_first. Inputs are given in the model's own layout either way.
+    labels: class names (a list, or a file: a JSON list or one name a line); None takes those
+    the model records, else ImageNet-1k's for a model of 1000 classes (where the
+    imagenet-classes package is installed), else none.
     """
 
     def __init__(
@@ -50,8 +55,10 @@ class Explainer:
         allow_fallback: bool = False,
         progress: bool = True,
         input_layout: str | None = None,
+        labels: str | Path | list[str] | None = None,
     ) -> None:
         provider, batch_size, threads = checked_run_options(provider, batch_size, threads)
+        self.labels = read_labels(labels) if isinstance(labels, (str, Path)) else labels
         self.model = graph.load(model)
         self.info = graph.ModelInfo(self.model)
         checks.check_input(self.info.input)
@@ -145,12 +152,38 @@ class Explainer:
         channels-first (N, C, *S), the layout of `forward`, the methods and the metrics."""
         return self.model_input.validate(x)
 
-    def input_format(self, preprocess: str = "auto", size: str | None = None) -> InputFormat:
+    def input_format(
+        self, preprocess: str = "auto", size: str | None = None, resize: str | None = None
+    ) -> InputFormat:
         """How files become this model's inputs: `preprocess` a preset name or `auto` (what the
-        exporter recorded, else imagenet), `size` HxW for images (default: the model's)."""
-        chosen = choose_preprocess(preprocess, metadata.stored_preprocess(self.model))
+        exporter recorded, else imagenet), `size` HxW for images (default: the model's fixed
+        axes; free axes follow each image), `resize` crop, fit or stretch (default: crop where
+        the model records a cropping preprocessing, else fit)."""
+        stored = metadata.stored_preprocess(self.model)
+        chosen = choose_preprocess(preprocess, stored)
         last = self.input_layout == layout.CHANNELS_LAST
-        return InputFormat.for_model(self.input_shape, last, chosen, size)
+        crop = stored is not None and stored.get("crop_fraction", 1.0) < 1.0
+        return InputFormat.for_model(self.input_shape, last, chosen, size, resize, crop)
+
+    def class_names(self, n_classes: int) -> list[str] | None:
+        """Names of the model's `n_classes` classes: the given labels, else the model's own,
+        else ImageNet-1k's for 1000 classes, else None. Given labels of another length are an
+        error; recorded ones of another length are ignored."""
+        if self.labels is not None:
+            if len(self.labels) != n_classes:
+                raise ArgumentError(
+                    f"labels: expected {n_classes} class names (one per class of the model), "
+                    f"got {len(self.labels)}"
+                )
+            return list(self.labels)
+        stored = metadata.stored_labels(self.model)
+        if stored is not None and len(stored) == n_classes:
+            return stored
+        return imagenet_labels() if n_classes == IMAGENET_CLASSES else None
+
+    def preprocess_notice(self, preprocess: str) -> str | None:
+        """The line to show when `preprocess` replaces what the exporter recorded, else None."""
+        return override_notice(preprocess, metadata.stored_preprocess(self.model))
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Class scores (N, classes) and target-layer activations (N, K, *s) for a valid
@@ -218,9 +251,10 @@ class Explainer:
             targets,
             logits,
             method,
-            self.layer,
+            self.layer if algorithm.uses_layer else None,
             metadata,
             relevance=result.relevance,
+            class_names=self.class_names(logits.shape[1]),
         )
 
 

@@ -4,10 +4,13 @@ Per provider and batch size: forward throughput and latency p50/p95 of the Expla
 session, peak host memory (and device memory on CUDA, from nvidia-smi), explanation seconds per
 image for each method, and the largest difference of its maps from the CPU provider's at the
 first batch size (the reference: CPU is always measured, first). Each provider runs in a fresh
-spawned process, so its peak memory is its own. A provider that this ONNX Runtime build lacks is
-reported as skipped, never as a failure. `--fp16` adds a half-precision run on CUDA (the model
-converted with onnxconverter-common, inputs and outputs kept float32); on other providers the
-fp16 run is reported as skipped, since ORT's CPU kernels compute fp16 models in float32 anyway.
+spawned process, so its peak memory is its own; the process reports each step (a forward
+benchmark or a method at one batch size) to the progress bar through a queue and ends by
+itself, so what it allocated (semaphores included) is released, not leaked. A provider that
+this ONNX Runtime build lacks is reported as skipped, never as a failure. `--fp16` adds a
+half-precision run on CUDA (the model converted with onnxconverter-common, inputs and outputs
+kept float32); on other providers the fp16 run is reported as skipped, since ORT's CPU kernels
+compute fp16 models in float32 anyway.
 Results: bench.jsonl (one JSON object per line), bench.md (Markdown tables) and bench.png.
 """
 
@@ -15,11 +18,13 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import queue
 import resource
 import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,8 +108,20 @@ def _load(model_path: str, precision: str):
     return model
 
 
-def measure(settings: Settings, provider: str, precision: str) -> tuple[list[dict], dict]:
-    """Rows for one provider and precision, and its maps per (method, batch size)."""
+def steps_per_run(settings: Settings) -> int:
+    """Progress steps of one provider and precision: per batch size, the forward benchmark and
+    each method."""
+    return len(settings.batch_sizes) * (1 + len(settings.methods))
+
+
+def measure(
+    settings: Settings,
+    provider: str,
+    precision: str,
+    step: Callable[[str, int], None] = lambda text, n: None,
+) -> tuple[list[dict], dict]:
+    """Rows for one provider and precision, and its maps per (method, batch size); `step` is
+    told what finished and how many progress steps it was."""
     from onnxcam.api import Explainer
 
     model = _load(settings.model, precision)
@@ -123,6 +140,7 @@ def measure(settings: Settings, provider: str, precision: str) -> tuple[list[dic
                     "reason": f"the model runs batches of {ex.batch_size} only",
                 }
             )
+            step(f"{provider} {precision} batch {batch}: skipped", 1 + len(settings.methods))
             continue
         x = bench_inputs(ex.input.shape, batch, seed=1)
         for _ in range(2):  # warm-up: allocations and kernel choice
@@ -145,6 +163,7 @@ def measure(settings: Settings, provider: str, precision: str) -> tuple[list[dic
                 "device_mib": _device_mib(),
             }
         )
+        step(f"{provider} {precision} batch {batch}: forward", 1)
         images = bench_inputs(ex.input.shape, settings.images)
         for method in settings.methods:
             ex.explain(images[:1], method)  # warm-up: compiled kernels, the tail's session
@@ -164,6 +183,7 @@ def measure(settings: Settings, provider: str, precision: str) -> tuple[list[dic
                     "device_mib": _device_mib(),
                 }
             )
+            step(f"{provider} {precision} batch {batch}: {method}", 1)
     return rows, maps
 
 
@@ -176,10 +196,49 @@ def add_differences(rows: list[dict], maps: dict, reference: dict, batch: int) -
             row["max_abs_diff_vs_cpu"] = None if ref is None else float(np.abs(got - ref).max())
 
 
-def _in_fresh_process(settings: Settings, provider: str, precision: str):
-    """measure() in a spawned process (Numba's OpenMP layer is not fork-safe)."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(measure, (settings, provider, precision))
+def _measure_and_report(settings: Settings, provider: str, precision: str, messages) -> None:
+    """The spawned process's work: measure, sending ("step", text, n) as it goes, then
+    ("done", result) or ("error", exception)."""
+    try:
+        result = measure(settings, provider, precision, lambda t, n: messages.put(("step", t, n)))
+    except Exception as err:  # re-raised in the parent, as if measured there
+        messages.put(("error", err, 0))
+    else:
+        messages.put(("done", result, 0))
+
+
+def _in_fresh_process(settings: Settings, provider: str, precision: str, bar) -> tuple:
+    """measure() in a spawned process (Numba's OpenMP layer is not fork-safe), its steps shown
+    on `bar`. The process returns on its own (it is not terminated), so its semaphores are
+    released."""
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    worker = context.Process(
+        target=_measure_and_report, args=(settings, provider, precision, messages)
+    )
+    worker.start()
+    try:
+        while True:
+            try:
+                kind, payload, steps = messages.get(timeout=1.0)
+            except queue.Empty:
+                if not worker.is_alive():
+                    raise RuntimeError(
+                        f"the benchmark process for {provider} {precision} ended without a "
+                        f"result (exit code {worker.exitcode})"
+                    ) from None
+                continue
+            if kind == "step":
+                bar.set_postfix_str(payload, refresh=False)
+                bar.update(steps)
+            elif kind == "error":
+                raise payload
+            else:
+                return payload
+    finally:
+        worker.join()
+        messages.close()
+        messages.join_thread()
 
 
 def run_bench(settings: Settings, providers: list[str], fp16: bool, progress: bool = True):
@@ -188,32 +247,42 @@ def run_bench(settings: Settings, providers: list[str], fp16: bool, progress: bo
 
     order = ["cpu", *[p for p in dict.fromkeys(providers) if p != "cpu"]]
     runs = [(p, "fp32") for p in order] + ([(p, "fp16") for p in order] if fp16 else [])
+    reasons = {run: run_skip_reason(*run) for run in runs}
+    measured = sum(reason is None for reason in reasons.values())
     rows: list[dict] = []
     reference: dict = {}
-    for provider, precision in tqdm(runs, desc="providers", disable=not progress):
-        reason = skip_reason(provider, precision)
-        if reason is None and precision == "fp16":
-            try:
-                import onnxconverter_common  # noqa: F401
-            except ImportError:
-                reason = "fp16 needs onnxconverter-common (pip install 'onnxcam[gpu]')"
-        if reason is not None:
-            rows.append(
-                {
-                    "bench": "provider",
-                    "provider": provider,
-                    "precision": precision,
-                    "status": "skipped",
-                    "reason": reason,
-                }
-            )
-            continue
-        got, maps = _in_fresh_process(settings, provider, precision)
-        if provider == "cpu" and precision == "fp32":
-            reference = maps
-        add_differences(got, maps, reference, settings.batch_sizes[0])
-        rows.extend(got)
+    bar = tqdm(total=measured * steps_per_run(settings), desc="bench", disable=not progress)
+    with bar:
+        for provider, precision in runs:
+            reason = reasons[(provider, precision)]
+            if reason is not None:
+                rows.append(
+                    {
+                        "bench": "provider",
+                        "provider": provider,
+                        "precision": precision,
+                        "status": "skipped",
+                        "reason": reason,
+                    }
+                )
+                continue
+            got, maps = _in_fresh_process(settings, provider, precision, bar)
+            if provider == "cpu" and precision == "fp32":
+                reference = maps
+            add_differences(got, maps, reference, settings.batch_sizes[0])
+            rows.extend(got)
     return rows
+
+
+def run_skip_reason(provider: str, precision: str) -> str | None:
+    """Why a provider and precision cannot run here (None when it can)."""
+    reason = skip_reason(provider, precision)
+    if reason is None and precision == "fp16":
+        try:
+            import onnxconverter_common  # noqa: F401
+        except ImportError:
+            reason = "fp16 needs onnxconverter-common (pip install 'onnxcam[gpu]')"
+    return reason
 
 
 def markdown(rows: list[dict]) -> str:

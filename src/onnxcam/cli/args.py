@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -37,6 +38,8 @@ def json_value(text: str) -> object:
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """How the model is explained and run: layer, target, provider, batching, layout."""
+    from onnxcam.io.images import RESIZE_MODES
+
     parser.add_argument("--layer", default="auto", help="tensor name, module path or auto")
     parser.add_argument("--target", default="top1", help="top1 or a class index")
     parser.add_argument("--provider", default="cpu", help="cpu, cuda, tensorrt, openvino, ...")
@@ -50,7 +53,19 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="imagenet, inception, unit, or auto: what the exporter recorded, else imagenet",
     )
-    parser.add_argument("--size", default=None, help="input size HxW for images (default: model's)")
+    parser.add_argument(
+        "--size",
+        default=None,
+        help="input size HxW for images (default: the model's; where it leaves H and W free, "
+        "each image's own)",
+    )
+    parser.add_argument(
+        "--resize",
+        choices=RESIZE_MODES,
+        default=None,
+        help="how an image reaches an imposed size: centre crop, fit (letterbox) or stretch "
+        "(default: crop where the model records ImageNet-style preprocessing, else fit)",
+    )
     parser.add_argument(
         "--input-layout", default=None, help="channels_first or channels_last (default: recorded)"
     )
@@ -60,7 +75,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The model, its input files, and how they are run: shared by explain and evaluate."""
     parser.add_argument("model", help="ONNX file")
-    parser.add_argument("inputs", nargs="+", help="images, or preprocessed .npy or .csv arrays")
+    parser.add_argument(
+        "--labels",
+        default=None,
+        help="class names, one a line or a JSON list (default: the model's, else ImageNet's "
+        "for 1000 classes)",
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        help="images, preprocessed .npy or .csv arrays, folders, globs or .txt list files",
+    )
     add_run_arguments(parser)
 
 
@@ -97,13 +122,35 @@ def explainer_from_args(args: argparse.Namespace):
     """The Explainer that the run options ask for."""
     from onnxcam.api import Explainer
 
-    return Explainer(args.model, progress=not args.quiet, **run_options(args))
+    labels = getattr(args, "labels", None)
+    return Explainer(args.model, progress=not args.quiet, labels=labels, **run_options(args))
 
 
 def inputs_from_args(args: argparse.Namespace, explainer):
-    """(x, pictures, names) from the input files, preprocessed as --preprocess and --size say."""
+    """(x, pictures, names) from the files INPUTS name (folders, globs and lists as
+    explain-dataset reads them), preprocessed as --preprocess and --size say."""
     from onnxcam.io import load_inputs
+    from onnxcam.io.listing import list_inputs
 
-    reader = explainer.input_format(args.preprocess, args.size)
-    x, pictures, names = load_inputs(args.inputs, reader)
+    reader = explainer.input_format(args.preprocess, args.size, args.resize)
+    notice = explainer.preprocess_notice(args.preprocess)
+    if notice:
+        print(notice, file=sys.stderr)
+    x, pictures, names = load_inputs(list_inputs(args.inputs), reader)
+    images = [p for p in pictures if p is not None]
+    if images:
+        print(reader.size_note(images[0].shape[:2], len(images)))
     return x.astype(explainer.input_dtype, copy=False), pictures, names
+
+
+def preprocess_notice(args: argparse.Namespace) -> None:
+    """Print the notice of --preprocess replacing the model's recorded preprocessing, if any,
+    for verbs that build no Explainer here (explain-dataset's workers build their own)."""
+    from onnxcam.engine import graph, metadata
+    from onnxcam.io.preprocess import override_notice
+
+    if args.preprocess == "auto":  # nothing replaced: no need to read the model here
+        return
+    notice = override_notice(args.preprocess, metadata.stored_preprocess(graph.load(args.model)))
+    if notice:
+        print(notice, file=sys.stderr)

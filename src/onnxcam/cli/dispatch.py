@@ -16,6 +16,11 @@ from collections.abc import Sequence
 
 from onnxcam.errors import OnnxcamError
 
+#: What `onnxcam --help` says first.
+DESCRIPTION = (
+    "Class activation maps, relevance and faithfulness metrics for ONNX image and time-series "
+    "classifiers, run as batched ONNX Runtime inference. `onnxcam VERB --help` describes a verb."
+)
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -35,12 +40,23 @@ VERBS = {
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
-    top = argparse.ArgumentParser(prog="onnxcam", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(prog="onnxcam", description=DESCRIPTION)
+    top.add_argument("--version", action="version", version=f"onnxcam {installed_version()}")
     sub = top.add_subparsers(dest="command", required=True)
     for verb, module_name in VERBS.items():
         module = importlib.import_module(module_name)
         module.add_arguments(sub.add_parser(verb, help=module.HELP))
     return top
+
+
+def installed_version() -> str:
+    """The installed distribution's version (what pip reports), or a note that there is none."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("onnxcam")
+    except PackageNotFoundError:
+        return "(not installed: run from a source tree)"
 
 
 class Terminated(KeyboardInterrupt):

@@ -1,6 +1,7 @@
 """`onnxcam evaluate`: explain inputs with several methods and score the maps with metrics.
 
-Writes summary.csv, summary.md, values.csv and the curve plots to --out, and prints the table.
+Writes summary.csv, summary.md, values.csv, the curve plots and report.html (one page with
+every map, the table and the curves) to --out, and prints the table.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     }
     out = prepare_dir(args.out)
     explainer = shared.explainer_from_args(args)
-    x, _, names = shared.inputs_from_args(args, explainer)
+    x, pictures, names = shared.inputs_from_args(args, explainer)
     result = evaluate(
         explainer,
         x,
@@ -99,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
         resamples=args.resamples,
         seed=args.seed,
     )
-    paths = write_report(result, out)
+    images = pictures if all(p is not None for p in pictures) else None
+    series = explainer.validate(x) if x.ndim == 3 else None
+    paths = write_report(result, out, images, series)
     print(summary_markdown(result), end="")
     print(f"wrote {', '.join(p.name for p in paths)} to {out}")
     return 0

@@ -18,6 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="score-cam", help="method name (default score-cam)")
     shared.add_method_option(parser)
     parser.add_argument("--out", default="out", help="output directory")
+    parser.add_argument(
+        "--panel", action="store_true", help="show the input beside the map in each picture"
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="also write report.html: every map in one page"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,15 +36,25 @@ def run(args: argparse.Namespace) -> int:
     result = explainer.explain(x, method=args.method, target=shared.target(args), **options)
     images = pictures if all(p is not None for p in pictures) else None
     series = explainer.validate(x) if result.maps.ndim == 2 else None
-    result.save(out, images=images, names=names, series=series)
+    result.save(out, images=images, names=names, series=series, panel=args.panel)
+    if args.report:
+        from onnxcam.evaluation.html import report_html
+        from onnxcam.io import write_atomic
+
+        page = report_html(
+            f"onnxcam explain: {args.method}", {args.method: result}, names, images, series
+        )
+        write_atomic(out / "report.html", page.encode())
     warning = conservation_warning(result.metadata, names)
     if warning:
         print(warning, file=sys.stderr)
-    for name, cls, prob in zip(names, result.targets, result.probabilities, strict=True):
-        print(f"{name}: class {cls} (p={prob:.3f}) -> {out / name}.png")
+    for i, (name, prob) in enumerate(zip(names, result.probabilities, strict=True)):
+        print(f"{name}: {result.class_text(i)} (p={prob:.3f}) -> {out / name}.png")
+    at_layer = f" at layer {result.layer}" if result.layer is not None else ""
     print(
-        f"{args.method} at layer {explainer.layer} on {explainer.provider}: "
+        f"{args.method}{at_layer} on {explainer.provider}: "
         f"{result.metadata['seconds']:.2f} s for {len(x)} input(s); manifest {out}/manifest.json"
+        + (f"; report {out}/report.html" if args.report else "")
     )
     return 0
 

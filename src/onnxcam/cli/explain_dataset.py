@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from onnxcam.cli import args as shared
 
@@ -46,11 +47,15 @@ def run(args: argparse.Namespace) -> int:
         **shared.run_options(args),
         preprocess=args.preprocess,
         size=args.size,
+        resize=args.resize,
         overlays=args.png,
         chunk=args.chunk,
     )
+    shared.preprocess_notice(args)
     summary = explain_dataset(
         job, args.inputs, args.engine, args.workers, args.ray_address, progress=not args.quiet
     )
+    for line in summary.failure_lines():
+        print(line, file=sys.stderr)
     print(f"explain-dataset: {summary.line()}")
     return EXIT_ERRORS if args.strict and summary.errors else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from onnxcam.errors import OnnxcamError
@@ -33,6 +34,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cost_line(model) -> str:
+    """One line: what the graph runs per image, read from its metadata."""
+    from onnxcam.serving import METADATA_KEY
+
+    entry = json.loads(next(p.value for p in model.metadata_props if p.key == METADATA_KEY))
+    cost = entry["cost_per_image"]
+    part = "the whole model" if cost["through"] == "model" else "the graph's tail after the layer"
+    return (
+        f"cost per image: 1 forward pass + {cost['passes']} passes of {part} (one per "
+        f"{cost['per']} of {entry['layer']}), in Loop steps of {entry['chunk']}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the graph once; write it to -o and/or into the Triton repository."""
     from onnxcam.engine import graph
@@ -42,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.output and not args.triton_repo:
         raise OnnxcamError("export-explainer: expected -o FILE and/or --triton-repo DIR, got none")
     model = build_explainer(graph.load(args.model), args.method, args.layer, args.chunk)
+    print(cost_line(model))
     if args.output:
         path = Path(args.output)
         prepare_dir(path.parent)

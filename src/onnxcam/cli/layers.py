@@ -26,13 +26,15 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model}: expected tensors of shape (N, K, H, W) or (N, K, T) to explain, "
             "found none"
         )
-    width = max(len(info.name) for info in layers)
+    width = max(len("tensor"), *(len(info.name) for info in layers))
+    scopes = "  [module]" if any(info.scope for info in layers) else ""
+    print(f"  {'tensor':<{width}}  {'op':<18} shape{scopes}")
     for info in layers:
         mark = "*" if info.auto else " "
         scope = f"  [{info.scope}]" if info.scope else ""
         read = f"  read as {info.kind_text()}" if info.grid is not None else ""
         print(f"{mark} {info.name:<{width}}  {info.op_type:<18} {info.shape_text()}{read}{scope}")
-    print("* = what --layer auto picks")
+    print("* = what --layer auto picks" + ("; --layer takes a [module] too" if scopes else ""))
     found = attention.find(inlined)
     if found:
         print("attention probabilities (what attention-rollout, gradient-rollout, legrad read):")

@@ -34,7 +34,7 @@ class Row:
     name: str
     status: str
     method: str
-    layer: str
+    layer: str | None  # None for methods that use no layer (RISE, occlusion, LRP, SR map)
     input_bytes: int = -1  # the input file's size and modification time when it was explained
     input_mtime_ns: int = -1
     target: int | None = None

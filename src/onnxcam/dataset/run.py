@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -22,7 +22,8 @@ SETTINGS_FILE = "run.json"
 
 @dataclass(frozen=True)
 class Summary:
-    """How a run went: inputs in the dataset, done before it, ok and failed ones overall."""
+    """How a run went: inputs in the dataset, done before it, ok and failed ones overall, and
+    each failed input with its error."""
 
     total: int
     skipped: int
@@ -30,6 +31,7 @@ class Summary:
     errors: int
     seconds: float
     manifest: Path
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (input, error)
 
     def line(self) -> str:
         ran = self.total - self.skipped
@@ -39,6 +41,16 @@ class Summary:
             f"({self.skipped} done before this run); {ran} in {self.seconds:.1f} s "
             f"({rate:.2f} inputs/s); manifest {self.manifest}"
         )
+
+    def failure_lines(self, shown: int = 5) -> list[str]:
+        """The first `shown` failed inputs, each with its error, then how many more failed."""
+        lines = [f"failed: {path}: {error}" for path, error in self.failed[:shown]]
+        if len(self.failed) > shown:
+            lines.append(
+                f"... and {len(self.failed) - shown} more failed inputs (status error in "
+                f"{self.manifest})"
+            )
+        return lines
 
 
 def check_settings(out: Path, job: Job) -> None:
@@ -106,4 +118,7 @@ def explain_dataset(
     seconds = time.perf_counter() - started
     manifest, rows = write_manifest(out, items)
     ok = sum(row.status == OK for row in rows)
-    return Summary(len(items), len(items) - len(pending), ok, len(rows) - ok, seconds, manifest)
+    failed = [(row.input, row.error or "") for row in rows if row.status != OK]
+    return Summary(
+        len(items), len(items) - len(pending), ok, len(rows) - ok, seconds, manifest, failed
+    )

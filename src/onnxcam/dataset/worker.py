@@ -29,6 +29,7 @@ OUTPUT_SETTINGS = (
     "input_layout",
     "preprocess",
     "size",
+    "resize",
     "overlays",
 )
 
@@ -50,6 +51,7 @@ class Job:
     input_layout: str | None = None
     preprocess: str = "auto"
     size: str | None = None
+    resize: str | None = None
     overlays: bool = False
     chunk: int = 8
 
@@ -89,12 +91,13 @@ class Worker:
         from onnxcam.api import RUN_OPTIONS, Explainer
         from onnxcam.engine.methods import create
 
-        create(job.method, **job.options)  # unknown methods and bad options fail the run here
+        method = create(job.method, **job.options)  # unknown methods and bad options fail here
         self.job = job
         self.out = Path(job.out)
         run = {key: getattr(job, key) for key in RUN_OPTIONS}
         self.explainer = Explainer(job.model, progress=False, **run)
-        self.format = self.explainer.input_format(job.preprocess, job.size)
+        self.format = self.explainer.input_format(job.preprocess, job.size, job.resize)
+        self.layer = self.explainer.layer if method.uses_layer else None
 
     def row(self, item: Item, status: str, layer: str, **fields: Any) -> Row:
         """A manifest row for `item`, stamped with its file's size and modification time."""
@@ -110,7 +113,7 @@ class Worker:
         )
 
     def error_row(self, item: Item, err: Exception, seconds: float) -> Row:
-        return self.row(item, ERROR, self.explainer.layer, seconds=seconds, error=str(err))
+        return self.row(item, ERROR, self.layer, seconds=seconds, error=str(err))
 
     def load(self, item: Item) -> Loaded | Row:
         """The input decoded, preprocessed and checked, or an error row saying what is wrong."""

@@ -9,7 +9,6 @@ from onnxcam.demo.efficientnet import (
     demo_photo,
     efficientnet_lite0,
     efficientnet_lite0_onnx,
-    imagenet_names,
 )
 from onnxcam.demo.gunpoint import DEMO_SERIES, gunpoint_fcn_onnx, run_timeseries_demo
 from onnxcam.demo.run import run_demo
@@ -22,7 +21,6 @@ __all__ = [
     "efficientnet_lite0",
     "efficientnet_lite0_onnx",
     "gunpoint_fcn_onnx",
-    "imagenet_names",
     "run_demo",
     "run_timeseries_demo",
 ]

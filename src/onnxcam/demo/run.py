@@ -12,7 +12,6 @@ from onnxcam.demo.efficientnet import (
     DEMO_PREPROCESS,
     demo_photo,
     efficientnet_lite0_onnx,
-    imagenet_names,
 )
 from onnxcam.demo.gunpoint import run_timeseries_demo
 from onnxcam.io import fit_image
@@ -30,13 +29,11 @@ def run_demo(out: Path, provider: str = "cpu", progress: bool = True) -> int:
     x = ((picture / 255.0 - mean) / std).transpose(2, 0, 1)[None].astype(np.float32)
     explainer = Explainer(model_path, layer="auto", provider=provider, progress=progress)
     result = explainer.explain(x, method="score-cam")
-    names = imagenet_names()
-    cls = int(result.targets[0])
     manifest = result.save(out, images=[picture], names=["chelsea"])
     meta = result.metadata
     probability = result.probabilities[0]
-    print(f"input: skimage.data.chelsea(), 224x224; predicted: {names[cls]} (class {cls}, ", end="")
-    print(f"p={probability:.3f})")
+    print(f"input: skimage.data.chelsea(), 224x224; predicted: {result.class_text(0)}, ", end="")
+    print(f"p={probability:.3f}")
     layer = next(info for info in explainer.layers() if info.name == explainer.layer)
     print(f"layer: {layer.name} [{layer.scope}] {tuple(meta['layer_shape'])} (auto), ", end="")
     print(f"provider {explainer.provider}")

@@ -1,4 +1,4 @@
-"""Context-aware saliency (Goferman, Zelnik-Manor, Tal; spec §2.18), on images and 1-D series.
+"""Context-aware saliency (Goferman, Zelnik-Manor, Tal; algorithms §2.18), on images and 1-D series.
 
 A patch is salient when it differs from the patches most similar to it (the K nearest in
 colour, discounted by distance in position) across several scales, and is then drawn towards

@@ -31,14 +31,28 @@ class Explanation:
     targets: np.ndarray
     logits: np.ndarray
     method: str
-    layer: str
+    layer: str | None  # None for methods that use no layer (RISE, occlusion, LRP, SR map)
     metadata: dict[str, Any] = field(default_factory=dict)
     relevance: np.ndarray | None = None
+    class_names: list[str] | None = None  # one per class of the model, where known
 
     @property
     def probabilities(self) -> np.ndarray:
         """(N,) softmax probability of the explained class."""
         return softmax(self.logits)[np.arange(len(self.targets)), self.targets]
+
+    def class_text(self, i: int) -> str:
+        """Input i's explained class as every title and console line names it: `tiger cat
+        (class 282)`, or `class 282` without names."""
+        target = int(self.targets[i])
+        if self.class_names is None:
+            return f"class {target}"
+        return f"{self.class_names[target]} (class {target})"
+
+    def title(self, i: int) -> str:
+        """The title of input i's picture: class, probability, method and layer."""
+        layer = f", layer {self.layer}" if self.layer is not None else ""
+        return f"{self.class_text(i)}, p={self.probabilities[i]:.3f}; {self.method}{layer}"
 
     def save(
         self,
@@ -46,21 +60,26 @@ class Explanation:
         images: Sequence[np.ndarray] | None = None,
         names: Sequence[str] | None = None,
         series: Sequence[np.ndarray] | None = None,
+        panel: bool = False,
     ) -> Path:
         """Write `<name>.png`, `<name>.npy` and manifest.json.
 
-        The PNG of a 2-D map is an overlay on `images` (H, W, 3) where given; that of a 1-D map
-        is a plot of the series (C, T) from `series` over the map drawn as a coloured band.
-        Returns the manifest's path. Every file goes to a temporary name and is renamed.
+        The PNG of a 2-D map is the map over `images` (H, W, 3) where given, titled with the
+        class, its probability, the method and the layer, with a colour bar (`panel`: the image
+        alone beside it); that of a 1-D map is a plot of the series (C, T) from `series` over
+        the map drawn as a coloured band, titled alike. Returns the manifest's path. Every file
+        goes to a temporary name and is renamed.
         """
         out = prepare_dir(out_dir)
         names = list(names) if names is not None else [f"{i:04d}" for i in range(len(self.maps))]
-        files = self.save_maps(out, images, names, series=series)
+        files = self.save_maps(out, images, names, series=series, titled=True, panel=panel)
         probabilities = self.probabilities
+        classes = self.class_names or {}
         entries = [
             {
                 "name": name,
                 "target": int(self.targets[i]),
+                "class_name": classes[self.targets[i]] if classes else None,
                 "probability": float(probabilities[i]),
                 "files": files[i],
             }
@@ -82,12 +101,15 @@ class Explanation:
         names: Sequence[str],
         overlays: bool = True,
         series: Sequence[np.ndarray] | None = None,
+        titled: bool = False,
+        panel: bool = False,
     ) -> list[dict[str, str]]:
         """Write `<name>.npy` per map (and `<name>_relevance.npy` where there is relevance) and,
-        when `overlays`, `<name>.png`: a 2-D map over images[i] where it is not None, a 1-D map
-        as a band under the series (C, T). Names may hold sub-folders. Returns each input's
-        files, relative to out_dir."""
-        from onnxcam.io.pictures import overlay, png_bytes, series_png
+        when `overlays`, `<name>.png`: a 2-D map over images[i] where it is not None (`titled`:
+        a titled picture with a colour bar, and the image beside it with `panel`; else the
+        blend alone, pixel for pixel at the input's size), a 1-D map as a band under the series
+        (C, T). Names may hold sub-folders. Returns each input's files, relative to out_dir."""
+        from onnxcam.io.pictures import figure_png, overlay, png_bytes, series_png
 
         out = prepare_dir(out_dir)
         n = len(self.maps)
@@ -103,14 +125,17 @@ class Explanation:
                 data = npy_bytes(self.relevance[i])
                 write_atomic(path.with_name(f"{path.name}_relevance.npy"), data)
                 files["relevance"] = f"{name}_relevance.npy"
+            image = None if images is None else images[i]
             if overlays and self.maps[i].ndim == 2:
-                picture = overlay(self.maps[i], None if images is None else images[i])
-                write_atomic(path.with_name(f"{path.name}.png"), png_bytes(picture))
+                if titled:
+                    data = figure_png(self.maps[i], image, self.title(i), panel)
+                else:
+                    data = png_bytes(overlay(self.maps[i], image))
+                write_atomic(path.with_name(f"{path.name}.png"), data)
                 files["overlay"] = f"{name}.png"
             elif overlays and self.maps[i].ndim == 1:
-                title = f"{self.method}: class {int(self.targets[i])}"
-                title += f" (p={self.probabilities[i]:.3f})"
-                plot = series_png(self.maps[i], None if series is None else series[i], title)
+                trace = None if series is None else series[i]
+                plot = series_png(self.maps[i], trace, self.title(i))
                 write_atomic(path.with_name(f"{path.name}.png"), plot)
                 files["plot"] = f"{name}.png"
             written.append(files)

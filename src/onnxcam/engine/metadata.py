@@ -3,7 +3,9 @@ checked, since any file can carry any text there.
 
 `onnxcam.layers`: module path -> tensor name (so `--layer layer4` works); `onnxcam.preprocess`:
 the image preprocessing the model was trained with; `onnxcam.layout`: channels_first or
-channels_last (Keras). A layer map that is not a map of names is ignored with a warning (it
+channels_last (Keras); `onnxcam.labels`: the class names, a JSON list (models from elsewhere
+often carry them as `names` or `labels`, a list or an index -> name mapping, JSON or Python
+literal). A layer map that is not a map of names is ignored with a warning (it
 only adds aliases); a preprocessing or layout that does not parse or does not fit is a
 ModelError naming the key, since using it would give wrong inputs.
 """
@@ -22,6 +24,9 @@ from onnxcam.errors import ModelError
 LAYER_MAP_KEY = "onnxcam.layers"
 PREPROCESS_KEY = "onnxcam.preprocess"
 LAYOUT_KEY = "onnxcam.layout"
+LABELS_KEY = "onnxcam.labels"
+#: Keys under which models from elsewhere record class names (ultralytics: `names`).
+FOREIGN_LABEL_KEYS = ("names", "labels", "classes")
 LAYOUTS = ("channels_first", "channels_last")
 
 
@@ -113,3 +118,31 @@ def with_entries(model: onnx.ModelProto, new: dict[str, str]) -> None:
     del model.metadata_props[:]
     for key, value in merged.items():
         model.metadata_props.add(key=key, value=value)
+
+
+def stored_labels(model: onnx.ModelProto) -> list[str] | None:
+    """The class names the model records (onnxcam's key, else a foreign one), or None. A list
+    of strings, or a mapping of 0..n-1 to strings; anything else is ignored (names are only
+    for display)."""
+    import ast
+
+    found = entries(model)
+    for key in (LABELS_KEY, *FOREIGN_LABEL_KEYS):
+        text = found.get(key)
+        if not text:
+            continue
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
+                continue
+        if isinstance(value, dict):
+            keys = sorted(value, key=lambda k: int(k) if str(k).isdigit() else -1)
+            if [str(k) for k in keys] != [str(i) for i in range(len(keys))]:
+                continue
+            value = [value[k] for k in keys]
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            return value
+    return None

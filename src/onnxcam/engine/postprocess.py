@@ -1,4 +1,4 @@
-"""From channel weights to the final map: combine, ReLU, resize, normalise (spec §1.4).
+"""From channel weights to the final map: combine, ReLU, resize, normalise (algorithms §1.4).
 
 The order of these steps differs between libraries and changes the numbers, so it is a value
 that method profiles set rather than code that each method repeats.
@@ -13,7 +13,7 @@ import numpy as np
 
 from onnxcam.kernels import minmax_normalize, resize, resize_normalize, weighted_sum
 
-#: The engine's epsilon of the final min-max normalisation (spec §1.3).
+#: The engine's epsilon of the final min-max normalisation (algorithms §1.3).
 MAP_EPS = 1e-8
 
 

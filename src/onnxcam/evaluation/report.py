@@ -1,4 +1,4 @@
-"""An Evaluation on disk: summary.csv, values.csv, summary.md and PNG curve plots.
+"""An Evaluation on disk: summary.csv, values.csv, summary.md, PNG curve plots and report.html.
 
 Plots are drawn on matplotlib's Agg canvas directly (no pyplot, no global backend state); every
 file is written to a temporary name and renamed.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -127,13 +128,33 @@ def curve_plots(evaluation: Evaluation) -> dict[str, bytes]:
     return plots
 
 
-def write_report(evaluation: Evaluation, out_dir: str | Path) -> list[Path]:
-    """Write summary.csv, values.csv, summary.md and the PNG plots; return their paths."""
+def write_report(
+    evaluation: Evaluation,
+    out_dir: str | Path,
+    pictures: Sequence[np.ndarray | None] | None = None,
+    series: Sequence[np.ndarray] | None = None,
+) -> list[Path]:
+    """Write summary.csv, values.csv, summary.md, the PNG plots and report.html (the maps of
+    every method over `pictures`, or under `series`, the table and the curves in one page);
+    return their paths."""
+    from onnxcam.evaluation.html import report_html
+
     out = prepare_dir(out_dir)
+    plots = curve_plots(evaluation)
+    page = report_html(
+        f"onnxcam evaluate: {', '.join(evaluation.methods)}",
+        evaluation.explanations,
+        evaluation.names,
+        pictures,
+        series,
+        evaluation,
+        {name: png for name, png in plots.items() if not name.startswith("curves-")},
+    )
     files = {
         "summary.csv": summary_csv(evaluation),
         "values.csv": values_csv(evaluation),
         "summary.md": summary_markdown(evaluation).encode(),
-        **curve_plots(evaluation),
+        **plots,
+        "report.html": page.encode(),
     }
     return [write_atomic(out / name, data) for name, data in files.items()]

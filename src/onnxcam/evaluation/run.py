@@ -19,6 +19,7 @@ from onnxcam.evaluation.metrics.registry import compute_metric, get_metric
 
 if TYPE_CHECKING:
     from onnxcam.api import Explainer
+    from onnxcam.engine.explanation import Explanation
     from onnxcam.engine.targets import Target
 
 BOOTSTRAP_RESAMPLES = 10_000
@@ -72,6 +73,7 @@ class Evaluation:
     ties: float | None = None  # share of inputs where the lowest drop is shared (Win %)
     resamples: int = BOOTSTRAP_RESAMPLES
     seed: int = 0
+    explanations: dict[str, Explanation] = field(default_factory=dict)  # per method (report)
 
 
 def _check_names(
@@ -124,6 +126,7 @@ def evaluate(
         started = time.perf_counter()
         explanation = explainer.explain(x, method, target, **method_options.get(method, {}))
         result.seconds[method] = time.perf_counter() - started
+        result.explanations[method] = explanation
         for metric in metrics:
             out = compute_metric(
                 metric,

@@ -10,19 +10,26 @@ import numpy as np
 
 from onnxcam.errors import InputError
 from onnxcam.io.arrays import load_array, load_csv
-from onnxcam.io.images import MAX_INPUT_PIXELS, load_image
+from onnxcam.io.images import MAX_INPUT_PIXELS, RESIZE_MODES, load_image
 from onnxcam.io.preprocess import Preprocess
+
+#: Where an input size came from, as InputFormat.origin records it.
+FROM_OPTION, FROM_MODEL = "option", "model"
 
 
 @dataclass(frozen=True)
 class InputFormat:
-    """What a model takes, for reading files: spatial size of images, input channels, whether
-    the model is channels-last, and the preprocessing of images."""
+    """What a model takes, for reading files: spatial size of images (None on an axis the
+    model leaves free: images keep their own), input channels, whether the model is
+    channels-last, the preprocessing of images, how an image reaches an imposed size
+    (`resize`: crop, fit or stretch), and where the size came from (`origin`)."""
 
-    size: tuple[int, ...]
+    size: tuple[int | None, ...]
     channels: int = 3
     channels_last: bool = False
     preprocess: Preprocess = field(default_factory=Preprocess)
+    resize: str = "crop"
+    origin: str = FROM_MODEL
 
     @classmethod
     def for_model(
@@ -31,17 +38,50 @@ class InputFormat:
         channels_last: bool,
         preprocess: Preprocess,
         size: str | None = None,
+        resize: str | None = None,
+        crop_recorded: bool = False,
     ) -> InputFormat:
         """The format of a model whose input is `shape` (N, C, *S) channels-first; `size` is
-        the user's HxW for images (default: the model's, 224 where it is symbolic)."""
-        return cls(input_size(size, shape), input_channels(shape), channels_last, preprocess)
+        the user's HxW for images (default: the model's fixed axes; free axes follow each
+        image). `resize` defaults to crop where the model records ImageNet-style preprocessing
+        (`crop_recorded`), else fit: a crop drops part of an image the model was not trained to
+        see cropped."""
+        if resize is not None and resize not in RESIZE_MODES:
+            raise InputError(f"--resize expects one of {', '.join(RESIZE_MODES)}, got {resize!r}")
+        mode = resize or ("crop" if crop_recorded else "fit")
+        origin = FROM_OPTION if size else FROM_MODEL
+        spatial = input_size(size, shape)
+        return cls(spatial, input_channels(shape), channels_last, preprocess, mode, origin)
+
+    def size_note(self, used: Sequence[int], images: int = 1) -> str:
+        """One line saying which image size the model gets and why."""
+        text = "x".join(map(str, used))
+        if self.origin == FROM_OPTION:
+            return f"input size {text}: from --size (images reach it by --resize {self.resize})"
+        free = [axis for axis, d in zip("HW", self.size, strict=True) if d is None]
+        if not free:
+            return (
+                f"input size {text}: fixed by the model (images reach it by --resize {self.resize})"
+            )
+        whose = "the first image's own" if images > 1 else "the image's own"
+        others = f"; the others reach it by --resize {self.resize}" if images > 1 else ""
+        if len(free) == 2:
+            return (
+                f"input size {text}: {whose} (the model leaves H and W free{others}; "
+                "--size HxW imposes one)"
+            )
+        fixed = next(f"{a}={d}" for a, d in zip("HW", self.size, strict=True) if d is not None)
+        return (
+            f"input size {text}: the model fixes {fixed} and leaves {free[0]} free, so {whose} "
+            f"aspect ratio gives it{others} (--size HxW imposes one)"
+        )
 
 
-def input_size(text: str | None, shape: Sequence | None) -> tuple[int, ...]:
-    """Spatial size for images: `HxW` text if given, else the model's (224 for symbolic axes)."""
+def input_size(text: str | None, shape: Sequence | None) -> tuple[int | None, ...]:
+    """Spatial size for images: `HxW` text if given, else the model's (None on free axes)."""
     spatial = tuple(shape[2:]) if shape is not None else (None, None)
     if not text:
-        return tuple(d if isinstance(d, int) else 224 for d in spatial)
+        return tuple(d if isinstance(d, int) else None for d in spatial)
     if len(spatial) != 2:
         raise InputError(
             f"--size HxW is for image models; this model takes inputs (N, C, "
@@ -85,10 +125,14 @@ def load_inputs(
             )
         else:
             if len(size) != 2:
+                dims = [str(d) if d else "?" for d in size]
+                axes = ", ".join([*dims, str(channels)] if last else [str(channels), *dims])
                 raise InputError(
-                    f"{path}: the model takes {len(size)}-D inputs; give .npy or .csv arrays"
+                    f"{path}: expected a .npy or .csv array of shape ({axes}), got an image: "
+                    f"the model takes {len(size)}-D inputs, not pictures"
                 )
-            x, picture = load_image(path, size, fmt.preprocess, channels)
+            x, picture = load_image(path, size, fmt.preprocess, channels, fmt.resize)
+            size = picture.shape[:2]  # free axes: later images take the first one's size
             inputs.append(x.transpose(1, 2, 0) if last else x)
             pictures.append(picture)
             names.append(path.stem)

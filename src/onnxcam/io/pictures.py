@@ -31,6 +31,50 @@ def overlay(
     return blended.round().clip(0, 255).astype(np.uint8)
 
 
+#: The short side of a titled picture's image panels, in pixels: small inputs are enlarged so
+#: that the title and the colour bar stay legible, large ones shrunk.
+PANEL_PIXELS = 320
+
+
+def figure_png(
+    heat: np.ndarray,
+    image: np.ndarray | None = None,
+    title: str = "",
+    panel: bool = False,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+) -> bytes:
+    """A PNG of the map blended over an (H, W, 3) image, with a title and a colour bar for
+    the map's values; with `panel`, the image alone beside it."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    blended = overlay(heat, image, alpha, cmap)
+    height, width = heat.shape
+    scale = min(PANEL_PIXELS / min(height, width), 4 * PANEL_PIXELS / max(height, width))
+    dpi = 100
+    panels = 2 if panel and image is not None else 1
+    size = (panels * width * scale / dpi + 1.0, height * scale / dpi + 0.6)
+    figure = Figure(figsize=size, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+    if panels == 2:
+        axes[0].imshow(image, interpolation="antialiased")
+        axes[0].set_title("input", fontsize=9)
+    axes[-1].imshow(blended, interpolation="antialiased")
+    for ax in axes:
+        ax.set_axis_off()
+    bar = ScalarMappable(Normalize(0, 1), colormaps[cmap])
+    figure.colorbar(bar, ax=axes[-1], fraction=0.046, pad=0.02, label="map")
+    figure.suptitle(title, fontsize=9)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
 def png_bytes(rgb: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="PNG")

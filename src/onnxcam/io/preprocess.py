@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from onnxcam.errors import InputError
@@ -38,3 +39,19 @@ def choose_preprocess(name: str, stored: dict | None) -> Preprocess:
     if name == "auto":
         return Preprocess(**stored) if stored else PRESETS["imagenet"]
     return preset(name)
+
+
+def override_notice(name: str, stored: dict | None) -> str | None:
+    """One line saying that the preset `name` replaces the preprocessing the exporter recorded
+    (None when nothing is recorded, `name` is auto, or the preset is the recorded one): maps of
+    a wrongly normalised input look plausible, so the choice is said out loud."""
+    if name == "auto" or not stored:
+        return None
+    chosen, recorded = preset(name), Preprocess(**stored)
+    pairs = [(chosen.mean, recorded.mean), (chosen.std, recorded.std)]
+    if all(len(a) == len(b) and all(map(math.isclose, a, b)) for a, b in pairs):
+        return None
+    return (
+        f"notice: --preprocess {name} replaces the preprocessing recorded in the model "
+        f"(mean {list(recorded.mean)}, std {list(recorded.std)}); --preprocess auto uses it"
+    )

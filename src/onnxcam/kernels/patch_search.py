@@ -1,4 +1,4 @@
-"""The hot loop of context-aware saliency (spec §2.18): for every query patch, the mean of its
+"""The hot loop of context-aware saliency (algorithms §2.18): for every query patch, the mean of its
 K smallest distances to a set of candidate patches.
 
     d(p, q) = (||p - q||_2 / sqrt(D)) / (1 + c * ||pos_p - pos_q||_2)

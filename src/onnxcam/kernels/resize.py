@@ -1,6 +1,6 @@
 """Linear (1-D) and bilinear (2-D) resizing of stacks of maps.
 
-Both follow PyTorch's `F.interpolate` exactly (spec §1.2): for one axis of length n resized to
+Both follow PyTorch's `F.interpolate` exactly (algorithms §1.2): for one axis of length n resized to
 m, `align_corners=False` samples at `max(0, (o + 0.5) * n / m - 0.5)` and `align_corners=True`
 at `o * (n - 1) / (m - 1)`. A 1-D map is handled as a 2-D map of height 1, whose row table is the
 identity, so every caller is free of 1-D/2-D special cases.

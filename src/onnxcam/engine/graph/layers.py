@@ -181,6 +181,15 @@ def find_layer(
     known = set(info.producers) | {v.name for v in info.model.graph.input}
     shown = ", ".join(candidate.name for candidate in layers[:12])
     more = f" (and {len(layers) - 12} more)" if len(layers) > 12 else ""
+    if name not in known and (in_scope := scoped(info, layers, name)) is not None:
+        return in_scope
+    if name in info.constants:
+        raise LayerError(
+            f"layer {layer!r} is a weight of the model (an initializer or a Constant), not an "
+            "activation: "
+            f"expected a tensor a node computes from the input; candidates: {shown or 'none'}"
+            f"{more}. Run `onnxcam layers MODEL` for the full list."
+        )
     if name not in known:
         alias = f"; exported module paths: {', '.join(aliases)}" if aliases else ""
         raise LayerError(
@@ -202,6 +211,14 @@ def find_layer(
             f"flattened features are none); candidates: {shown or 'none'}{more}"
         )
     return chosen
+
+
+def scoped(info: ModelInfo, layers: list[LayerInfo], path: str) -> LayerInfo | None:
+    """The candidate a module path (as `onnxcam layers` shows it in brackets) stands for: the
+    last one in graph order that the module computes, i.e. its output (None if there is none)."""
+    inside = {layer.name: layer for layer in layers if layer.scope == path}
+    last = [out for node in info.inferred.graph.node for out in node.output if out in inside]
+    return inside[last[-1]] if last else None
 
 
 def resolve_layer(model: onnx.ModelProto | ModelInfo, layer: str, layout: str | None = None) -> str:

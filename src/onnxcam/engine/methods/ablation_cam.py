@@ -1,4 +1,4 @@
-"""Ablation-CAM (Desai & Ramaswamy, WACV 2020, spec §2.12)."""
+"""Ablation-CAM (Desai & Ramaswamy, WACV 2020, algorithms §2.12)."""
 
 from __future__ import annotations
 

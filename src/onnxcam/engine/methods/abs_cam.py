@@ -1,4 +1,4 @@
-"""Abs-CAM (Zeng et al., arXiv 2207.03648, spec §2.15; phase 2 in a documented reading)."""
+"""Abs-CAM (Zeng et al., arXiv 2207.03648, algorithms §2.15; phase 2 in a documented reading)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ class AbsCAM(MaskScoring):
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
         grads = layer_gradients(ctx)
         weights = np.abs(grads).mean(axis=spatial_axes(grads), dtype=np.float64)
-        metadata: dict[str, Any] = {"phase2": self.phase2, "reading": "spec §2.15, unverified"}
+        reading = "algorithms §2.15, unverified"
+        metadata: dict[str, Any] = {"phase2": self.phase2, "reading": reading}
         if self.phase2 == "none":
             return weights, {**metadata, **backward_passes(ctx)}
         chosen = top_std_channels(ctx.activations, self.max_channels) & (weights > 0)

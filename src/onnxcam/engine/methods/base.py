@@ -79,10 +79,14 @@ class MethodOutput:
 
 class Method(Options, ABC):
     """Base class. `name` is the CLI name, `title` the method's own name, `passes` what it runs
-    per input (for the listing); options are the dataclass's declared fields."""
+    per input (for the listing), `uses_layer` whether the explained layer matters; options are
+    the dataclass's declared fields."""
 
     name: ClassVar[str]
     passes: ClassVar[str] = ""
+    #: False for methods that read only the input and the class scores (RISE, occlusion, LRP):
+    #: their results name no layer.
+    uses_layer: ClassVar[bool] = True
 
     @abstractmethod
     def explain(self, ctx: Context) -> MethodOutput:

@@ -1,4 +1,4 @@
-"""Eigen-CAM (Muhammad & Yeasin, IJCNN 2020, spec §2.6)."""
+"""Eigen-CAM (Muhammad & Yeasin, IJCNN 2020, algorithms §2.6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Grad-CAM (Selvaraju et al., ICCV 2017, spec §2.1)."""
+"""Grad-CAM (Selvaraju et al., ICCV 2017, algorithms §2.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Grad-CAM++ (Chattopadhyay et al., WACV 2018, spec §2.2)."""
+"""Grad-CAM++ (Chattopadhyay et al., WACV 2018, algorithms §2.2)."""
 
 from __future__ import annotations
 

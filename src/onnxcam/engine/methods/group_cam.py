@@ -1,4 +1,4 @@
-"""Group-CAM (Zhang, Rao, Yang, arXiv 2103.13859, spec §2.11; the authors' final code)."""
+"""Group-CAM (Zhang, Rao, Yang, arXiv 2103.13859, algorithms §2.11; the authors' final code)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HiResCAM (Draelos & Carin 2020, spec §2.5)."""
+"""HiResCAM (Draelos & Carin 2020, algorithms §2.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""IS-CAM (Naidu et al. 2020, spec §2.9): Score-CAM integrated along the mask's scale."""
+"""IS-CAM (Naidu et al. 2020, algorithms §2.9): Score-CAM integrated along the mask's scale."""
 
 from __future__ import annotations
 

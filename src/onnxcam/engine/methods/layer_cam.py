@@ -1,4 +1,4 @@
-"""LayerCAM (Jiang et al., IEEE TIP 2021, spec §2.4)."""
+"""LayerCAM (Jiang et al., IEEE TIP 2021, algorithms §2.4)."""
 
 from __future__ import annotations
 

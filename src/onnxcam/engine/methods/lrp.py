@@ -1,4 +1,4 @@
-"""Layer-wise relevance propagation (Bach et al. 2015, spec §2.17)."""
+"""Layer-wise relevance propagation (Bach et al. 2015, algorithms §2.17)."""
 
 from __future__ import annotations
 

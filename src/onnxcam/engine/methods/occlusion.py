@@ -1,8 +1,9 @@
-"""Occlusion sensitivity (Zeiler & Fergus, ECCV 2014, spec §2.14)."""
+"""Occlusion sensitivity (Zeiler & Fergus, ECCV 2014, algorithms §2.14)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -58,6 +59,8 @@ class Occlusion(Method):
     `patch` (default: 1/8 of the smaller side) every `stride` (default: half the patch); a
     last window clipped at the border covers what the strides leave.
     """
+
+    uses_layer: ClassVar[bool] = False
 
     name = "occlusion"
     passes = "windows"

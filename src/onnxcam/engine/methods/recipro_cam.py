@@ -1,4 +1,4 @@
-"""ReciproCAM (Byun & Lee, arXiv 2209.14074, spec §2.12b)."""
+"""ReciproCAM (Byun & Lee, arXiv 2209.14074, algorithms §2.12b)."""
 
 from __future__ import annotations
 

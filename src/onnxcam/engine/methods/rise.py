@@ -1,8 +1,9 @@
-"""RISE (Petsiuk, Das, Saenko, BMVC 2018, spec §2.13)."""
+"""RISE (Petsiuk, Das, Saenko, BMVC 2018, algorithms §2.13)."""
 
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 
@@ -83,6 +84,8 @@ class RISE(Method):
     Mask i comes from (`seed`, i) and masks are built block by block: memory does not grow
     with N, and the map does not depend on batching or provider.
     """
+
+    uses_layer: ClassVar[bool] = False
 
     name = "rise"
     passes = "`n_masks`"

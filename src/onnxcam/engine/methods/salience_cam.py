@@ -1,4 +1,4 @@
-"""Salience-CAM (Zhou et al., IJCNN 2021, spec §2.16) in the spec's documented reading."""
+"""Salience-CAM (Zhou et al., IJCNN 2021, algorithms §2.16) in the spec's documented reading."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from onnxcam.engine.options import flag
 from onnxcam.engine.runner import Perturbation, Runner
 from onnxcam.kernels import minmax_normalize
 
-READING = "documented reading of spec §2.16; not verified against the paper"
+READING = "documented reading of algorithms §2.16; not verified against the paper"
 
 
 class ChannelSeeds(Perturbation):

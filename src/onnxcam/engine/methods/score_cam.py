@@ -1,4 +1,4 @@
-"""Score-CAM (Wang et al., CVPR-W 2020) and Faster Score-CAM (spec §2.7, §2.10)."""
+"""Score-CAM (Wang et al., CVPR-W 2020) and Faster Score-CAM (algorithms §2.7, §2.10)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Salient Relevance map (Li et al., arXiv 1712.08268, spec §2.18): LRP, then context-aware
+"""Salient Relevance map (Li et al., arXiv 1712.08268, algorithms §2.18): LRP, then context-aware
 saliency on the relevance image."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SS-CAM (Naidu & Michael 2020, spec §2.8): Score-CAM with noise on the masks."""
+"""SS-CAM (Naidu & Michael 2020, algorithms §2.8): Score-CAM with noise on the masks."""
 
 from __future__ import annotations
 

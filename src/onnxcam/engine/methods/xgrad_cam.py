@@ -1,4 +1,4 @@
-"""XGrad-CAM (Fu et al., BMVC 2020, spec §2.3)."""
+"""XGrad-CAM (Fu et al., BMVC 2020, algorithms §2.3)."""
 
 from __future__ import annotations
 

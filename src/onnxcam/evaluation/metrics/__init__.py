@@ -1,4 +1,4 @@
-"""Faithfulness metrics (spec §3), run through the same batched runner as the methods.
+"""Faithfulness metrics (algorithms §3), run through the same batched runner as the methods.
 
 Each metric takes a Scorer (or an Explainer, which has one), the inputs x (N, C, *S), the maps
 (N, *S) in [0, 1] and the explained classes, and returns one value per input. Perturbed inputs

@@ -1,4 +1,4 @@
-"""Deletion and insertion, RISE's causal metrics (spec §3.2), through the batched runner.
+"""Deletion and insertion, RISE's causal metrics (algorithms §3.2), through the batched runner.
 
 All steps of all images form one sequence of perturbed inputs for `Runner.map_batches`.
 """

@@ -1,4 +1,4 @@
-"""Average Drop, Increase in Confidence and Win % (spec §3.1; Grad-CAM++ §5.1)."""
+"""Average Drop, Increase in Confidence and Win % (algorithms §3.1; Grad-CAM++ §5.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Pointing game (Zhang et al. 2016; TorchRay) and its energy variant (Score-CAM), spec §3.3."""
+"""Pointing game (Zhang et al. 2016; TorchRay) and its energy variant (Score-CAM), §3.3 of
+docs/algorithms.md."""
 
 from __future__ import annotations
 

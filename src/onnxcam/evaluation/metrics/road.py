@@ -1,5 +1,5 @@
-"""ROAD, RemOve And Debias (Rong et al., ICML 2022; spec §3.4): positions ranked by the map are
-imputed by noisy linear imputation, and the class probability is read on the imputed inputs.
+"""ROAD, RemOve And Debias (Rong et al., ICML 2022; algorithms §3.4): positions ranked by the map
+are imputed by noisy linear imputation, and the class probability is read on the imputed inputs.
 
 The imputation follows the reference code (tleemann/road_evaluation, `NoisyLinearImputer`): each
 removed position equals the weighted mean of its 8 neighbours (1/6 direct, 1/12 diagonal; at the

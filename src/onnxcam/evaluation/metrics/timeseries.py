@@ -1,4 +1,4 @@
-"""Time-series faithfulness: a PROVISIONAL protocol (spec §3.5), not Salience-CAM's algorithm.
+"""Time-series faithfulness: a PROVISIONAL protocol (algorithms §3.5), not Salience-CAM's algorithm.
 
 The evaluation algorithm of the Salience-CAM paper could not be retrieved, so this is the generic
 test the spec proposes in its place, labelled provisional wherever it is reported: rank the time
@@ -34,7 +34,7 @@ class TimeSeriesFaithfulness:
 
     accuracy: share of series classified as `labels` (or as the explained class without labels).
     probability: mean probability of the explained class. area: `auc` of each accuracy curve
-    on a uniform grid (lower for MoRF is better). Provisional protocol (spec §3.5).
+    on a uniform grid (lower for MoRF is better). Provisional protocol (algorithms §3.5).
     """
 
     levels: np.ndarray
@@ -117,7 +117,7 @@ def timeseries_faithfulness(
     substrate: str = "interpolate",
     seed: int = 0,
 ) -> TimeSeriesFaithfulness:
-    """Provisional time-series faithfulness (spec §3.5) of `maps` (N, T) for series x.
+    """Provisional time-series faithfulness (algorithms §3.5) of `maps` (N, T) for series x.
 
     x is given as to `explain` (the model's own layout); classes are the explained classes;
     labels (true classes) score the accuracy, else the explained classes do. Level k replaces

@@ -94,10 +94,30 @@ def build_explainer(
     )
     main = graph.needed_nodes(info.model.graph.node, [info.logits, layer, *_outer_reads(b.nodes)])
     explainer = _assemble(info, main + b.nodes, initializers, method, x)
-    info_entry = {"method": method, "layer": layer, "chunk": chunk, "outputs": OUTPUTS, "input": x}
+    info_entry = {
+        "method": method,
+        "layer": layer,
+        "chunk": chunk,
+        "outputs": OUTPUTS,
+        "input": x,
+        "cost_per_image": cost_per_image(method, tuple(layer_shape[1:])),
+    }
     explainer.metadata_props.add(key=METADATA_KEY, value=json.dumps(info_entry))
     onnx.checker.check_model(explainer)
     return explainer
+
+
+def cost_per_image(method: str, layer_shape: tuple[int, ...]) -> dict[str, int | str]:
+    """What the graph runs per input image: one forward pass, then `passes` runs of the whole
+    model (`through` model) or of the part after the layer (`tail`), one per channel or
+    location of the (K, h, w) layer. The graph runs every channel's pass; the host pipeline
+    skips constant channels (and Score-CAM's equal masks share one), so `onnxcam explain` may
+    run fewer."""
+    channels, height, width = layer_shape
+    if method == "recipro-cam":
+        return {"forward": 1, "passes": height * width, "through": "tail", "per": "location"}
+    through = "model" if method == "score-cam" else "tail"
+    return {"forward": 1, "passes": channels, "through": through, "per": "channel"}
 
 
 def _assemble(info: graph.ModelInfo, nodes, initializers, method: str, x: str) -> onnx.ModelProto:

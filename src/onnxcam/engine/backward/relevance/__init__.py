@@ -1,4 +1,4 @@
-"""Layer-wise relevance propagation (spec §2.17) as rules for the reverse sweep.
+"""Layer-wise relevance propagation (algorithms §2.17) as rules for the reverse sweep.
 
 `Composite(name, ...).rules(model)` is a RuleSet for `backward.build`: seeded at the class
 scores with y_c one-hot rows, the sweep returns the signed relevance of every input element.

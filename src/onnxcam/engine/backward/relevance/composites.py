@@ -16,7 +16,7 @@ the values an attention map weighs, as conservative propagation does); `attn-lrp
 (relevance/attention.py): through the softmax by its Taylor expansion, and half to each operand
 of a product of two activations (queries and keys, attention and values).
 
-`sr-official` is the rule set of the SR-map authors' code (spec §2.18: x W+ without the sign
+`sr-official` is the rule set of the SR-map authors' code (algorithms §2.18: x W+ without the sign
 split, stabilisers of 1e-9 that are not sign-aware). The others are zennit 1.0's composites
 with its rules and stabilisers (`epsilon` for the epsilon rule, `stabiliser` for every other
 rule and for the splits), and two departures that `profile="zennit"` undoes:

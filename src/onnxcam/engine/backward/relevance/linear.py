@@ -1,5 +1,5 @@
 """Relevance rules of the linear layers (Conv, Gemm, MatMul): LRP-0/epsilon, gamma, alpha-beta,
-z+, w^2, flat and z^B (spec §2.17), defined as zennit 1.0 defines them.
+z+, w^2, flat and z^B (algorithms §2.17), defined as zennit 1.0 defines them.
 
 Every rule is the same trick with different weights: `Z = f_rho(X) + stab`, `S = R / Z`,
 `C = f_rho^T(S)` (the gradient rule of the op, run with the modified weights), `R_in = X * C`.

@@ -1,4 +1,4 @@
-"""Relevance through the non-linear and structural ops (the op mapping of spec §2.17).
+"""Relevance through the non-linear and structural ops (the op mapping of algorithms §2.17).
 
 - pass-through: elementwise activations, Dropout, Identity, and a BatchNormalization that
   could not be folded into its Conv/Gemm (zennit's `Pass`);

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Score-CAM's mask normalisation epsilon (spec §1.3), also used by the served explainer.
+#: Score-CAM's mask normalisation epsilon (algorithms §1.3), also used by the served explainer.
 MASK_EPS = 1e-8
 
 

@@ -1,6 +1,6 @@
 """Masked inputs and their scores, shared by the Score-CAM family and Abs-CAM: each chosen
 channel's upsampled, normalised map masks the input, and the class score of the masked input
-weights the channel (spec §2.7-2.10).
+weights the channel (algorithms §2.7-2.10).
 
 The choices on which implementations disagree are a `MaskProfile`: the score (logit or
 probability), the softmax over channels, the mask's resampling grid and epsilon, whether

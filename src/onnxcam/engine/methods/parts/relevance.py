@@ -8,6 +8,7 @@ model (for EfficientNet's (x - 0.5) / 0.5: -1 and 1); a model without one gets 0
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import onnx
@@ -22,6 +23,8 @@ from onnxcam.engine.options import reuse
 @dataclass(frozen=True, kw_only=True, eq=False)
 class RelevanceMethod(Method):
     """A method built on input relevance; its options choose the composite."""
+
+    uses_layer: ClassVar[bool] = False
 
     composite: str = reuse(Composite, "name")
     epsilon: float = reuse(Composite, "epsilon")
