@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from onnxcam.engine import blas, checks, graph, layout, metadata
+from onnxcam.engine import blas, checks, graph, layout, metadata, warmup
 from onnxcam.engine.explanation import Explanation
 from onnxcam.engine.graph import tokens
 from onnxcam.engine.methods import Context, MethodOutput, create
@@ -22,7 +22,6 @@ from onnxcam.errors import ArgumentError, ModelError, OnnxcamError, ProviderErro
 from onnxcam.io import InputFormat, choose_preprocess
 from onnxcam.io.labels import IMAGENET_CLASSES, imagenet_labels, read_labels
 from onnxcam.io.preprocess import override_notice
-from onnxcam.kernels.warm import warm_kernels
 
 #: ORT's CPU provider runs CNNs fastest in small batches (activations stay in cache);
 #: device providers want large ones. See bench/README.md.
@@ -102,13 +101,12 @@ class Explainer:
         """What the first call would otherwise pay: the kernels loaded, the BLAS libraries
         found, the graph's tail and its backward graph opened (where the layer allows), and
         one forward pass where the input size is fixed (ORT sizes its buffers)."""
-        warm_kernels()
-        blas.controller()
-        with contextlib.suppress(OnnxcamError):  # a method that needs them says why, later
+        warmup.warm_process()
+        with contextlib.suppress(OnnxcamError):  # a call that needs them says what is wrong
             _ = self.views.tail, self.views.uses_tail_backward
-        zeros = self._zero_input()
-        if zeros is not None:
-            self.forward(self.validate(zeros))
+            zeros = self._zero_input()
+            if zeros is not None:
+                self.forward(self.validate(zeros))
 
     def _zero_input(self) -> np.ndarray | None:
         """One zero input in the model's own layout, where the model fixes its size."""
