@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import onnx
 
-from onnxcam.engine import checks, graph, layout, metadata
+from onnxcam.engine import checks, graph, layout, metadata, targets
 from onnxcam.engine.explanation import Explanation
-from onnxcam.engine.graph import tokens
+from onnxcam.engine.graph import outputs, tokens
 from onnxcam.engine.methods import Context, MethodOutput, create
 from onnxcam.engine.model_input import ModelInput
 from onnxcam.engine.scoring import Scorer
-from onnxcam.engine.targets import Target, resolve_targets
+from onnxcam.engine.targets import Target, TargetSpec, resolve_targets
 from onnxcam.engine.views import ModelViews
 from onnxcam.errors import ArgumentError, ModelError, ProviderError
 from onnxcam.io import InputFormat, choose_preprocess
@@ -24,7 +24,16 @@ from onnxcam.io import InputFormat, choose_preprocess
 #: device providers want large ones. See bench/README.md.
 DEFAULT_BATCH_SIZE = {"cpu": 8}
 #: How an Explainer runs its model: the keyword arguments that the CLI and dataset jobs carry.
-RUN_OPTIONS = ("layer", "provider", "batch_size", "threads", "allow_fallback", "input_layout")
+RUN_OPTIONS = (
+    "layer",
+    "provider",
+    "batch_size",
+    "threads",
+    "allow_fallback",
+    "input_layout",
+    "output",
+    "output_kind",
+)
 
 
 class Explainer:
@@ -36,6 +45,9 @@ class Explainer:
     (default 8 on CPU, 64 elsewhere); memory holds two blocks of max(batch_size, 32) inputs.
     input_layout: channels_first or channels_last (Keras); None reads what the exporter
     recorded, else channels_first. Inputs are given in the model's own layout either way.
+    output: the explained output's name (default: the first); output_kind: what it holds where
+    its shape cannot tell (engine/graph/outputs.py): class scores are explained for a class, a
+    dense map for a region, a detector's raw output for a box (engine/targets.py).
     """
 
     def __init__(
@@ -48,12 +60,20 @@ class Explainer:
         allow_fallback: bool = False,
         progress: bool = True,
         input_layout: str | None = None,
+        output: str | None = None,
+        output_kind: str | None = None,
     ) -> None:
         provider, batch_size, threads = checked_run_options(provider, batch_size, threads)
         self.model = graph.load(model)
         self.info = graph.ModelInfo(self.model)
         checks.check_input(self.info.input)
-        checks.check_class_scores(self.info)
+        #: The explained output and what it holds.
+        self.output = outputs.choose(self.info, output, output_kind)
+        if self.output.name != self.info.model.graph.output[0].name:
+            self.model = outputs.with_first_output(self.model, self.output.name)
+            self.info = graph.ModelInfo(self.model)
+        if self.output.kind == outputs.CLASS_SCORES:
+            checks.check_class_scores(self.info)
         fixed = (self.info.input.shape or (None,))[0]
         self.fixed_batch = isinstance(fixed, int)
         if self.fixed_batch:  # a graph exported with a fixed batch runs that batch only
@@ -79,6 +99,9 @@ class Explainer:
         self.model_input = ModelInput(self.input, self.input_layout)
         #: Per input shape: the largest tensor the model computes for one input (checked once).
         self._largest: dict[tuple[int, ...], int] = {}
+        self._explained, self._layer_tensor = explained, layer_tensor
+        self._session_args = (provider, threads, allow_fallback)
+        self._target_views: dict[str, ModelViews] = {}
         self.views = ModelViews(
             explained, layer_tensor, provider, threads, allow_fallback, info=self.info
         )
@@ -121,12 +144,23 @@ class Explainer:
         last = self.input_layout == layout.CHANNELS_LAST
         return InputFormat.for_model(self.input_shape, last, chosen, size)
 
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def forward(
+        self, x: np.ndarray, views: ModelViews | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Class scores (N, classes) and target-layer activations (N, K, *s) for a valid
-        channels-first batch (what `validate` returns)."""
+        channels-first batch (what `validate` returns); through a target's `views`, the
+        target's scores (N, instances)."""
+        views = self.views if views is None else views
+        if views is self.views and self.output.kind == outputs.DENSE:
+            raise checks.dense_map_error(self.output.name, self.output.shape)
+        if views is self.views and self.output.kind != outputs.CLASS_SCORES:
+            raise ModelError(
+                f"the model's output {self.output.name!r} is {self.output.text()}, not class "
+                "scores (N, K): expected a box:CLASS:x1,y1,x2,y2 or detection:K target"
+            )
         try:
-            logits, activations = self.runner.run(
-                x, [self.logits_name, self.views.layer_output], self.batch_size_for(x.shape)
+            logits, activations = views.full.run(
+                x, [views.logits, views.layer_output], self.batch_size_for(x.shape)
             )
         except ModelError as err:
             free = self.input.shape is None or not all(
@@ -134,7 +168,7 @@ class Explainer:
             )
             hint = checks.head_size_hint(self.info, x.shape) if free else ""
             raise ModelError(f"{err}{hint}") from err
-        logits = checks.class_scores_2d(logits, self.logits_name)
+        logits = checks.class_scores_2d(logits, views.logits)
         checks.check_finite(logits, "the model's class scores")
         checks.check_layer(activations, self.layer)
         return logits, activations.astype(np.float32, copy=False)
@@ -150,25 +184,49 @@ class Explainer:
             self._largest[key] = checks.check_compute(self.info, (1, *native))
         return checks.batch_size_for(self.batch_size, self._largest[key])
 
+    def bind(self, x: np.ndarray, target: TargetSpec, uses_gradients: bool) -> targets.BoundTarget:
+        """A region or box target fixed for the channels-first batch x, from the explained
+        output of its unperturbed inputs (boxes scored as the method's family does)."""
+        (raw,) = self.runner.run(x, [self.output.name], self.batch_size_for(x.shape))
+        box_score = "iou-score" if uses_gradients else "d-rise"
+        return targets.bind(target, self.output, raw, box_score)
+
+    def views_for(self, bound: targets.BoundTarget) -> ModelViews:
+        """The graphs of the model with the bound target's scores attached (built once)."""
+        if bound.key not in self._target_views:
+            model = bound.attach(self._explained)
+            self._target_views[bound.key] = ModelViews(
+                model, self._layer_tensor, *self._session_args
+            )
+        return self._target_views[bound.key]
+
     def explain(
         self, x: np.ndarray, method: str = "score-cam", target: Target = None, **options: Any
     ) -> Explanation:
         """Explain a batch x (N, C, H, W) or (N, C, T), or (N, H, W, C) or (N, T, C) for a
-        channels-last model, for `target` (None = top-1 class). Maps are (N, H, W) or (N, T)."""
+        channels-last model, for `target`: None = top-1 class, a class index (one or one per
+        input), or a region, box or detection target (engine/targets.py; as text
+        `region:C[:mask.png]`, `box:C:x1,y1,x2,y2`, `detection:K`). Maps are (N, H, W) or (N, T)."""
         x = self.validate(x)
         algorithm = create(method, **options)
         started = time.perf_counter()
-        logits, activations = self.forward(x)
-        targets = resolve_targets(target, logits)
+        spec = targets.parse(target) if isinstance(target, str) else target
+        bound, views = None, self.views
+        if isinstance(spec, (targets.Region, targets.Box, targets.Detection)):
+            bound = self.bind(x, spec, algorithm.uses_gradients)
+            views = self.views_for(bound)
+        logits, activations = self.forward(x, views)
+        chosen = resolve_targets(spec, logits) if bound is None else bound.rows
         ctx = Context(
             x.astype(np.float32, copy=False),
             activations,
             logits,
-            targets,
-            self.views,
+            chosen,
+            views,
             self.batch_size_for(x.shape),
             self.progress,
             self.fixed_batch,
+            raw_scores=bound is not None,
         )
         result = algorithm.explain(ctx)
         check_output(result, method)
@@ -179,11 +237,14 @@ class Explainer:
             "seconds": time.perf_counter() - started,
             **result.metadata,
         }
+        if bound is not None:
+            metadata["target"] = bound.label
+            metadata["target_scores"] = logits[np.arange(len(x)), chosen].tolist()
         return Explanation(
             result.maps,
             result.raw,
             result.weights,
-            targets,
+            chosen,
             logits,
             method,
             self.layer,
@@ -227,8 +288,11 @@ def explain(
     layer: str = "auto",
     provider: str = "cpu",
     batch_size: int | None = None,
+    output: str | None = None,
     **options: Any,
 ) -> Explanation:
     """One-shot form of Explainer(model, ...).explain(x, ...)."""
-    explainer = Explainer(model, layer=layer, provider=provider, batch_size=batch_size)
+    explainer = Explainer(
+        model, layer=layer, provider=provider, batch_size=batch_size, output=output
+    )
     return explainer.explain(x, method=method, target=target, **options)

@@ -27,20 +27,33 @@ def run(args: argparse.Namespace) -> int:
     out = prepare_dir(args.out)
     explainer = shared.explainer_from_args(args)
     x, pictures, names = shared.inputs_from_args(args, explainer)
-    result = explainer.explain(x, method=args.method, target=shared.target(args), **options)
+    targets = shared.targets(args)
+    for index, target in enumerate(targets):
+        folder = out if len(targets) == 1 else prepare_dir(out / f"target{index}")
+        result = explainer.explain(x, method=args.method, target=target, **options)
+        save(result, explainer, x, pictures, names, folder)
+    print(
+        f"{args.method} at layer {explainer.layer} on {explainer.provider}: "
+        f"{result.metadata['seconds']:.2f} s for {len(x)} input(s); manifest {out}/manifest.json"
+    )
+    return 0
+
+
+def save(result, explainer, x, pictures, names, out) -> None:
+    """Write one explanation's maps and manifest to `out` and say what each input explained."""
     images = pictures if all(p is not None for p in pictures) else None
     series = explainer.validate(x) if result.maps.ndim == 2 else None
     result.save(out, images=images, names=names, series=series)
     warning = conservation_warning(result.metadata, names)
     if warning:
         print(warning, file=sys.stderr)
+    label = result.metadata.get("target")
+    if label is not None:
+        for name, score in zip(names, result.metadata["target_scores"], strict=True):
+            print(f"{name}: {label} (score {score:.3f}) -> {out / name}.png")
+        return
     for name, cls, prob in zip(names, result.targets, result.probabilities, strict=True):
         print(f"{name}: class {cls} (p={prob:.3f}) -> {out / name}.png")
-    print(
-        f"{args.method} at layer {explainer.layer} on {explainer.provider}: "
-        f"{result.metadata['seconds']:.2f} s for {len(x)} input(s); manifest {out}/manifest.json"
-    )
-    return 0
 
 
 #: Where LRP's relevance plus what biases took may lie as a share of the explained score.

@@ -13,10 +13,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="ONNX file")
 
 
+def print_outputs(info) -> None:
+    """One line per graph output: its shape and what it holds (which targets explain it);
+    the layers an onnxcam exporter exposed as outputs are left out."""
+    from onnxcam.engine import metadata
+    from onnxcam.engine.graph import outputs
+
+    exposed = set(metadata.stored_layers(info.model).values())
+    for output in outputs.outputs_of(info):
+        if output.name in exposed:
+            continue
+        shape = "(" + ", ".join("?" if d is None else str(d) for d in output.shape or ()) + ")"
+        held = output.text() if output.kind else "cannot tell: pass --output-kind"
+        print(f"output {output.name}  {shape}  {held}")
+
+
 def run(args: argparse.Namespace) -> int:
     from onnxcam.engine import graph
 
-    layers = graph.list_layers(graph.load(args.model))
+    model = graph.ModelInfo(graph.load(args.model))
+    layers = graph.list_layers(model)
     if not layers:
         raise LayerError(
             f"{args.model}: expected tensors of shape (N, K, H, W) or (N, K, T) to explain, "
@@ -29,4 +45,5 @@ def run(args: argparse.Namespace) -> int:
         read = f"  read as {info.kind_text()}" if info.grid is not None else ""
         print(f"{mark} {info.name:<{width}}  {info.op_type:<18} {info.shape_text()}{read}{scope}")
     print("* = what --layer auto picks")
+    print_outputs(model)
     return 0

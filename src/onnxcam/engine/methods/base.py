@@ -33,6 +33,7 @@ class Context:
     batch_size: int
     progress: bool = True
     fixed_batch: bool = False  # the graph only runs batches of batch_size (= 1)
+    raw_scores: bool = False  # the scores are a region's or a box's (engine/targets.py)
 
     @property
     def input_size(self) -> tuple[int, ...]:
@@ -46,15 +47,27 @@ class Context:
         ratio = np.prod(self.x.shape[1:]) / np.prod(self.activations.shape[1:])
         return int(max(self.batch_size, min(1024, self.batch_size * ratio)))
 
+    def score_kind(self, kind: str) -> str:
+        """The score kind a method asked for, or the raw score where the target is not a class."""
+        return "logit" if self.raw_scores else kind
+
     @cached_property
     def scorer(self) -> Scorer:
         """Class scores of perturbed inputs through the whole model."""
-        return Scorer(self.views.full, self.views.logits, self.batch_size, self.progress)
+        return Scorer(
+            self.views.full, self.views.logits, self.batch_size, self.progress, raw=self.raw_scores
+        )
 
     @cached_property
     def tail_scorer(self) -> Scorer:
         """Class scores of perturbed activations through the graph's tail after the layer."""
-        return Scorer(self.views.tail, self.views.logits, self.tail_batch_size, self.progress)
+        return Scorer(
+            self.views.tail,
+            self.views.logits,
+            self.tail_batch_size,
+            self.progress,
+            raw=self.raw_scores,
+        )
 
 
 def passes(per_input: Sequence[int] | np.ndarray, skipped: int = 0) -> dict[str, Any]:
@@ -83,6 +96,9 @@ class Method(Options, ABC):
 
     name: ClassVar[str]
     passes: ClassVar[str] = ""
+    #: Whether the method differentiates the score (a box target then scores by IoU x class
+    #: score, as gradient methods do; perturbation methods score by D-RISE's similarity).
+    uses_gradients: ClassVar[bool] = False
 
     @abstractmethod
     def explain(self, ctx: Context) -> MethodOutput:
