@@ -101,7 +101,7 @@ class Explainer:
         self._largest: dict[tuple[int, ...], int] = {}
         self._explained, self._layer_tensor = explained, layer_tensor
         self._session_args = (provider, threads, allow_fallback)
-        self._target_views: dict[str, ModelViews] = {}
+        self._target_views: dict[tuple, ModelViews] = {}
         self.views = ModelViews(
             explained, layer_tensor, provider, threads, allow_fallback, info=self.info
         )
@@ -191,14 +191,16 @@ class Explainer:
         box_score = "iou-score" if uses_gradients else "d-rise"
         return targets.bind(target, self.output, raw, box_score)
 
-    def views_for(self, bound: targets.BoundTarget) -> ModelViews:
-        """The graphs of the model with the bound target's scores attached (built once)."""
-        if bound.key not in self._target_views:
-            model = bound.attach(self._explained)
-            self._target_views[bound.key] = ModelViews(
-                model, self._layer_tensor, *self._session_args
-            )
-        return self._target_views[bound.key]
+    def views_for(self, bound: targets.BoundTarget, shape: tuple[int, ...]) -> ModelViews:
+        """The graphs of the model with the bound target's scores attached, for inputs of this
+        channels-first shape (built once per target and size). Free spatial axes of the input
+        are fixed to the size: a detector's anchors follow it, and the backward rules of its
+        concatenations and reshapes read their sizes off the graph."""
+        key = (bound.key, tuple(shape[1:]))
+        if key not in self._target_views:
+            model = graph.with_input_size(bound.attach(self._explained), shape)
+            self._target_views[key] = ModelViews(model, self._layer_tensor, *self._session_args)
+        return self._target_views[key]
 
     def explain(
         self, x: np.ndarray, method: str = "score-cam", target: Target = None, **options: Any
@@ -214,7 +216,7 @@ class Explainer:
         bound, views = None, self.views
         if isinstance(spec, (targets.Region, targets.Box, targets.Detection)):
             bound = self.bind(x, spec, algorithm.uses_gradients)
-            views = self.views_for(bound)
+            views = self.views_for(bound, x.shape)
         logits, activations = self.forward(x, views)
         chosen = resolve_targets(spec, logits) if bound is None else bound.rows
         ctx = Context(

@@ -49,6 +49,7 @@ from onnxcam.engine.graph.surgery import (
     scale_channels,
     split,
     static_nodes,
+    with_input_size,
 )
 
 __all__ = [
@@ -87,4 +88,5 @@ __all__ = [
     "static_nodes",
     "tensor_specs",
     "type_name",
+    "with_input_size",
 ]
