@@ -41,6 +41,9 @@ class TinyDetector(nn.Module):
         self.stem = nn.Sequential(block(3, 8), nn.MaxPool2d(2), block(8, 16), nn.MaxPool2d(2))
         self.deeper = nn.Sequential(block(16, 16), nn.MaxPool2d(2))
         self.head4, self.head8 = nn.Conv2d(16, rows, 1), nn.Conv2d(16, rows, 1)
+        if anchors_first:  # objectness near 1, so that random weights still detect
+            with torch.no_grad():
+                self.head4.bias[4] = self.head8.bias[4] = 3.0
 
     def level(self, features: torch.Tensor, head: nn.Module, stride: int) -> torch.Tensor:
         out = head(features)

@@ -1,0 +1,285 @@
+"""Region and box targets against torch: Grad-CAM by autograd through the same target, Score-CAM
+by the paper's algorithm scoring masked inputs with the target; output kinds; errors for targets
+that match nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import references
+import torch
+from onnx import TensorProto, helper
+from target_models import TinyDetector, TinyUNet, randomised
+
+from onnxcam import Explainer
+from onnxcam.cli import main
+from onnxcam.engine.graph import ModelInfo, outputs
+from onnxcam.errors import ModelError, TargetError
+from onnxcam.exporters import from_torch
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((2, 3, 32, 32)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def unet(tmp_path_factory):
+    torch.manual_seed(0)
+    model = randomised(TinyUNet())
+    path = tmp_path_factory.mktemp("targets") / "unet.onnx"
+    from_torch(model, torch.randn(2, 3, 32, 32), path, layers=["fuse"])
+    return model, path
+
+
+def detector(tmp_path_factory, anchors_first: bool):
+    torch.manual_seed(1)
+    model = randomised(TinyDetector(anchors_first=anchors_first), seed=1)
+    path = tmp_path_factory.mktemp("targets") / f"detector_{anchors_first}.onnx"
+    from_torch(model, torch.randn(2, 3, 32, 32), path, layers=["stem"])
+    return model, path
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["anchors-last", "anchors-first"])
+def det(request, tmp_path_factory):
+    return detector(tmp_path_factory, request.param)
+
+
+def region_score(out: torch.Tensor, cls: int, mask: np.ndarray) -> torch.Tensor:
+    """pytorch-grad-cam's SemanticSegmentationTarget: (out[c] * mask).sum(), per input."""
+    return (out[:, cls] * torch.from_numpy(mask)).sum(dim=(1, 2))
+
+
+def box_score(out: torch.Tensor, cls: int, box, anchors_first: bool, how: str) -> torch.Tensor:
+    """Largest over anchors of IoU x class score (FasterRCNNBoxScoreTarget's pairing) or of
+    IoU x cosine(class vector, one-hot) x objectness (D-RISE), written with torch ops."""
+    rows = out.transpose(1, 2) if anchors_first else out
+    cx, cy, w, h = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
+    x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+    ix = torch.minimum(x2, torch.tensor(box[2])) - torch.maximum(x1, torch.tensor(box[0]))
+    iy = torch.minimum(y2, torch.tensor(box[3])) - torch.maximum(y1, torch.tensor(box[1]))
+    inter = ix.clamp(min=0) * iy.clamp(min=0)
+    iou = inter / (w * h + (box[2] - box[0]) * (box[3] - box[1]) - inter)
+    first = 5 if anchors_first else 4
+    probs = rows[:, first:]
+    if how == "iou-score":
+        score = iou * probs[:, cls]
+    else:
+        score = iou * probs[:, cls] / probs.norm(dim=1)
+        if anchors_first:
+            score = score * rows[:, 4]
+    return score.amax(dim=1)
+
+
+def torch_grad_cam(model, layer: str, x: np.ndarray, score) -> tuple[np.ndarray, np.ndarray]:
+    """(raw map, channel weights): Grad-CAM by autograd through `score`."""
+    seen = {}
+    handle = model.get_submodule(layer).register_forward_hook(
+        lambda _m, _i, out: seen.__setitem__("a", out)
+    )
+    xt = torch.from_numpy(x)
+    out = model(xt)
+    handle.remove()
+    acts = seen["a"]
+    (grads,) = torch.autograd.grad(score(out).sum(), acts)
+    weights = grads.mean(dim=(2, 3))
+    raw = torch.relu((weights[:, :, None, None] * acts).sum(1))
+    return raw.detach().numpy(), weights.detach().numpy()
+
+
+def torch_score_cam(model, layer: str, x: np.ndarray, score):
+    """Score-CAM (the paper's algorithm, tests/references.py) scoring with the target."""
+    seen = {}
+    handle = model.get_submodule(layer).register_forward_hook(
+        lambda _m, _i, out: seen.__setitem__("a", out)
+    )
+    with torch.no_grad():
+        model(torch.from_numpy(x))
+    handle.remove()
+    return references.score_cam(
+        lambda inp: score(model(inp))[:, None], seen["a"], torch.from_numpy(x)
+    )
+
+
+def top_box(model, cls: int, anchors_first: bool) -> tuple[float, ...]:
+    """The box of the anchor with the largest class-`cls` score among those whose best class
+    is `cls`, in input 0 (a detection),
+    moved by 2 % of its size: IoU 1 would put every min and max of the IoU at a tie,
+    where float32 rounding decides the side."""
+    with torch.no_grad():
+        out = model(torch.from_numpy(X))
+    rows = (out.transpose(1, 2) if anchors_first else out)[0].numpy().astype(np.float64)
+    first = 5 if anchors_first else 4
+    conf = rows[first + cls] * (rows[4] if anchors_first else 1)
+    a = int(np.where(rows[first:].argmax(0) == cls, conf, -np.inf).argmax())
+    cx, cy, w, h = rows[:4, a]
+    return (cx - w * 0.48, cy - h * 0.51, cx + w * 0.52, cy + h * 0.49)
+
+
+def close(got: np.ndarray, want: np.ndarray, tol: float = 1e-4) -> None:
+    scale = max(1.0, float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, atol=tol * scale, rtol=0)
+
+
+MASK = np.zeros((32, 32), np.float32)
+MASK[8:20, 4:28] = 1
+
+
+def test_output_kinds_are_read_from_the_graph(unet, det, resnet_onnx):
+    assert outputs.choose(ModelInfo(onnx.load(unet[1]))).kind == outputs.DENSE
+    kind = outputs.choose(ModelInfo(onnx.load(det[1]))).kind
+    assert kind == (outputs.ANCHORS_FIRST if det[0].anchors_first else outputs.ANCHORS_LAST)
+    assert outputs.choose(ModelInfo(onnx.load(resnet_onnx))).kind == outputs.CLASS_SCORES
+
+
+def test_region_target_grad_cam_equals_torch_autograd(unet):
+    model, path = unet
+    result = Explainer(path, layer="fuse", progress=False).explain(
+        X, "grad-cam", target=outputs_region(1, MASK)
+    )
+    raw, weights = torch_grad_cam(model, "fuse", X, lambda out: region_score(out, 1, MASK))
+    close(result.weights, weights)
+    close(result.raw, raw)
+
+
+def outputs_region(cls: int, mask: np.ndarray):
+    from onnxcam.engine.targets import Region
+
+    return Region(cls, mask)
+
+
+def test_region_target_score_cam_equals_the_papers_algorithm(unet):
+    model, path = unet
+    result = Explainer(path, layer="fuse", progress=False).explain(
+        X, "score-cam", target=outputs_region(2, MASK)
+    )
+    maps, weights, _, _ = torch_score_cam(model, "fuse", X, lambda o: region_score(o, 2, MASK))
+    close(result.weights, weights)
+    close(result.maps, maps)
+
+
+def test_auto_region_is_where_the_class_is_the_argmax(unet):
+    model, path = unet
+    with torch.no_grad():
+        out = model(torch.from_numpy(X))
+    masks = (out.argmax(1) == 0).numpy().astype(np.float32)
+    result = Explainer(path, layer="fuse", progress=False).explain(X, "grad-cam", "region:0")
+    want = [region_score(out[i : i + 1], 0, masks[i]).item() for i in range(len(X))]
+    close(np.asarray(result.metadata["target_scores"]), np.asarray(want))
+
+
+def detected_classes(model) -> np.ndarray:
+    """The classes that are some anchor's best class in input 0."""
+    with torch.no_grad():
+        out = model(torch.from_numpy(X[:1]))[0]
+    rows = out.T if model.anchors_first else out
+    return np.unique(rows[5 if model.anchors_first else 4 :].argmax(0).numpy())
+
+
+@pytest.mark.parametrize("rank", [0, -1])
+def test_box_target_grad_cam_equals_torch_autograd(det, rank):
+    model, path = det
+    cls = int(detected_classes(model)[rank])
+    box = top_box(model, cls, model.anchors_first)
+    result = Explainer(path, layer="stem", progress=False).explain(
+        X[:1], "grad-cam", target=f"box:{cls}:" + ",".join(map(str, box))
+    )
+
+    def score(out):
+        return box_score(out, cls, box, model.anchors_first, "iou-score")
+
+    raw, weights = torch_grad_cam(model, "stem", X[:1], score)
+    close(result.weights, weights)
+    close(result.raw, raw)
+
+
+def test_box_target_score_cam_scores_d_rise_similarity(det):
+    model, path = det
+    cls = int(detected_classes(model)[0])
+    box = top_box(model, cls, model.anchors_first)
+    result = Explainer(path, layer="stem", progress=False).explain(
+        X[:1], "score-cam", target=f"box:{cls}:" + ",".join(map(str, box))
+    )
+
+    def score(out):
+        return box_score(out, cls, box, model.anchors_first, "d-rise")
+
+    maps, weights, _, _ = torch_score_cam(model, "stem", X[:1], score)
+    close(result.weights, weights)
+    close(result.maps, maps)
+
+
+def test_detection_target_is_the_top_detections_box(det):
+    model, path = det
+    with torch.no_grad():
+        out = model(torch.from_numpy(X[:1]))
+    rows = (out.transpose(1, 2) if model.anchors_first else out)[0].double()
+    probs = rows[5:] * rows[4] if model.anchors_first else rows[4:]
+    a = int(probs.amax(0).argmax())
+    cls = int(probs[:, a].argmax())
+    cx, cy, w, h = rows[:4, a].tolist()
+    box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+    result = Explainer(path, layer="stem", progress=False).explain(
+        X[:1], "grad-cam", target="detection:0"
+    )
+
+    def score(out):
+        return box_score(out, cls, box, model.anchors_first, "iou-score")
+
+    raw, _ = torch_grad_cam(model, "stem", X[:1], score)
+    assert result.metadata["target"] == "detection:0"
+    close(result.raw, raw)
+
+
+def test_targets_that_match_nothing_are_errors_naming_them(unet, det):
+    explainer = Explainer(det[1], layer="stem", progress=False)
+    with pytest.raises(TargetError, match=r"box:0:0,0,1,1.*matches no detection of input 0"):
+        explainer.explain(X[:1], "grad-cam", target="box:0:0,0,1,1")
+    with pytest.raises(TargetError, match=r"detection:999.*detection\(s\), expected more"):
+        explainer.explain(X[:1], "grad-cam", target="detection:999")
+    with pytest.raises(TargetError, match=r"needs a dense output"):
+        explainer.explain(X[:1], "grad-cam", target="region:0")
+    with pytest.raises(ModelError, match=r"not class scores"):
+        explainer.explain(X[:1], "grad-cam")
+    segmenter = Explainer(unet[1], layer="fuse", progress=False)
+    with pytest.raises(TargetError, match=r"region:1:array.*covers no position.*empty mask"):
+        segmenter.explain(X, "grad-cam", target=outputs_region(1, np.zeros((32, 32))))
+    with pytest.raises(TargetError, match=r"needs a detector's raw output"):
+        segmenter.explain(X, "grad-cam", target="detection:0")
+
+
+def test_cli_target_errors_are_one_line(det, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", X[:1])
+    argv = ["explain", str(det[1]), str(tmp_path / "x.npy"), "--layer", "stem", "--quiet"]
+    code = main(
+        [*argv, "--method", "grad-cam", "--target", "box:0:0,0,1,1", "--out", f"{tmp_path}/o"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "matches no detection" in err
+
+
+def test_cli_explains_each_target_and_layers_states_the_output(det, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", X[:1])
+    argv = ["explain", str(det[1]), str(tmp_path / "x.npy"), "--layer", "stem", "--quiet"]
+    argv += ["--method", "grad-cam", "--target", "detection:0", "--target", "detection:1"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "target0" / "x.png").exists()
+    assert (tmp_path / "o" / "target1" / "x.png").exists()
+    capsys.readouterr()
+    assert main(["layers", str(det[1])]) == 0
+    assert "detections, raw" in capsys.readouterr().out
+
+
+def test_an_output_that_cannot_be_told_asks_for_its_kind():
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "a", "b"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(ModelError, match=r"--output-kind detections-anchors-last"):
+        outputs.choose(ModelInfo(model))
+    chosen = outputs.choose(ModelInfo(model), kind="detections-anchors-first")
+    assert chosen.kind == outputs.ANCHORS_FIRST
+    with pytest.raises(ModelError, match=r"no output 'z': expected one of y"):
+        outputs.choose(ModelInfo(model), output="z")
