@@ -14,7 +14,9 @@ from target_models import TinyDetector, TinyUNet, randomised
 
 from onnxcam import Explainer
 from onnxcam.cli import main
+from onnxcam.engine import targets
 from onnxcam.engine.graph import ModelInfo, outputs
+from onnxcam.engine.methods.registry import method_class, methods
 from onnxcam.errors import ModelError, TargetError
 from onnxcam.exporters import from_torch
 
@@ -141,10 +143,8 @@ def test_region_target_grad_cam_equals_torch_autograd(unet):
     close(result.raw, raw)
 
 
-def outputs_region(cls: int, mask: np.ndarray):
-    from onnxcam.engine.targets import Region
-
-    return Region(cls, mask)
+def outputs_region(cls: int, mask: np.ndarray) -> targets.Region:
+    return targets.Region(cls, mask)
 
 
 def test_region_target_score_cam_equals_the_papers_algorithm(unet):
@@ -283,3 +283,76 @@ def test_an_output_that_cannot_be_told_asks_for_its_kind():
     assert chosen.kind == outputs.ANCHORS_FIRST
     with pytest.raises(ModelError, match=r"no output 'z': expected one of y"):
         outputs.choose(ModelInfo(model), output="z")
+
+
+def torch_occlusion(score, x: np.ndarray, patch: int, stride: int) -> np.ndarray:
+    """Occlusion (Zeiler & Fergus): per position, the mean score drop over covering windows."""
+    xt = torch.from_numpy(x)
+    with torch.no_grad():
+        base = score(xt)
+        total = torch.zeros(x.shape[0], *x.shape[2:], dtype=torch.float64)
+        count = torch.zeros(x.shape[2:], dtype=torch.float64)
+        for top in range(0, x.shape[2] - patch + 1, stride):
+            for left in range(0, x.shape[3] - patch + 1, stride):
+                covered = xt.clone()
+                covered[:, :, top : top + patch, left : left + patch] = 0
+                drop = (base - score(covered)).double()
+                total[:, top : top + patch, left : left + patch] += drop[:, None, None]
+                count[top : top + patch, left : left + patch] += 1
+    return (total / count).numpy()
+
+
+def test_occlusion_scores_a_box_by_d_rise_similarity(det):
+    model, path = det
+    cls = int(detected_classes(model)[0])
+    box = top_box(model, cls, model.anchors_first)
+    result = Explainer(path, layer="stem", progress=False).explain(
+        X[:1], "occlusion", target=f"box:{cls}:" + ",".join(map(str, box)), patch=8, stride=4
+    )
+
+    def score(inp):
+        return box_score(model(inp), cls, box, model.anchors_first, "d-rise")
+
+    close(result.raw, torch_occlusion(score, X[:1], 8, 4))
+
+
+def test_lrp_starts_at_the_output_with_the_targets_gradient_times_it(unet, det):
+    """LRP under a target starts at the model's output with out * d target / d out: for a
+    region, whose score is linear in the output, what reaches the input plus what biases took
+    is torch's sum(out * gradient), which is the score."""
+    model, path = unet
+    result = Explainer(path, layer="fuse", progress=False).explain(
+        X[:1], "lrp", target=outputs_region(1, MASK), composite="epsilon", epsilon=1e-9
+    )
+    score = np.asarray(result.metadata["target_scores"])
+    reached = result.metadata["relevance_sum"] + result.metadata["absorbed"] * score
+    out = model(torch.from_numpy(X[:1]))
+    (grad,) = torch.autograd.grad(region_score(out, 1, MASK).sum(), out)
+    close(reached, (out * grad).sum().detach().numpy()[None], 1e-4)
+    close(reached, score, 1e-4)
+
+
+@pytest.mark.parametrize("method", methods())
+def test_every_method_explains_region_and_detection_targets(unet, det, method):
+    """Each method runs through the target's scores: those it reports are torch's for the
+    unperturbed inputs, and its maps are maps."""
+    options = {"rise": {"n_masks": 64}, "ss-cam": {"n_samples": 2}, "is-cam": {"n_steps": 2}}
+    (umodel, upath), (dmodel, dpath) = unet, det
+    with torch.no_grad():
+        out = umodel(torch.from_numpy(X))
+        want = region_score(out, 1, MASK).numpy()
+    result = Explainer(upath, layer="fuse", progress=False).explain(
+        X, method, target=outputs_region(1, MASK), **options.get(method, {})
+    )
+    close(np.asarray(result.metadata["target_scores"]), want)
+    assert result.maps.shape == (2, 32, 32) and 0 <= result.maps.min() <= result.maps.max() <= 1
+    cls = int(detected_classes(dmodel)[0])
+    box = top_box(dmodel, cls, dmodel.anchors_first)
+    how = "iou-score" if method_class(method).uses_gradients else "d-rise"
+    with torch.no_grad():
+        want = box_score(dmodel(torch.from_numpy(X[:1])), cls, box, dmodel.anchors_first, how)
+    result = Explainer(dpath, layer="stem", progress=False).explain(
+        X[:1], method, target=f"box:{cls}:" + ",".join(map(str, box)), **options.get(method, {})
+    )
+    close(np.asarray(result.metadata["target_scores"]), want.numpy())
+    assert result.maps.shape == (1, 32, 32) and 0 <= result.maps.min() <= result.maps.max() <= 1

@@ -199,7 +199,9 @@ class Explainer:
         key = (bound.key, tuple(shape[1:]))
         if key not in self._target_views:
             model = graph.with_input_size(bound.attach(self._explained), shape)
-            self._target_views[key] = ModelViews(model, self._layer_tensor, *self._session_args)
+            self._target_views[key] = ModelViews(
+                model, self._layer_tensor, *self._session_args, relevance_start=self.output.name
+            )
         return self._target_views[key]
 
     def explain(
