@@ -356,3 +356,33 @@ def test_every_method_explains_region_and_detection_targets(unet, det, method):
     )
     close(np.asarray(result.metadata["target_scores"]), want.numpy())
     assert result.maps.shape == (1, 32, 32) and 0 <= result.maps.min() <= result.maps.max() <= 1
+
+
+def test_d_rise_explains_every_detection_as_the_paper_does(det):
+    """D-RISE (Petsiuk et al. 2021) in torch over the same masks: w_i^t = max_j IoU(d_t, d_j)
+    cos(c_t, c_j) o_j over the masked input's proposals, S_t = sum_i w_i^t M_i / (N p), for
+    every detection t of the unperturbed input at once."""
+    from onnxcam.engine.methods.rise import RiseMasks
+
+    model, path = det
+    explainer = Explainer(path, layer="stem", progress=False)
+    n_masks, cells, p = 200, 4, 0.5
+    result = explainer.explain(
+        X[:1], "d-rise", target="detections", n_masks=n_masks, cells=cells, p=p, seed=3
+    )
+    bound = explainer.bind(X[:1], targets.parse("detections"), False)
+    masks = RiseMasks(X[:1], n_masks, cells, p, 3, np.zeros(n_masks, int)).masks(np.arange(n_masks))
+    with torch.no_grad():
+        out = model(torch.from_numpy(X[:1] * masks[:, None]))
+        weights = torch.stack(
+            [
+                box_score(out, int(c), tuple(b), model.anchors_first, "d-rise")
+                for c, b in zip(bound.classes, bound.boxes, strict=True)
+            ],
+            dim=1,
+        ).double()
+    saliency = torch.einsum("it,ihw->thw", weights, torch.from_numpy(masks).double())
+    want = references.minmax((saliency / (n_masks * p)).float()).numpy()
+    assert result.instances.shape == (1, len(bound.boxes), 32, 32) and len(bound.boxes) > 1
+    close(result.instances[0], want)
+    close(result.maps[0], want[0])

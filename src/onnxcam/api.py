@@ -254,6 +254,7 @@ class Explainer:
             self.layer,
             metadata,
             relevance=result.relevance,
+            instances=result.instances,
         )
 
 
@@ -279,6 +280,8 @@ def check_output(result: MethodOutput, method: str) -> None:
     checks.check_finite(result.raw, f"{method}'s raw maps")
     if result.relevance is not None:
         checks.check_finite(result.relevance, f"{method}'s relevance")
+    if result.instances is not None:
+        checks.check_finite(result.instances, f"{method}'s instance maps")
     low, high = float(result.maps.min()), float(result.maps.max())
     if low < 0 or high > 1 + 1e-6:
         raise ModelError(f"{method}'s maps lie in [{low:.3g}, {high:.3g}]: expected [0, 1]")

@@ -19,7 +19,7 @@ rows[i], as class targets read column c.
   IoU x class-c score over anchors; `d-rise` (perturbation methods; Petsiuk et al., CVPR
   2021): the largest IoU x cosine of the class vectors x objectness.
 - detection:k: the box and class of the k-th detection (by score, after NMS) of each
-  unperturbed input, explained as a box target.
+  unperturbed input, explained as a box target; `detections`: all of them at once.
 """
 
 from __future__ import annotations
@@ -121,13 +121,15 @@ class Box:
 
 @dataclass(frozen=True)
 class Detection:
-    """detection:k: the k-th detection (0 = the top one) of each unperturbed input."""
+    """detection:k: the k-th detection (0 = the top one) of each unperturbed input;
+    `detections` (k None): every detection of every input, each input explaining its top one
+    (D-RISE explains them all in one set of passes)."""
 
-    k: int
+    k: int | None
 
     @property
     def label(self) -> str:
-        return f"detection:{self.k}"
+        return "detections" if self.k is None else f"detection:{self.k}"
 
 
 TargetSpec = Region | Box | Detection
@@ -145,7 +147,7 @@ def _integer(text: str, what: str, label: str) -> int:
 
 def parse(text: str) -> Target | TargetSpec:
     """A --target value: a class (top1, an index), region:C[:MASK.png|auto],
-    box:C:x1,y1,x2,y2 or detection:K."""
+    box:C:x1,y1,x2,y2, detection:K or detections."""
     kind, _, rest = text.partition(":")
     if kind == "region":
         cls, _, mask = rest.partition(":")
@@ -165,6 +167,8 @@ def parse(text: str) -> Target | TargetSpec:
         return Box(_integer(cls, "class", text), box)
     if kind == "detection":
         return Detection(_integer(rest, "detection rank K", text))
+    if text == "detections":
+        return Detection(None)
     return text
 
 
@@ -300,6 +304,15 @@ def bind(
     if box_score not in BOX_SCORES:
         raise ArgumentError(f"box score must be one of {BOX_SCORES}, got {box_score!r}")
     found = decode(raw, output.kind == ANCHORS_FIRST)
+    if isinstance(spec, Detection) and spec.k is None:
+        empty = [i for i, d in enumerate(found) if not len(d.scores)]
+        if empty:
+            raise TargetError(f"target 'detections': input {empty[0]} has no detection")
+        counts = np.array([len(d.scores) for d in found])
+        rows = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        boxes = np.concatenate([d.boxes for d in found])
+        classes = np.concatenate([d.classes for d in found]).astype(np.int64)
+        return BoundTarget(spec.label, output, rows, classes, boxes=boxes, box_score=box_score)
     if isinstance(spec, Detection):
         short = [i for i, d in enumerate(found) if len(d.scores) <= spec.k]
         if short:

@@ -4,6 +4,7 @@ package registers them all."""
 from onnxcam.engine.methods import (  # noqa: F401  (import registers the methods)
     ablation_cam,
     abs_cam,
+    d_rise,
     eigen_cam,
     grad_cam,
     grad_cam_pp,

@@ -88,6 +88,7 @@ class MethodOutput:
     weights: np.ndarray | None = None  # (N, K)
     metadata: dict[str, Any] = field(default_factory=dict)
     relevance: np.ndarray | None = None  # (N, C, *S) signed input relevance (LRP)
+    instances: np.ndarray | None = None  # (N, M, *S) maps of every target instance (D-RISE)
 
 
 class Method(Options, ABC):
