@@ -386,3 +386,12 @@ def test_d_rise_explains_every_detection_as_the_paper_does(det):
     assert result.instances.shape == (1, len(bound.boxes), 32, 32) and len(bound.boxes) > 1
     close(result.instances[0], want)
     close(result.maps[0], want[0])
+
+
+def test_metrics_refuse_an_output_that_is_not_class_scores(det):
+    from onnxcam.evaluation.metrics import average_drop
+
+    explainer = Explainer(det[1], layer="stem", progress=False)
+    maps = np.ones((1, 32, 32), np.float32)
+    with pytest.raises(ModelError, match=r"metrics score classes: .*detections, raw"):
+        average_drop(explainer, X[:1], maps, np.zeros(1, np.int64))

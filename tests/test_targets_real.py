@@ -73,3 +73,17 @@ def test_dbnet_region_maps_lie_on_the_text(rapidocr_det_bytes):
     print(f"text share {text.mean():.3f}, on text {on_text:.3f}, left half {on_left:.4f}")
     assert text.mean() < 0.25 and on_text > 0.9
     assert on_left > 0.99
+
+
+def test_yolo_d_rise_peaks_in_the_box(yolo):
+    explainer, x, found = yolo
+    result = explainer.explain(x, "d-rise", target="detections", n_masks=2000, cells=8, p=0.25)
+    assert result.instances.shape == (1, len(found.scores), 320, 320)
+    maps = result.instances[0, 0]
+    x1, y1, x2, y2 = np.round(found.boxes[0]).astype(int)
+    box = np.zeros(maps.shape, bool)
+    box[y1:y2, x1:x2] = True
+    ratio = maps[box].mean() / maps[~box].mean()
+    peak_y, peak_x = np.unravel_index(maps.argmax(), maps.shape)
+    print(f"d-rise: mean inside / outside {ratio:.2f}, peak at {peak_x}, {peak_y}")
+    assert box[peak_y, peak_x] and ratio > 4  # 5.1

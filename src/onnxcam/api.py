@@ -113,7 +113,13 @@ class Explainer:
 
     @property
     def scorer(self) -> Scorer:
-        """Class scores through the whole model, at the Explainer's batch size (metrics)."""
+        """Class scores through the whole model, at the Explainer's batch size (metrics); a
+        model whose output is not class scores has none to give."""
+        if self.output.kind != outputs.CLASS_SCORES:
+            raise ModelError(
+                f"metrics score classes: the model's output {self.output.name!r} is "
+                f"{self.output.text()}, not class scores (N, K)"
+            )
         return Scorer(
             self.runner, self.logits_name, self.batch_size, self.progress, self.model_input
         )
