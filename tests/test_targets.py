@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import onnx.reference
 import pytest
 import references
 import torch
@@ -17,7 +18,7 @@ from onnxcam.cli import main
 from onnxcam.engine import targets
 from onnxcam.engine.graph import ModelInfo, outputs
 from onnxcam.engine.methods.registry import method_class, methods
-from onnxcam.errors import ModelError, TargetError
+from onnxcam.errors import InputError, ModelError, TargetError
 from onnxcam.exporters import from_torch
 
 RNG = np.random.default_rng(0)
@@ -395,3 +396,77 @@ def test_metrics_refuse_an_output_that_is_not_class_scores(det):
     maps = np.ones((1, 32, 32), np.float32)
     with pytest.raises(ModelError, match=r"metrics score classes: .*detections, raw"):
         average_drop(explainer, X[:1], maps, np.zeros(1, np.int64))
+
+
+def two_output_model() -> onnx.ModelProto:
+    """x (N, 2, 8, 8) -> Conv -> `seg` (N, 2, 8, 8), and GAP -> `cls` (N, 2); the first output
+    is the class scores."""
+    rng = np.random.default_rng(4)
+    weights = onnx.numpy_helper.from_array(
+        rng.standard_normal((2, 2, 3, 3)).astype(np.float32), "w"
+    )
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["seg"], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["seg"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["cls"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "two",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 8, 8])],
+        [
+            helper.make_tensor_value_info("cls", TensorProto.FLOAT, ["N", 2]),
+            helper.make_tensor_value_info("seg", TensorProto.FLOAT, ["N", 2, 8, 8]),
+        ],
+        [weights],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_output_picks_the_explained_output_by_name(tmp_path, capsys):
+    model = two_output_model()
+    x = RNG.standard_normal((2, 2, 8, 8)).astype(np.float32)
+    mask = np.zeros((8, 8), np.float32)
+    mask[2:6, 1:4] = 1
+    seg = onnx.reference.ReferenceEvaluator(model).run(["seg"], {"x": x})[0]
+    explainer = Explainer(model, layer="x", output="seg", progress=False)
+    result = explainer.explain(x, "score-cam", target=outputs_region(1, mask))
+    close(np.asarray(result.metadata["target_scores"]), (seg[:, 1] * mask).sum(axis=(1, 2)))
+    assert Explainer(model, layer="x", progress=False).output.kind == outputs.CLASS_SCORES
+    onnx.save(model, tmp_path / "two.onnx")
+    assert main(["layers", str(tmp_path / "two.onnx")]) == 0
+    printed = capsys.readouterr().out
+    assert "output cls  (N, 2)  class scores" in printed
+    assert "output seg  (N, 2, 8, 8)  dense map" in printed
+
+
+def test_region_mask_from_a_png_equals_the_array(unet, tmp_path):
+    from PIL import Image
+
+    Image.fromarray((MASK * 255).astype(np.uint8)).save(tmp_path / "mask.png")
+    explainer = Explainer(unet[1], layer="fuse", progress=False)
+    from_png = explainer.explain(X, "grad-cam", target=f"region:1:{tmp_path / 'mask.png'}")
+    from_array = explainer.explain(X, "grad-cam", target=outputs_region(1, MASK))
+    np.testing.assert_array_equal(from_png.maps, from_array.maps)
+    with pytest.raises(InputError, match=r"mask .*nope.png.*expected a readable image"):
+        explainer.explain(X, "grad-cam", target=f"region:1:{tmp_path / 'nope.png'}")
+
+
+def test_decoded_detections_are_named_and_refused():
+    graph = helper.make_graph(
+        [
+            helper.make_node("Identity", ["x"], ["boxes"]),
+            helper.make_node("ReduceMax", ["x"], ["scores"], axes=[2], keepdims=0),
+        ],
+        "decoded",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5, 4])],
+        [
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["N", 5, 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 5]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    kinds = {o.name: o.kind for o in outputs.outputs_of(ModelInfo(model))}
+    assert kinds == {"boxes": outputs.DECODED, "scores": outputs.DECODED}
+    with pytest.raises(ModelError, match=r"decoded detections .*expected a model that returns raw"):
+        outputs.choose(ModelInfo(model))
