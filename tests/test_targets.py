@@ -470,3 +470,29 @@ def test_decoded_detections_are_named_and_refused():
     assert kinds == {"boxes": outputs.DECODED, "scores": outputs.DECODED}
     with pytest.raises(ModelError, match=r"decoded detections .*expected a model that returns raw"):
         outputs.choose(ModelInfo(model))
+
+
+def test_series_region_grad_cam_equals_torch_autograd(tmp_path):
+    """A dense output of a series model, (N, K, T): the region is a span of time steps."""
+    torch.manual_seed(2)
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 8, 5, padding=2), torch.nn.ReLU(), torch.nn.Conv1d(8, 3, 1)
+    ).eval()
+    from_torch(model, torch.randn(2, 2, 64), tmp_path / "seg1d.onnx", layers=["1"])
+    x = RNG.standard_normal((2, 2, 64)).astype(np.float32)
+    span = np.zeros(64, np.float32)
+    span[10:30] = 1
+    result = Explainer(tmp_path / "seg1d.onnx", layer="1", progress=False).explain(
+        x, "grad-cam", target=outputs_region(2, span)
+    )
+    seen = {}
+    handle = model[1].register_forward_hook(lambda _m, _i, out: seen.__setitem__("a", out))
+    out = model(torch.from_numpy(x))
+    handle.remove()
+    score = (out[:, 2] * torch.from_numpy(span)).sum()
+    (grads,) = torch.autograd.grad(score, seen["a"])
+    weights = grads.mean(dim=2)
+    raw = torch.relu((weights[:, :, None] * seen["a"]).sum(1))
+    assert outputs.choose(ModelInfo(onnx.load(tmp_path / "seg1d.onnx"))).kind == outputs.DENSE
+    close(result.weights, weights.numpy())
+    close(result.raw, raw.detach().numpy())
