@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from onnxcam.cli import args as shared
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from onnxcam.api import Explainer
+    from onnxcam.engine.explanation import Explanation
 
 HELP = "explain images or .npy inputs"
 
@@ -39,7 +46,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def save(result, explainer, x, pictures, names, out) -> None:
+def save(
+    result: Explanation,
+    explainer: Explainer,
+    x: np.ndarray,
+    pictures: Sequence[np.ndarray | None],
+    names: Sequence[str],
+    out: Path,
+) -> None:
     """Write one explanation's maps and manifest to `out` and say what each input explained."""
     images = pictures if all(p is not None for p in pictures) else None
     series = explainer.validate(x) if result.maps.ndim == 2 else None

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from onnxcam.errors import LayerError
+
+if TYPE_CHECKING:
+    from onnxcam.engine.graph import ModelInfo
 
 HELP = "list candidate target layers of an ONNX model"
 
@@ -13,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="ONNX file")
 
 
-def print_outputs(info) -> None:
+def print_outputs(info: ModelInfo) -> None:
     """One line per graph output: its shape and what it holds (which targets explain it);
     the layers an onnxcam exporter exposed as outputs are left out."""
     from onnxcam.engine import metadata
