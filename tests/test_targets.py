@@ -248,14 +248,25 @@ def test_targets_that_match_nothing_are_errors_naming_them(unet, det):
         segmenter.explain(X, "grad-cam", target="detection:0")
 
 
-def test_cli_target_errors_are_one_line(det, tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--target", "box:0:0,0,1,1"], "box:0:0,0,1,1' matches no detection of input 0"),
+        (["--target", "box:0:1,2"], "expected box:CLASS:x1,y1,x2,y2 with x1 < x2"),
+        (["--target", "box:0:5,5,1,1"], "expected box:CLASS:x1,y1,x2,y2 with x1 < x2"),
+        (["--target", "region:x"], "expected an integer class, got 'x'"),
+        (["--target", "detection:-1"], "expected detection rank K >= 0, got -1"),
+        (["--target", "box:99:0,0,9,9"], "class 99 out of range, the output has 3 classes"),
+        (["--output", "nope"], "the model has no output 'nope': expected one of logits"),
+        (["--output-kind", "blobs"], "output kind must be one of class-scores, dense"),
+    ],
+)
+def test_cli_target_errors_are_one_line(det, tmp_path, capsys, extra, message):
     np.save(tmp_path / "x.npy", X[:1])
     argv = ["explain", str(det[1]), str(tmp_path / "x.npy"), "--layer", "stem", "--quiet"]
-    code = main(
-        [*argv, "--method", "grad-cam", "--target", "box:0:0,0,1,1", "--out", f"{tmp_path}/o"]
-    )
+    code = main([*argv, "--method", "grad-cam", *extra, "--out", f"{tmp_path}/o"])
     err = capsys.readouterr().err
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "matches no detection" in err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
 
 
 def test_cli_explains_each_target_and_layers_states_the_output(det, tmp_path, capsys):
