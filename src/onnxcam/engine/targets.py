@@ -190,6 +190,7 @@ class BoundTarget:
         digest = hashlib.sha256()
         for part in (self.classes, self.masks, self.boxes):
             if part is not None:
+                digest.update(f"{part.shape}{part.dtype}".encode())
                 digest.update(np.ascontiguousarray(part).tobytes())
         digest.update(f"{self.output.name}{self.output.kind}{self.box_score}".encode())
         return digest.hexdigest()
@@ -197,11 +198,13 @@ class BoundTarget:
     def attach(self, model: onnx.ModelProto) -> onnx.ModelProto:
         """The model with the (N, M) target scores as its first output, written after the
         explained output as ONNX ops (the other outputs are kept after it)."""
-        b = NodeBuilder(max(opset_version(model), 13), "onnxcam_target/")
+        b = NodeBuilder(opset_version(model), "onnxcam_target/")
+        source = b.op("Cast", [self.output.name], to=TensorProto.FLOAT)  # float16 models too
         if self.masks is not None:
-            scores = _region_scores(b, self.output.name, self.classes, self.masks)
+            scores = _region_scores(b, source, self.classes, self.masks)
         else:
-            scores = _box_scores(b, self.output, self.classes, self.boxes, self.box_score)
+            layout = self.output.kind
+            scores = _box_scores(b, source, layout, self.classes, self.boxes, self.box_score)
         b.nodes.append(helper.make_node("Identity", [scores], [TARGET_OUTPUT]))
         out = onnx.ModelProto()
         out.CopyFrom(model)
@@ -213,10 +216,6 @@ class BoundTarget:
         outputs = list(out.graph.output)
         del out.graph.output[:]
         out.graph.output.extend([value, *outputs])
-        if opset_version(model) < 13:
-            for imp in out.opset_import:
-                if imp.domain in ("", "ai.onnx"):
-                    imp.version = 13
         return out
 
 
@@ -240,14 +239,14 @@ def _maximum(b: NodeBuilder, x: str, y: str) -> str:
 
 
 def _box_scores(
-    b: NodeBuilder, output: OutputInfo, classes: np.ndarray, boxes: np.ndarray, how: str
+    b: NodeBuilder, out: str, layout: str, classes: np.ndarray, boxes: np.ndarray, how: str
 ) -> str:
     """Per instance m, the largest over anchors of IoU(anchor box, box_m) x class score
     (iou-score) or IoU x cos(class vector, one-hot c_m) x objectness (d-rise): (N, M)."""
-    rows = output.name
-    if output.kind == ANCHORS_FIRST:
+    rows = out
+    if layout == ANCHORS_FIRST:
         rows = b.op("Transpose", [rows], perm=[0, 2, 1])  # (N, 5+K, A)
-    first = 5 if output.kind == ANCHORS_FIRST else 4
+    first = 5 if layout == ANCHORS_FIRST else 4
 
     def rows_of(start: int, stop: int) -> str:
         return b.op("Slice", [rows, b.ints([start]), b.ints([stop]), b.ints([1])])
@@ -270,7 +269,7 @@ def _box_scores(
         probs = rows_of(first, 2**62)  # (N, K, A)
         norm = b.op("Sqrt", [b.reduce("ReduceSum", b.op("Mul", [probs, probs]), [1])])
         score = b.op("Mul", [overlap, b.op("Div", [picked, norm])])
-        if output.kind == ANCHORS_FIRST:
+        if layout == ANCHORS_FIRST:
             score = b.op("Mul", [score, rows_of(4, 5)])
     return b.reduce("ReduceMax", score, [2], keepdims=False)
 
