@@ -66,7 +66,10 @@ def resolve_targets(target: Target, logits: np.ndarray) -> np.ndarray:
         try:
             target = int(target)
         except ValueError:
-            raise TargetError(f"target must be 'top1' or a class index, got {target!r}") from None
+            raise TargetError(
+                f"target must be 'top1' or a class index (or region:C[:mask.png], "
+                f"box:C:x1,y1,x2,y2, detection:K, detections), got {target!r}"
+            ) from None
     classes = np.asarray(target)
     if classes.dtype.kind not in "iu" or classes.ndim > 1:
         raise TargetError(f"target must be an integer class index or one per input, got {target!r}")
