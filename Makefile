@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch; a range in the extras (torch>=2.3) then installs nothing more.
 TORCH_SPEC ?= torch==2.13.0
 RAPIDOCR_WHEEL := .cache/wheels/rapidocr_onnxruntime-1.4.4-py3-none-any.whl
+NUDENET_WHEEL := .cache/wheels/nudenet-3.4.2-py3-none-any.whl
 # ONNX Runtime's OpenVINO build replaces the onnxruntime package: its tests get a venv of their own.
 OV_VENV ?= .venv-openvino
 
@@ -33,6 +34,11 @@ $(RAPIDOCR_WHEEL):
 	mkdir -p $(dir $@)
 	$(BIN)/pip download -q --no-deps --only-binary=:all: -d $(dir $@) rapidocr-onnxruntime==1.4.4
 
+# A foreign detector (YOLOv8n, 320n.onnx) for the target tests, read from its wheel the same way.
+$(NUDENET_WHEEL):
+	mkdir -p $(dir $@)
+	$(BIN)/pip download -q --no-deps --only-binary=:all: -d $(dir $@) nudenet==3.4.2
+
 demo: $(VENV)/.demo-installed
 	$(BIN)/onnxcam demo --out out/
 
@@ -43,12 +49,12 @@ $(OV_VENV)/.installed: pyproject.toml
 	$(OV_VENV)/bin/pip install -q -e ".[openvino,torch]" "pytest>=8"
 	touch $@
 
-test: $(VENV)/.dev-installed $(RAPIDOCR_WHEEL) $(OV_VENV)/.installed
+test: $(VENV)/.dev-installed $(RAPIDOCR_WHEEL) $(NUDENET_WHEEL) $(OV_VENV)/.installed
 	ONNXCAM_TEST_WHEELS=$(dir $(RAPIDOCR_WHEEL)) $(BIN)/python -m pytest -q -ra
 	$(OV_VENV)/bin/python -m pytest -q -ra -p no:cacheprovider tests/test_openvino.py
 
 # The edit loop: everything but the tests marked slow (CI runs `make test`).
-test-fast: $(VENV)/.dev-installed $(RAPIDOCR_WHEEL)
+test-fast: $(VENV)/.dev-installed $(RAPIDOCR_WHEEL) $(NUDENET_WHEEL)
 	ONNXCAM_TEST_WHEELS=$(dir $(RAPIDOCR_WHEEL)) $(BIN)/python -m pytest -q -ra -m "not slow"
 
 lint: $(VENV)/.dev-installed

@@ -14,6 +14,8 @@ from toy_models import tiny_resnet, tiny_vgg
 from onnxcam.exporters import from_torch
 
 RAPIDOCR_CLS = "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx"
+RAPIDOCR_DET = "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx"
+NUDENET = "nudenet/320n.onnx"
 
 
 @pytest.fixture(scope="session")
@@ -45,18 +47,35 @@ def images() -> np.ndarray:
     return np.random.default_rng(0).standard_normal((3, 3, 32, 32)).astype(np.float32)
 
 
-@pytest.fixture(scope="session")
-def rapidocr_cls_bytes() -> bytes:
-    """The text-orientation classifier inside the rapidocr-onnxruntime wheel (not installed)."""
+def wheel_member(package: str, member: str) -> bytes:
+    """A file inside a fixture wheel (the package is not installed), or a skip."""
     folder = Path(os.environ.get("ONNXCAM_TEST_WHEELS", ".cache/wheels"))
-    wheels = sorted(folder.glob("rapidocr_onnxruntime-*.whl"))
+    wheels = sorted(folder.glob(f"{package}-*.whl"))
     if not wheels:
-        message = f"no rapidocr-onnxruntime wheel in {folder}: `make test` downloads it"
+        message = f"no {package} wheel in {folder}: `make test` downloads it"
         if os.environ.get("ONNXCAM_REQUIRE_FIXTURES") == "1":
             pytest.fail(message)
         pytest.skip(message)
     with zipfile.ZipFile(wheels[-1]) as wheel:
-        return wheel.read(RAPIDOCR_CLS)
+        return wheel.read(member)
+
+
+@pytest.fixture(scope="session")
+def rapidocr_cls_bytes() -> bytes:
+    """The text-orientation classifier inside the rapidocr-onnxruntime wheel (not installed)."""
+    return wheel_member("rapidocr_onnxruntime", RAPIDOCR_CLS)
+
+
+@pytest.fixture(scope="session")
+def rapidocr_det_bytes() -> bytes:
+    """rapidocr's DBNet text detector: a dense (N, 1, H, W) text probability map."""
+    return wheel_member("rapidocr_onnxruntime", RAPIDOCR_DET)
+
+
+@pytest.fixture(scope="session")
+def nudenet_bytes() -> bytes:
+    """nudenet's 320n.onnx, a YOLOv8n detector: raw detections (N, 4+18, anchors)."""
+    return wheel_member("nudenet", NUDENET)
 
 
 @pytest.fixture(scope="session")

@@ -136,7 +136,7 @@ def test_a_dense_output_is_refused_not_read_as_classes():
         base, nodes, [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4, 6, 6])]
     )
     with pytest.raises(ModelError, match=r"a dense map .*not class scores"):
-        Explainer(declared, layer="x")
+        Explainer(declared, layer="x").explain(np.zeros((1, 2, 6, 6), np.float32), "grad-cam")
     # where shape inference cannot tell, the first forward pass does
     with pytest.raises(ModelError, match=r"shape \(N, 4, 6, 6\): a dense map"):
         checks.class_scores_2d(np.zeros((2, 4, 6, 6), np.float32), "logits")

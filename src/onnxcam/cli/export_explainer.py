@@ -25,6 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"channels (or locations) per Loop step: memory is batch x chunk inputs "
         f"(default {DEFAULT_CHUNK})",
     )
+    parser.add_argument(
+        "--target-input",
+        action="store_true",
+        help="add an int64 input `target_class`, the class of each row (-1: the top one)",
+    )
+    parser.add_argument(
+        "--all-classes", action="store_true", help="maps of every class: (N, classes, H, W)"
+    )
+    parser.add_argument("--uint8", action="store_true", help="maps as uint8 0..255")
     parser.add_argument("-o", "--output", help="explainer ONNX file to write")
     parser.add_argument("--triton-repo", help="also write a Triton model repository here")
     parser.add_argument("--triton-name", default="explainer", help="model name in the repository")
@@ -55,7 +64,15 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.output and not args.triton_repo:
         raise OnnxcamError("export-explainer: expected -o FILE and/or --triton-repo DIR, got none")
-    model = build_explainer(graph.load(args.model), args.method, args.layer, args.chunk)
+    model = build_explainer(
+        graph.load(args.model),
+        args.method,
+        args.layer,
+        args.chunk,
+        target_input=args.target_input,
+        all_classes=args.all_classes,
+        uint8=args.uint8,
+    )
     print(cost_line(model))
     if args.output:
         path = Path(args.output)

@@ -4,8 +4,12 @@ blocks' attention probabilities that the attention methods read."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from onnxcam.errors import LayerError
+
+if TYPE_CHECKING:
+    from onnxcam.engine.graph import ModelInfo
 
 HELP = "list candidate target layers of an ONNX model"
 
@@ -14,12 +18,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="ONNX file")
 
 
+def print_outputs(info: ModelInfo) -> None:
+    """One line per graph output: its shape and what it holds (which targets explain it);
+    the layers an onnxcam exporter exposed as outputs are left out."""
+    from onnxcam.engine import metadata
+    from onnxcam.engine.graph import outputs
+
+    exposed = set(metadata.stored_layers(info.model).values())
+    for output in outputs.outputs_of(info):
+        if output.name in exposed:
+            continue
+        shape = "(" + ", ".join("?" if d is None else str(d) for d in output.shape or ()) + ")"
+        held = output.text() if output.kind else "cannot tell: pass --output-kind"
+        print(f"output {output.name}  {shape}  {held}")
+
+
 def run(args: argparse.Namespace) -> int:
     from onnxcam.engine import graph
     from onnxcam.engine.graph import attention
 
-    model = graph.load(args.model)
-    inlined = graph.ModelInfo(attention.inlined(model))
+    model = graph.ModelInfo(graph.load(args.model))
+    inlined = graph.ModelInfo(attention.inlined(model.model))
     layers = graph.list_layers(model)
     if not layers:
         raise LayerError(
@@ -35,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         read = f"  read as {info.kind_text()}" if info.grid is not None else ""
         print(f"{mark} {info.name:<{width}}  {info.op_type:<18} {info.shape_text()}{read}{scope}")
     print("* = what --layer auto picks" + ("; --layer takes a [module] too" if scopes else ""))
+    print_outputs(model)
     found = attention.find(inlined)
     if found:
         print("attention probabilities (what attention-rollout, gradient-rollout, legrad read):")

@@ -27,6 +27,8 @@ OUTPUT_SETTINGS = (
     "target",
     "options",
     "input_layout",
+    "output",
+    "output_kind",
     "preprocess",
     "size",
     "resize",
@@ -49,6 +51,8 @@ class Job:
     batch_size: int | None = None
     threads: int | None = None
     input_layout: str | None = None
+    output: str | None = None
+    output_kind: str | None = None
     preprocess: str = "auto"
     size: str | None = None
     resize: str | None = None

@@ -38,7 +38,8 @@ def check_input(spec: TensorSpec) -> None:
 def dense_map_error(name: str, shape) -> ModelError:
     return ModelError(
         f"the model's output {name!r} has shape {dims_text(shape)}: a dense map (scores per "
-        "position), not class scores (N, K); expected a classifier's output"
+        "position), not class scores (N, K); expected a classifier's output, or a region "
+        "target (region:CLASS[:mask.png])"
     )
 
 

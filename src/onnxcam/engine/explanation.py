@@ -22,7 +22,9 @@ class Explanation:
     after ReLU, before resize. weights: (N, K) channel weights, or None for methods without
     them. targets: (N,) explained class. logits: (N, classes) scores of the unperturbed inputs.
     relevance: (N, C, *S) signed input relevance of relevance methods (LRP), else None; saved
-    as `<name>_relevance.npy`.
+    as `<name>_relevance.npy`. instances: (N, M, *S) maps in [0, 1] of every instance of the
+    target (each box of a detection target) where the method made them all at once (D-RISE),
+    else None; saved as `<name>_instances.npy`.
     """
 
     maps: np.ndarray
@@ -35,6 +37,7 @@ class Explanation:
     metadata: dict[str, Any] = field(default_factory=dict)
     relevance: np.ndarray | None = None
     class_names: list[str] | None = None  # one per class of the model, where known
+    instances: np.ndarray | None = None
 
     @property
     def probabilities(self) -> np.ndarray:
@@ -126,6 +129,10 @@ class Explanation:
                 write_atomic(path.with_name(f"{path.name}_relevance.npy"), data)
                 files["relevance"] = f"{name}_relevance.npy"
             image = None if images is None else images[i]
+            if self.instances is not None:
+                data = npy_bytes(self.instances[i])
+                write_atomic(path.with_name(f"{path.name}_instances.npy"), data)
+                files["instances"] = f"{name}_instances.npy"
             if overlays and self.maps[i].ndim == 2:
                 if titled:
                     data = figure_png(self.maps[i], image, self.title(i), panel)

@@ -31,6 +31,9 @@ class Scorer:
     batch_size: int
     progress: bool = True
     model_input: ModelInput | None = None
+    #: The output holds a target's scores (engine/targets.py), read as they are whatever the
+    #: method's score kind: a softmax over a target's instances means nothing.
+    raw: bool = False
 
     def validate(self, x: np.ndarray) -> np.ndarray:
         """A user's batch checked and made channels-first (see ModelInput.validate)."""
@@ -48,6 +51,8 @@ class Scorer:
     ) -> np.ndarray:
         """(n_items,) score of classes[i] for perturbed item i: its logit or probability."""
 
+        kind = "logit" if self.raw else kind
+
         def read(out: np.ndarray, start: int, stop: int) -> np.ndarray:
             scores = class_scores(out, classes[start:stop], kind)
             if each is not None:
@@ -61,7 +66,7 @@ class Scorer:
     def scores_of(self, x: np.ndarray, classes: np.ndarray, kind: str = "prob") -> np.ndarray:
         """(N,) score of classes[i] for input x[i] (channels-first, as `validate` returns)."""
         (out,) = self.runner.run(x, [self.output], self.batch_size)
-        return class_scores(out, classes, kind)
+        return class_scores(out, classes, "logit" if self.raw else kind)
 
 
 class HasScorer(Protocol):

@@ -1,15 +1,52 @@
-"""Which score is explained: the class (top-1 or given) and its logit or probability."""
+"""Which score is explained: a class, a region of a dense map, or a box of a detector.
+
+A target turns the outputs of one pass into one score per input. Class targets (top-1 or given,
+logit or probability) read the class-score output directly. Region and box targets are written
+into the graph as ONNX ops after the model's output (`BoundTarget.attach`), so that every
+method runs through them unchanged: perturbation methods score each pass with the target's
+score, gradient methods and LRP seed the backward graph that the engine builds over the
+attached ops, so the target's own gradient is differentiated with the model.
+
+A bound target holds M instances (one box or mask each) and the instance each input explains
+(`rows`): the attached output is (N, M), one column per instance, and input i reads column
+rows[i], as class targets read column c.
+
+- region:c[:mask] (Semantic segmentation, pytorch-grad-cam's SemanticSegmentationTarget): the
+  class-c scores of a dense output summed over a mask; `auto` masks the positions where c is
+  the argmax over classes (a one-channel map: where it exceeds half its largest value).
+- box:c:x1,y1,x2,y2 (in the model's input pixels): the detection that matches the box best.
+  `iou-score` (gradient methods; pytorch-grad-cam's FasterRCNNBoxScoreTarget): the largest
+  IoU x class-c score over anchors; `d-rise` (perturbation methods; Petsiuk et al., CVPR
+  2021): the largest IoU x cosine of the class vectors x objectness.
+- detection:k: the box and class of the k-th detection (by score, after NMS) of each
+  unperturbed input, explained as a box target; `detections`: all of them at once.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import TensorProto, helper
 
-from onnxcam.errors import ArgumentError, TargetError
+from onnxcam.engine.detections import decode, iou
+from onnxcam.engine.graph import opset_version
+from onnxcam.engine.graph.builder import NodeBuilder
+from onnxcam.engine.graph.outputs import ANCHORS_FIRST, DENSE, OutputInfo
+from onnxcam.errors import ArgumentError, InputError, TargetError
 
 Target = None | str | int | Sequence[int] | np.ndarray
 SCORE_KINDS = ("logit", "prob")
+#: How a box is scored: per method family (see the module docstring).
+BOX_SCORES = ("iou-score", "d-rise")
+#: The attached output's name.
+TARGET_OUTPUT = "onnxcam_target_scores"
+#: IoU a detection must reach with a box target (pytorch-grad-cam's FasterRCNNBoxScoreTarget).
+MATCH_IOU = 0.5
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -29,7 +66,10 @@ def resolve_targets(target: Target, logits: np.ndarray) -> np.ndarray:
         try:
             target = int(target)
         except ValueError:
-            raise TargetError(f"target must be 'top1' or a class index, got {target!r}") from None
+            raise TargetError(
+                f"target must be 'top1' or a class index (or region:C[:mask.png], "
+                f"box:C:x1,y1,x2,y2, detection:K, detections), got {target!r}"
+            ) from None
     classes = np.asarray(target)
     if classes.dtype.kind not in "iu" or classes.ndim > 1:
         raise TargetError(f"target must be an integer class index or one per input, got {target!r}")
@@ -54,3 +94,292 @@ def class_scores(outputs: np.ndarray, classes: np.ndarray, kind: str = "logit") 
     if kind == "prob":
         return softmax(outputs)[rows, classes]
     raise ArgumentError(f"score must be one of {SCORE_KINDS}, got {kind!r}")
+
+
+@dataclass(frozen=True)
+class Region:
+    """region:c[:mask]: class c's dense scores summed over `mask` ((*S) or (N, *S) array, a
+    PNG path, or "auto")."""
+
+    cls: int
+    mask: str | np.ndarray = "auto"
+
+    @property
+    def label(self) -> str:
+        name = self.mask if isinstance(self.mask, str) else "array"
+        return f"region:{self.cls}:{name}"
+
+
+@dataclass(frozen=True)
+class Box:
+    """box:c:x1,y1,x2,y2: the detection of class c that matches the box (input pixels)."""
+
+    cls: int
+    box: tuple[float, float, float, float]
+
+    @property
+    def label(self) -> str:
+        return f"box:{self.cls}:" + ",".join(f"{v:g}" for v in self.box)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """detection:k: the k-th detection (0 = the top one) of each unperturbed input;
+    `detections` (k None): every detection of every input, each input explaining its top one
+    (D-RISE explains them all in one set of passes)."""
+
+    k: int | None
+
+    @property
+    def label(self) -> str:
+        return "detections" if self.k is None else f"detection:{self.k}"
+
+
+TargetSpec = Region | Box | Detection
+
+
+def _integer(text: str, what: str, label: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise TargetError(f"target {label!r}: expected an integer {what}, got {text!r}") from None
+    if value < 0:
+        raise TargetError(f"target {label!r}: expected {what} >= 0, got {value}")
+    return value
+
+
+def parse(text: str) -> Target | TargetSpec:
+    """A --target value: a class (top1, an index), region:C[:MASK.png|auto],
+    box:C:x1,y1,x2,y2, detection:K or detections."""
+    kind, _, rest = text.partition(":")
+    if kind == "region":
+        cls, _, mask = rest.partition(":")
+        return Region(_integer(cls, "class", text), mask or "auto")
+    if kind == "box":
+        cls, _, coords = rest.partition(":")
+        parts = coords.split(",")
+        try:
+            box = tuple(float(p) for p in parts)
+        except ValueError:
+            box = ()
+        if len(box) != 4 or not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
+            raise TargetError(
+                f"target {text!r}: expected box:CLASS:x1,y1,x2,y2 with x1 < x2 and y1 < y2, "
+                f"got {coords!r}"
+            )
+        return Box(_integer(cls, "class", text), box)
+    if kind == "detection":
+        return Detection(_integer(rest, "detection rank K", text))
+    if text == "detections":
+        return Detection(None)
+    return text
+
+
+@dataclass(frozen=True)
+class BoundTarget:
+    """A target fixed for one batch: M instances and the instance each input explains."""
+
+    label: str
+    output: OutputInfo
+    rows: np.ndarray  # (N,) instance per input
+    classes: np.ndarray  # (M,) class per instance
+    masks: np.ndarray | None = None  # (M, *S) region masks
+    boxes: np.ndarray | None = None  # (M, 4) x1, y1, x2, y2
+    box_score: str = "iou-score"
+
+    @property
+    def key(self) -> str:
+        """Identifies the attached graph (one per distinct set of constants)."""
+        digest = hashlib.sha256()
+        for part in (self.classes, self.masks, self.boxes):
+            if part is not None:
+                digest.update(f"{part.shape}{part.dtype}".encode())
+                digest.update(np.ascontiguousarray(part).tobytes())
+        digest.update(f"{self.output.name}{self.output.kind}{self.box_score}".encode())
+        return digest.hexdigest()
+
+    def attach(self, model: onnx.ModelProto) -> onnx.ModelProto:
+        """The model with the (N, M) target scores as its first output, written after the
+        explained output as ONNX ops (the other outputs are kept after it)."""
+        b = NodeBuilder(opset_version(model), "onnxcam_target/")
+        source = b.op("Cast", [self.output.name], to=TensorProto.FLOAT)  # float16 models too
+        if self.masks is not None:
+            scores = _region_scores(b, source, self.classes, self.masks)
+        else:
+            layout = self.output.kind
+            scores = _box_scores(b, source, layout, self.classes, self.boxes, self.box_score)
+        b.nodes.append(helper.make_node("Identity", [scores], [TARGET_OUTPUT]))
+        out = onnx.ModelProto()
+        out.CopyFrom(model)
+        out.graph.node.extend(b.nodes)
+        out.graph.initializer.extend(b.initializers)
+        value = helper.make_tensor_value_info(
+            TARGET_OUTPUT, TensorProto.FLOAT, ["batch", len(self.classes)]
+        )
+        outputs = list(out.graph.output)
+        del out.graph.output[:]
+        out.graph.output.extend([value, *outputs])
+        return out
+
+
+def _region_scores(b: NodeBuilder, out: str, classes: np.ndarray, masks: np.ndarray) -> str:
+    """sum over positions of out[:, c_m] * mask_m: (N, M)."""
+    picked = b.op("Gather", [out, b.ints(classes)], axis=1)
+    masked = b.op("Mul", [picked, b.const(masks[None], np.float32)])
+    return b.reduce("ReduceSum", masked, list(range(2, masks.ndim + 1)), keepdims=False)
+
+
+def _minimum(b: NodeBuilder, x: str, y: str) -> str:
+    """min(x, y) = (x + y - |x - y|) / 2, written so that the rules of Add, Sub and Abs apply."""
+    gap = b.op("Abs", [b.op("Sub", [x, y])])
+    return b.op("Mul", [b.op("Sub", [b.op("Add", [x, y]), gap]), b.const(0.5, np.float32)])
+
+
+def _maximum(b: NodeBuilder, x: str, y: str) -> str:
+    """max(x, y) = (x + y + |x - y|) / 2."""
+    gap = b.op("Abs", [b.op("Sub", [x, y])])
+    return b.op("Mul", [b.op("Add", [b.op("Add", [x, y]), gap]), b.const(0.5, np.float32)])
+
+
+def _box_scores(
+    b: NodeBuilder, out: str, layout: str, classes: np.ndarray, boxes: np.ndarray, how: str
+) -> str:
+    """Per instance m, the largest over anchors of IoU(anchor box, box_m) x class score
+    (iou-score) or IoU x cos(class vector, one-hot c_m) x objectness (d-rise): (N, M)."""
+    rows = out
+    if layout == ANCHORS_FIRST:
+        rows = b.op("Transpose", [rows], perm=[0, 2, 1])  # (N, 5+K, A)
+    first = 5 if layout == ANCHORS_FIRST else 4
+
+    def rows_of(start: int, stop: int) -> str:
+        return b.op("Slice", [rows, b.ints([start]), b.ints([stop]), b.ints([1])])
+
+    half = b.const(0.5, np.float32)
+    cx, cy, w, h = (rows_of(i, i + 1) for i in range(4))  # (N, 1, A)
+    x1, x2 = b.op("Sub", [cx, b.op("Mul", [w, half])]), b.op("Add", [cx, b.op("Mul", [w, half])])
+    y1, y2 = b.op("Sub", [cy, b.op("Mul", [h, half])]), b.op("Add", [cy, b.op("Mul", [h, half])])
+    corner = [b.const(boxes[:, i].reshape(1, -1, 1), np.float32) for i in range(4)]  # (1, M, 1)
+    ix = b.op("Relu", [b.op("Sub", [_minimum(b, x2, corner[2]), _maximum(b, x1, corner[0])])])
+    iy = b.op("Relu", [b.op("Sub", [_minimum(b, y2, corner[3]), _maximum(b, y1, corner[1])])])
+    inter = b.op("Mul", [ix, iy])  # (N, M, A)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    both = b.op("Add", [b.op("Mul", [w, h]), b.const(areas.reshape(1, -1, 1), np.float32)])
+    overlap = b.op("Div", [inter, b.op("Sub", [both, inter])])
+    picked = b.op("Gather", [rows, b.ints(classes + first)], axis=1)  # (N, M, A)
+    if how == "iou-score":
+        score = b.op("Mul", [overlap, picked])
+    else:
+        probs = rows_of(first, 2**62)  # (N, K, A)
+        norm = b.op("Sqrt", [b.reduce("ReduceSum", b.op("Mul", [probs, probs]), [1])])
+        score = b.op("Mul", [overlap, b.op("Div", [picked, norm])])
+        if layout == ANCHORS_FIRST:
+            score = b.op("Mul", [score, rows_of(4, 5)])
+    return b.reduce("ReduceMax", score, [2], keepdims=False)
+
+
+def bind(
+    spec: TargetSpec, output: OutputInfo, raw: np.ndarray, box_score: str = "iou-score"
+) -> BoundTarget:
+    """The target fixed for a batch whose explained output is `raw` (unperturbed inputs);
+    a target that matches nothing (an empty mask, no detection) is an error naming it."""
+    n = len(raw)
+    if isinstance(spec, Region):
+        if output.kind != DENSE:
+            raise TargetError(
+                f"target {spec.label!r} needs a dense output (N, K, H, W) or (N, K, T); "
+                f"output {output.name!r} is {output.text()}"
+            )
+        _check_class(spec.cls, raw.shape[1], spec.label)
+        masks = region_masks(spec, raw)
+        empty = np.flatnonzero(masks.reshape(len(masks), -1).sum(axis=1) == 0)
+        if len(empty):
+            where = f"input {int(empty[0])}" if len(masks) == n else "any input"
+            raise TargetError(f"target {spec.label!r} covers no position of {where}: empty mask")
+        rows = np.arange(n) if len(masks) == n else np.zeros(n, np.int64)
+        classes = np.full(len(masks), spec.cls, np.int64)
+        return BoundTarget(spec.label, output, rows, classes, masks=masks)
+    if not output.is_detections:
+        raise TargetError(
+            f"target {spec.label!r} needs a detector's raw output (N, 4+K, anchors) or "
+            f"(N, anchors, 5+K); output {output.name!r} is {output.text()}"
+        )
+    if box_score not in BOX_SCORES:
+        raise ArgumentError(f"box score must be one of {BOX_SCORES}, got {box_score!r}")
+    found = decode(raw, output.kind == ANCHORS_FIRST)
+    if isinstance(spec, Detection) and spec.k is None:
+        empty = [i for i, d in enumerate(found) if not len(d.scores)]
+        if empty:
+            raise TargetError(f"target 'detections': input {empty[0]} has no detection")
+        counts = np.array([len(d.scores) for d in found])
+        rows = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        boxes = np.concatenate([d.boxes for d in found])
+        classes = np.concatenate([d.classes for d in found]).astype(np.int64)
+        return BoundTarget(spec.label, output, rows, classes, boxes=boxes, box_score=box_score)
+    if isinstance(spec, Detection):
+        short = [i for i, d in enumerate(found) if len(d.scores) <= spec.k]
+        if short:
+            i = short[0]
+            raise TargetError(
+                f"target {spec.label!r}: input {i} has {len(found[i].scores)} detection(s), "
+                f"expected more than {spec.k}"
+            )
+        boxes = np.stack([d.boxes[spec.k] for d in found])
+        classes = np.array([d.classes[spec.k] for d in found], np.int64)
+        rows = np.arange(n)
+        return BoundTarget(spec.label, output, rows, classes, boxes=boxes, box_score=box_score)
+    _check_class(spec.cls, found[0].n_classes, spec.label)
+    box = np.asarray(spec.box, np.float64)
+    for i, d in enumerate(found):
+        same = d.classes == spec.cls
+        if not same.any() or iou(d.boxes[same], box).max() < MATCH_IOU:
+            raise TargetError(
+                f"target {spec.label!r} matches no detection of input {i}: expected a class "
+                f"{spec.cls} detection with IoU >= {MATCH_IOU} (it has {len(d.scores)} detections)"
+            )
+    classes = np.array([spec.cls], np.int64)
+    return BoundTarget(
+        spec.label, output, np.zeros(n, np.int64), classes, boxes=box[None], box_score=box_score
+    )
+
+
+def _check_class(cls: int, n_classes: int, label: str) -> None:
+    if cls >= n_classes:
+        raise TargetError(
+            f"target {label!r}: class {cls} out of range, the output has {n_classes} classes "
+            f"(0..{n_classes - 1})"
+        )
+
+
+def region_masks(spec: Region, raw: np.ndarray) -> np.ndarray:
+    """(M, *S) float masks on the output's positions: one per input for `auto`, else the given
+    mask (a PNG is read as nonzero pixels and resized to the output by nearest neighbour)."""
+    spatial = raw.shape[2:]
+    if isinstance(spec.mask, str) and spec.mask == "auto":
+        if raw.shape[1] == 1:
+            peak = raw.reshape(len(raw), -1).max(axis=1).reshape(-1, *[1] * len(spatial))
+            return (raw[:, 0] > peak / 2).astype(np.float32)
+        return (raw.argmax(axis=1) == spec.cls).astype(np.float32)
+    mask = read_mask(spec.mask) if isinstance(spec.mask, str) else np.asarray(spec.mask)
+    if mask.ndim == len(spatial):
+        mask = mask[None]
+    if mask.ndim != len(spatial) + 1 or len(mask) not in (1, len(raw)):
+        raise TargetError(
+            f"target {spec.label!r}: expected a mask of shape {spatial} or "
+            f"({len(raw)}, *{spatial}), got {mask.shape}"
+        )
+    if mask.shape[1:] != spatial:
+        picks = [np.arange(s) * m // s for s, m in zip(spatial, mask.shape[1:], strict=True)]
+        mask = mask[np.ix_(np.arange(len(mask)), *picks)]
+    return (mask != 0).astype(np.float32)
+
+
+def read_mask(path: str) -> np.ndarray:
+    """A mask image as a 2-D array: nonzero where any channel is nonzero."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(Path(path)) as image:
+            pixels = np.asarray(image)
+    except (OSError, UnidentifiedImageError, ValueError) as err:
+        raise InputError(f"mask {path!r}: expected a readable image (PNG), got: {err}") from None
+    return pixels if pixels.ndim == 2 else pixels.any(axis=-1)

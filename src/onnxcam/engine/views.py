@@ -33,8 +33,13 @@ class ModelViews:
         threads: int | None = None,
         allow_fallback: bool = False,
         info: graph.ModelInfo | None = None,
+        relevance_start: str | None = None,
     ) -> None:
         self.model, self.layer = model, layer
+        #: Where relevance starts when the scores are a target's written after the model's
+        #: output (engine/targets.py): that output, seeded with the target's gradient times
+        #: the output (relevance rules are for the model's layers, not the target's arithmetic).
+        self.relevance_start = relevance_start
         self.info = info if info is not None and info.model is model else graph.ModelInfo(model)
         self.logits = self.info.logits
         self.layer_output = graph.exposed_name(model, layer)
@@ -92,14 +97,15 @@ class ModelViews:
         what biases took, per input."""
         key = ("relevance", composite)
         if key not in self._backward:
-            folded = relevance.fold_linear_layers(self.model, [self.logits])
+            start = self.relevance_start or self.logits
+            folded = relevance.fold_linear_layers(self.model, [start])
             source = graph.model_input(self.model).name
             model = backward.build(
                 folded,
                 composite.rules(folded),
-                [self.logits],
+                [start],
                 [source],
-                [self.logits],
+                [start],
                 [relevance.ABSORBED],
             )
             self._backward[key] = Runner(model, *self._session_args, input_name=source)
@@ -136,6 +142,21 @@ class ModelViews:
             return tail.run(activations, [name], batch_size, self.score_seed(tail, seed))[0]
         runner = self.backward((self.logits,), (self.layer,))
         return runner.run(x, [name], batch_size, self.score_seed(runner, seed))[0]
+
+    def relevance_seed(
+        self, runner: Runner, x: np.ndarray, rows: np.ndarray, score: np.ndarray, batch_size: int
+    ) -> dict[str, np.ndarray]:
+        """The feed that starts relevance for one-hot `rows` (N, classes) whose scores are
+        `score` (N,): the score itself at the class scores, or, under a target, the model's
+        output times the target's gradient there (for a region, whose score is linear in the
+        output, these sum to the score)."""
+        if self.relevance_start is None:
+            return self.score_seed(runner, rows * score[:, None].astype(np.float32))
+        start = self.relevance_start
+        gradient = self.backward((self.logits,), (start,))
+        names = [graph.exposed_name(self.model, start), backward.grad_name(start)]
+        out, grads = gradient.run(x, names, batch_size, self.score_seed(gradient, rows))
+        return {backward.seed_name(start): (out * grads).astype(np.float32)}
 
     def score_seed(self, runner: Runner, seed: np.ndarray) -> dict[str, np.ndarray]:
         """The feed that seeds a backward graph at the class scores with (N, classes) rows,

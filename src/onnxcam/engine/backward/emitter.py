@@ -116,9 +116,16 @@ class Emitter(NodeBuilder):
             if name not in self._values and (name in static or (value.dtype.kind in "iu" and same)):
                 self._values[name] = numpy_helper.from_array(value, name)
             known = self.shape(name)
-            if known is not None and all(isinstance(d, int) for d in known[1:]):
+            if known is not None and all(isinstance(d, int) for d in known):
                 continue
-            dims = (known[0] if known else None, *value.shape[1:]) if value.ndim else ()
+            # axis 0 is the batch unless both runs gave it one size (a detector's anchors)
+            fixed = (
+                len(values) > 1
+                and value.ndim
+                and all(v.shape[:1] == value.shape[:1] for v in values)
+            )
+            first = value.shape[0] if fixed else (known[0] if known else None)
+            dims = (first, *value.shape[1:]) if value.ndim else ()
             spec = self.specs.get(name)
             self.specs[name] = graph.TensorSpec(name, spec.elem_type if spec else 0, dims)
 

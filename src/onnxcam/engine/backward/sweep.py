@@ -109,11 +109,12 @@ def build(
             incoming[tensor] = [emitter.op("Sum", parts)]
         return incoming[tensor][0]
 
+    shaped = _shape_only(model, reached)
     for node in path:
         grads = [total(out) for out in node.output]
         if all(g is None for g in grads):
             continue
-        needs = [bool(name) and name in reached for name in node.input]
+        needs = [bool(name) and name in reached and name not in shaped for name in node.input]
         floats = [
             need for name, need in zip(node.input, needs, strict=True) if _is_float(emitter, name)
         ]
@@ -143,6 +144,26 @@ def build(
     return _assemble(
         model, emitter, seeds, wrt, outputs, total, dict(zip(tallies, counted, strict=True))
     )
+
+
+def _shape_only(model: onnx.ModelProto, reached: set[str]) -> set[str]:
+    """Reached tensors whose values follow only the shapes of reached ones: Shape's and
+    Size's outputs and what is computed from them and scalar constants (a detector's anchor
+    grid, made with Range over a feature map's size; not a class token expanded to the
+    batch, which is a weight). Nothing flows back into them."""
+    scalars = {t.name for t in model.graph.initializer if not t.dims}
+    scalars |= {
+        n.output[0]
+        for n in model.graph.node
+        if n.op_type == "Constant" and n.attribute and not n.attribute[0].t.dims
+    }
+    shaped: set[str] = set()
+    for node in model.graph.node:
+        inputs = [name for name in node.input if name]
+        from_shapes = all(n in shaped or (n not in reached and n in scalars) for n in inputs)
+        if node.op_type in ("Shape", "Size") or (any(n in shaped for n in inputs) and from_shapes):
+            shaped.update(node.output)
+    return shaped
 
 
 def _is_float(emitter: Emitter, name: str) -> bool:

@@ -50,6 +50,7 @@ from onnxcam.engine.graph.surgery import (
     split,
     static_nodes,
     unshare_weights,
+    with_input_size,
 )
 
 __all__ = [
@@ -89,4 +90,5 @@ __all__ = [
     "tensor_specs",
     "type_name",
     "unshare_weights",
+    "with_input_size",
 ]

@@ -21,6 +21,7 @@ from onnxcam.engine.graph.info import (
     attributes,
     elem_type,
     info_of,
+    model_input,
     opset_version,
 )
 from onnxcam.errors import LayerError, ModelError
@@ -267,6 +268,25 @@ def scale_channels(
     channels = None if spec is None or spec.shape is None else spec.shape[1]
     graph.input.append(helper.make_tensor_value_info(scale_input, elem_type(spec), ["N", channels]))
     return scaled
+
+
+def with_input_size(model: onnx.ModelProto, shape: Sequence[int]) -> onnx.ModelProto:
+    """The model with the free axes after the batch of its data input fixed to `shape`
+    ((N, C, *S); the batch stays free), its inferred shapes dropped (the model itself when
+    no axis is free)."""
+    name = model_input(model).name
+    value = next(v for v in model.graph.input if v.name == name)
+    dims = value.type.tensor_type.shape.dim
+    if all(d.HasField("dim_value") and d.dim_value > 0 for d in list(dims)[1:]):
+        return model
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    del fixed.graph.value_info[:]
+    value = next(v for v in fixed.graph.input if v.name == name)
+    for dim, size in zip(list(value.type.tensor_type.shape.dim)[1:], shape[1:], strict=False):
+        dim.Clear()
+        dim.dim_value = int(size)
+    return fixed
 
 
 def at_least_opset(model: onnx.ModelProto, version: int, needed_by: str) -> onnx.ModelProto:

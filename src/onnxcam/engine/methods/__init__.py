@@ -5,6 +5,7 @@ from onnxcam.engine.methods import (  # noqa: F401  (import registers the method
     ablation_cam,
     abs_cam,
     attention_rollout,
+    d_rise,
     eigen_cam,
     grad_cam,
     grad_cam_pp,

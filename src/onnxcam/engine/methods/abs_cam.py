@@ -46,6 +46,7 @@ class AbsCAM(MaskScoring):
     """
 
     name = "abs-cam"
+    uses_gradients = True
     passes = "1 backward + channels"
 
     phase2: str = choice(

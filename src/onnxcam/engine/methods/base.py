@@ -33,6 +33,7 @@ class Context:
     batch_size: int
     progress: bool = True
     fixed_batch: bool = False  # the graph only runs batches of batch_size (= 1)
+    raw_scores: bool = False  # the scores are a region's or a box's (engine/targets.py)
 
     @property
     def input_size(self) -> tuple[int, ...]:
@@ -46,15 +47,27 @@ class Context:
         ratio = np.prod(self.x.shape[1:]) / np.prod(self.activations.shape[1:])
         return int(max(self.batch_size, min(1024, self.batch_size * ratio)))
 
+    def score_kind(self, kind: str) -> str:
+        """The score kind a method asked for, or the raw score where the target is not a class."""
+        return "logit" if self.raw_scores else kind
+
     @cached_property
     def scorer(self) -> Scorer:
         """Class scores of perturbed inputs through the whole model."""
-        return Scorer(self.views.full, self.views.logits, self.batch_size, self.progress)
+        return Scorer(
+            self.views.full, self.views.logits, self.batch_size, self.progress, raw=self.raw_scores
+        )
 
     @cached_property
     def tail_scorer(self) -> Scorer:
         """Class scores of perturbed activations through the graph's tail after the layer."""
-        return Scorer(self.views.tail, self.views.logits, self.tail_batch_size, self.progress)
+        return Scorer(
+            self.views.tail,
+            self.views.logits,
+            self.tail_batch_size,
+            self.progress,
+            raw=self.raw_scores,
+        )
 
 
 def passes(per_input: Sequence[int] | np.ndarray, skipped: int = 0) -> dict[str, Any]:
@@ -75,6 +88,7 @@ class MethodOutput:
     weights: np.ndarray | None = None  # (N, K)
     metadata: dict[str, Any] = field(default_factory=dict)
     relevance: np.ndarray | None = None  # (N, C, *S) signed input relevance (LRP)
+    instances: np.ndarray | None = None  # (N, M, *S) maps of every target instance (D-RISE)
 
 
 class Method(Options, ABC):
@@ -87,6 +101,9 @@ class Method(Options, ABC):
     #: False for methods that read only the input and the class scores (RISE, occlusion, LRP):
     #: their results name no layer.
     uses_layer: ClassVar[bool] = True
+    #: Whether the method differentiates the score (a box target then scores by IoU x class
+    #: score, as gradient methods do; perturbation methods score by D-RISE's similarity).
+    uses_gradients: ClassVar[bool] = False
 
     @abstractmethod
     def explain(self, ctx: Context) -> MethodOutput:

@@ -19,6 +19,7 @@ class GradCAM(ChannelWeightMethod):
     """
 
     name = "grad-cam"
+    uses_gradients = True
     passes = "1 backward"
 
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:

@@ -43,6 +43,7 @@ class GradCAMPlusPlus(ChannelWeightMethod):
     """
 
     name = "grad-cam++"
+    uses_gradients = True
     passes = "1 backward"
 
     profile: str = choice("pgc", PROFILES, "whose formula to use", what="Grad-CAM++ profile")

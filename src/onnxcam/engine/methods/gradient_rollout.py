@@ -36,6 +36,7 @@ class GradientRollout(AttentionMethod):
     """
 
     name = "gradient-rollout"
+    uses_gradients = True
     passes = "1 backward"
 
     def explain(self, ctx: Context) -> MethodOutput:

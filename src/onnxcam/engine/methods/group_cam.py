@@ -55,6 +55,7 @@ class GroupCAM(Method):
     """
 
     name = "group-cam"
+    uses_gradients = True
     passes = "1 backward + groups + 1"
 
     groups: int = integer(32, "contiguous channel groups", low=1)

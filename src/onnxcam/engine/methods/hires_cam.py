@@ -20,6 +20,7 @@ class HiResCAM(Method):
     """
 
     name = "hires-cam"
+    uses_gradients = True
     passes = "1 backward"
 
     relu: bool = flag(True, "keep only the positive part (false: signed raw map)")

@@ -40,6 +40,7 @@ class LayerCAM(Method):
     """
 
     name = "layer-cam"
+    uses_gradients = True
     passes = "1 backward"
 
     layers: tuple[str, ...] | None = names("layers to fuse (None: the explainer's layer)")

@@ -26,6 +26,7 @@ class LeGrad(AttentionMethod):
     """
 
     name = "legrad"
+    uses_gradients = True
     passes = "1 backward (per block: its tail and the head)"
 
     profile: str = choice(

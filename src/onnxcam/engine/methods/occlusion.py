@@ -86,7 +86,7 @@ class Occlusion(Method):
         perturbation = OccludedInputs(
             ctx.x, images, np.tile(windows, (n_images, 1)), [patch] * len(spatial), self.value
         )
-        original = class_scores(ctx.logits, ctx.targets, self.score)
+        original = class_scores(ctx.logits, ctx.targets, ctx.score_kind(self.score))
         total = np.zeros((n_images, *spatial), np.float64)
         count = np.zeros(spatial, np.float64)
         for w in range(n_windows):

@@ -2,77 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import numpy as np
 
 from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes_of
+from onnxcam.engine.methods.parts.random_masks import MAX_MASKS, RiseMasks, check_cells
 from onnxcam.engine.methods.registry import register
-from onnxcam.engine.options import OptionError, choice, integer, number, seed
-from onnxcam.engine.runner import Perturbation
+from onnxcam.engine.options import choice, integer, number, seed
 from onnxcam.engine.targets import SCORE_KINDS
-from onnxcam.kernels import minmax_normalize, resize
+from onnxcam.kernels import minmax_normalize
 
-#: Most masks per input: the papers use 2000-8000; this many costs hours on a CPU already.
-MAX_MASKS = 100_000
-
-
-class RiseMasks(Perturbation):
-    """Item i: X[images[i]] * M[i mod n_masks]. Mask m is drawn from (seed, m) alone: a random
-    grid of `cells` per axis (P(1) = p) and a random shift, so masks are built block by block
-    (memory does not grow with n_masks) and do not depend on the batching.
-
-    The masks of the blocks in flight are kept (at most two) so that scoring a block reuses
-    them instead of building them again on the main thread.
-    """
-
-    def __init__(
-        self, x: np.ndarray, n_masks: int, cells: int, p: float, seed: int, images: np.ndarray
-    ) -> None:
-        spatial = x.shape[2:]
-        self.cells, self.p, self.seed = cells, p, seed
-        self.cell = [math.ceil(s / cells) for s in spatial]
-        self.upsampled = [(cells + 1) * c for c in self.cell]
-        self.x, self.images, self.spatial = x, images, spatial
-        self.n_items = len(images)
-        self.item_shape = x.shape[1:]
-        self.n_masks = n_masks
-        self._blocks: dict[tuple[int, int], np.ndarray] = {}
-
-    def grid_and_shift(self, mask: int) -> tuple[np.ndarray, list[int]]:
-        rng = np.random.default_rng((self.seed, int(mask)))
-        grid = (rng.random([self.cells] * len(self.spatial)) < self.p).astype(np.float32)
-        return grid, [int(rng.integers(0, c)) for c in self.cell]
-
-    def masks(self, indices: np.ndarray) -> np.ndarray:
-        """(B, *spatial) float32 masks for mask indices."""
-        drawn = [self.grid_and_shift(m) for m in indices]
-        big = resize(np.stack([g for g, _ in drawn]), self.upsampled, align_corners=False)
-        out = np.empty((len(indices), *self.spatial), np.float32)
-        for b, (_, shift) in enumerate(drawn):
-            window = tuple(slice(s, s + n) for s, n in zip(shift, self.spatial, strict=True))
-            out[b] = big[(b, *window)]
-        return out
-
-    def mask_index(self, start: int, stop: int) -> np.ndarray:
-        return np.arange(start, stop) % self.n_masks
-
-    def block_masks(self, start: int, stop: int) -> np.ndarray:
-        """Masks of items [start, stop), from the block built by `fill`; older blocks are freed."""
-        for (lo, hi), masks in list(self._blocks.items()):
-            if hi <= start:
-                del self._blocks[(lo, hi)]
-            elif lo <= start and stop <= hi:
-                return masks[start - lo : stop - lo]
-        return self.masks(self.mask_index(start, stop))
-
-    def fill(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
-        masks = self.masks(self.mask_index(start, stop))
-        self._blocks[(start, stop)] = masks
-        batch = out[: stop - start]
-        np.multiply(self.x[self.images[start:stop]], masks[:, None], out=batch)
-        return batch
+__all__ = ["RISE", "RiseMasks"]
 
 
 @register
@@ -97,11 +38,7 @@ class RISE(Method):
     score: str = choice("prob", SCORE_KINDS, "class score that weights a mask", what="RISE score")
 
     def explain(self, ctx: Context) -> MethodOutput:
-        if self.cells > min(ctx.input_size):
-            raise OptionError(
-                f"rise: cells must be at most the input's smallest side "
-                f"{min(ctx.input_size)}, got {self.cells}"
-            )
+        check_cells(self.name, self.cells, ctx.input_size)
         n_images = len(ctx.x)
         images = np.repeat(np.arange(n_images), self.n_masks)
         perturbation = RiseMasks(ctx.x, self.n_masks, self.cells, self.p, self.seed, images)

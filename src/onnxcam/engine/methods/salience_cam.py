@@ -44,6 +44,7 @@ class SalienceCAM(Method):
     """
 
     name = "salience-cam"
+    uses_gradients = True
     passes = "1 + channels backward"
 
     absolute: bool = flag(True, "absolute value of each channel's input gradient")

@@ -21,6 +21,7 @@ class XGradCAM(ChannelWeightMethod):
     """
 
     name = "xgrad-cam"
+    uses_gradients = True
     passes = "1 backward"
 
     eps: float = number(1e-7, "added to the channel's sum of activations", low=0)

@@ -11,16 +11,16 @@ from onnxcam.serving.explainer.site import Site
 
 
 def ablation_cam(site: Site) -> str:
-    b, acts, logits, targets = site.b, site.acts, site.logits, site.targets
+    b, acts = site.b, site.acts
     k = site.layer_shape[0]
     plan = Plan(k, site.chunk)
     keep = (1 - np.eye(k, dtype=np.float32))[:, :, None, None]
     table = b.const(plan.padded(keep), np.float32)
-    body = tail_body(plan, site.tail_forward(), acts, site.cut.crossing, targets, table, False)
+    cut = site.cut.crossing
+    body = tail_body(plan, site.tail_forward(), acts, cut, site.picked, table, False)
     ablated = loop_scores(b, plan, body)
-    y = b.reshape(
-        b.op("GatherElements", [logits, b.reshape(targets, [[-1, 1]])], axis=1), [[-1, 1]]
-    )
+    y = site.row_scores()
+    acts = site.per_row(acts)
     safe = b.op("Greater", [b.op("Abs", [y]), b.const(SAFE_SCORE, np.float32)])
     one, zero = b.const(1.0, np.float32), b.const(0.0, np.float32)
     ratio = b.op("Div", [b.op("Sub", [y, ablated]), b.op("Where", [safe, y, one])])

@@ -128,8 +128,11 @@ def minmax(b: NodeBuilder, x: str, axes: list[int], eps: float) -> str:
     return b.op("Mul", [b.op("Sub", [x, lo]), scale])
 
 
-def pick(b: NodeBuilder, scores: str, targets: str, n_items: int) -> str:
-    """scores (N, c, classes) -> (N, c): the value at each image's target class."""
+def pick(b: NodeBuilder, scores: str, targets: str | None, n_items: int) -> str:
+    """scores (N, c, classes) -> (N, c): the value at each image's target class; for targets
+    None, every class: (N * classes, c), a row per (image, class)."""
+    if targets is None:
+        return b.reshape(b.op("Transpose", [scores], perm=[0, 2, 1]), [[-1, n_items]])
     shape = b.op("Concat", [b.dims(scores, 0, 1), b.ints([n_items, 1])], axis=0)
     index = b.op("Expand", [b.reshape(targets, [[-1, 1, 1]]), shape])
     return b.reshape(b.op("GatherElements", [scores, index], axis=2), [[0, -1]])

@@ -1,4 +1,4 @@
-"""One self-contained ONNX graph that explains: input batch -> (logits, top class, map).
+"""One self-contained ONNX graph that explains: input batch -> (logits, explained class, map).
 
 The graph holds the model's forward pass with the target layer kept, ArgMax for the class, the
 method's perturbations built in-graph, their passes run in a Loop over blocks of `chunk`
@@ -6,6 +6,11 @@ channels (or locations) so that memory stays at batch x chunk perturbed inputs, 
 ReLU, resize (linear, half_pixel: PyTorch's align_corners=False) and min-max normalisation with
 the engine's epsilon and constant-map rule. Any ONNX runtime or inference server runs it with no
 Python. The numbers are the engine's default profiles (each method's module says which).
+
+Options: `target_input` adds an int64 input `target_class` (N,), the class of each row (-1: the top
+one); `all_classes` returns the maps of every class at once, (N, classes, H, W), each row of
+an (image, class) pair weighted as its own explanation; `uint8` scales the map to 0..255 and
+rounds it in the graph, so a server sends a quarter of the bytes.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from onnxcam.serving.explainer.site import Site
 BUILDERS = {"score-cam": score_cam, "recipro-cam": recipro_cam, "ablation-cam": ablation_cam}
 METHODS = tuple(BUILDERS)
 OUTPUTS = ("logits", "target", "map")
+TARGET_INPUT = "target_class"
 METADATA_KEY = "onnxcam.explainer"
 MIN_OPSET = 13  # Resize without roi, ReduceSum with axes as input
 DEFAULT_CHUNK = 16
@@ -41,8 +47,12 @@ def build_explainer(
     method: str = "score-cam",
     layer: str = "auto",
     chunk: int = DEFAULT_CHUNK,
+    target_input: bool = False,
+    all_classes: bool = False,
+    uint8: bool = False,
 ) -> onnx.ModelProto:
-    """The explainer graph of `model` at `layer`: input batch -> logits, target, map."""
+    """The explainer graph of `model` at `layer`: input batch (and `target` where
+    target_input) -> logits, target, map (see the module docstring for the options)."""
     if method not in BUILDERS:
         raise ArgumentError(
             f"unknown method {method!r} for an explainer graph: expected one of "
@@ -83,17 +93,30 @@ def build_explainer(
     x = spec.name
     logits = b.reshape(info.logits, [[0, -1]])
     targets = b.op("ArgMax", [logits], axis=1, keepdims=0)
+    if target_input:  # -1: the top class
+        given = TARGET_INPUT
+        below = b.op("Less", [given, b.const(0, np.int64)])
+        targets = b.op("Where", [below, targets, given])
+    classes = _classes(info) if all_classes else None
     size_hw = b.dims(x, 2, 4)
-    site = Site(b, info, x, layer, logits, targets, size_hw, tuple(layer_shape[1:]), chunk)
+    site = Site(b, info, x, layer, logits, targets, size_hw, tuple(layer_shape[1:]), chunk, classes)
     raw = BUILDERS[method](site)
     cam = minmax(b, resize(b, raw, size_hw), [2, 3], MAP_EPS)
-    final = [logits, targets, b.reshape(cam, [b.dims(x, 0, 1), size_hw])]
+    per_image = [b.dims(x, 0, 1)] if classes is None else [b.dims(x, 0, 1), [classes]]
+    cam = b.reshape(cam, [*per_image, size_hw])
+    if uint8:
+        scaled = b.op("Round", [b.op("Mul", [cam, b.const(255.0, np.float32)])])
+        cam = b.op("Cast", [scaled], to=TensorProto.UINT8)
+    final = [logits, targets, cam]
     b.nodes.extend(
         helper.make_node("Identity", [src], [dst], name=f"{PREFIX}{dst}")
         for src, dst in zip(final, OUTPUTS, strict=True)
     )
     main = graph.needed_nodes(info.model.graph.node, [info.logits, layer, *_outer_reads(b.nodes)])
-    explainer = _assemble(info, main + b.nodes, initializers, method, x)
+    explainer = _assemble(info, main + b.nodes, initializers, method, x, target_input, uint8)
+    if classes is not None:
+        dims = explainer.graph.output[2].type.tensor_type.shape.dim
+        dims.insert(1, onnx.TensorShapeProto.Dimension(dim_value=classes))
     info_entry = {
         "method": method,
         "layer": layer,
@@ -101,6 +124,9 @@ def build_explainer(
         "outputs": OUTPUTS,
         "input": x,
         "cost_per_image": cost_per_image(method, tuple(layer_shape[1:])),
+        "target_input": target_input,
+        "all_classes": all_classes,
+        "uint8": uint8,
     }
     explainer.metadata_props.add(key=METADATA_KEY, value=json.dumps(info_entry))
     onnx.checker.check_model(explainer)
@@ -120,8 +146,23 @@ def cost_per_image(method: str, layer_shape: tuple[int, ...]) -> dict[str, int |
     return {"forward": 1, "passes": channels, "through": through, "per": "channel"}
 
 
-def _assemble(info: graph.ModelInfo, nodes, initializers, method: str, x: str) -> onnx.ModelProto:
-    """The explainer model: the nodes, the model's input, the three outputs, its metadata."""
+def _classes(info: graph.ModelInfo) -> int:
+    """The number of classes, which maps of all classes need known."""
+    spec = info.specs.get(info.logits)
+    shape = None if spec is None else spec.shape
+    if shape is None or not all(isinstance(d, int) for d in shape[1:]):
+        raise ModelError(
+            f"maps of all classes need the number of classes: the class scores "
+            f"{info.logits!r} have shape {shape}"
+        )
+    return int(np.prod(shape[1:]))
+
+
+def _assemble(
+    info: graph.ModelInfo, nodes, initializers, method: str, x: str, target_input: bool, uint8: bool
+) -> onnx.ModelProto:
+    """The explainer model: the nodes, the model's input (and the target input), the three
+    outputs, its metadata."""
     model, spec = info.model, info.input
     n_dim = spec.shape[0] if isinstance(spec.shape[0], str) else "N"
     logit_spec = info.specs.get(info.logits)
@@ -133,12 +174,17 @@ def _assemble(info: graph.ModelInfo, nodes, initializers, method: str, x: str) -
     outputs = [
         helper.make_tensor_value_info(OUTPUTS[0], TensorProto.FLOAT, [n_dim, classes]),
         helper.make_tensor_value_info(OUTPUTS[1], TensorProto.INT64, [n_dim]),
-        helper.make_tensor_value_info(OUTPUTS[2], TensorProto.FLOAT, [n_dim, *spec.shape[2:]]),
+        helper.make_tensor_value_info(
+            OUTPUTS[2], TensorProto.UINT8 if uint8 else TensorProto.FLOAT, [n_dim, *spec.shape[2:]]
+        ),
     ]
+    inputs = [next(v for v in model.graph.input if v.name == x)]
+    if target_input:
+        inputs.append(helper.make_tensor_value_info(TARGET_INPUT, TensorProto.INT64, [n_dim]))
     body = helper.make_graph(
         nodes,
         f"{model.graph.name or 'model'}_{method.replace('-', '_')}",
-        [next(v for v in model.graph.input if v.name == x)],
+        inputs,
         outputs,
         initializers,
     )
@@ -159,7 +205,7 @@ def _free_output_names(model: onnx.ModelProto) -> onnx.ModelProto:
             f"the model's input is named {graph.model_input(model).name!r}: expected a name "
             f"other than the explainer's outputs {', '.join(OUTPUTS)}"
         )
-    renamed = {name: f"{PREFIX}model/{name}" for name in OUTPUTS}
+    renamed = {name: f"{PREFIX}model/{name}" for name in (*OUTPUTS, TARGET_INPUT)}
     for node in g.node:
         for field in (node.input, node.output):
             for i, name in enumerate(field):

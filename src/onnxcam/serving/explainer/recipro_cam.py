@@ -18,7 +18,7 @@ def recipro_cam(site: Site) -> str:
     one_hot = np.eye(n_locations, dtype=np.float32).reshape(n_locations, 1, *spatial)
     table = b.const(plan.padded(one_hot), np.float32)
     body = tail_body(
-        plan, site.tail_forward(), site.acts, site.cut.crossing, site.targets, table, True
+        plan, site.tail_forward(), site.acts, site.cut.crossing, site.picked, table, True
     )
     scores = loop_scores(b, plan, body)
     return minmax(b, b.reshape(scores, [[-1, 1, *spatial]]), [2, 3], MAP_EPS)

@@ -37,9 +37,10 @@ def score_cam(site: Site) -> str:
             ],
         )
         items = bb.reshape(masked, [[-1], bb.dims(x, 1, 4)])
-        return pick(bb, forward.scores(bb, [items], plan.chunk), site.targets, plan.chunk)
+        return pick(bb, forward.scores(bb, [items], plan.chunk), site.picked, plan.chunk)
 
     scores = loop_scores(b, plan, body)
+    acts = site.per_row(acts)
     lo = b.reduce("ReduceMin", acts, [2, 3], keepdims=False)
     valid = b.op("Greater", [b.reduce("ReduceMax", acts, [2, 3], keepdims=False), lo])
     lowest = b.const(np.finfo(np.float32).min, np.float32)

@@ -9,13 +9,15 @@ import onnx
 
 from onnxcam.engine import graph
 from onnxcam.engine.graph.builder import NodeBuilder
-from onnxcam.serving.explainer.blocks import Forward
+from onnxcam.serving.explainer.blocks import Forward, repeat_items
 
 
 @dataclass
 class Site:
-    """x: the input; acts: the layer (N, K, h, w); logits: (N, classes); targets: (N,) the top
-    class; size_hw: the input's (H, W) as a tensor; chunk: perturbations per Loop step."""
+    """x: the input; acts: the layer (N, K, h, w); logits: (N, classes); targets: (N,) the
+    explained class; size_hw: the input's (H, W) as a tensor; chunk: perturbations per Loop
+    step; classes: the number of classes where every class is explained (then a row of the
+    scores and maps is an (image, class) pair, image-major), else None."""
 
     b: NodeBuilder
     info: graph.ModelInfo
@@ -26,6 +28,23 @@ class Site:
     size_hw: str
     layer_shape: tuple[int, int, int]
     chunk: int
+    classes: int | None = None
+
+    @property
+    def picked(self) -> str | None:
+        """What `blocks.pick` reads: the targets, or None for every class."""
+        return None if self.classes is not None else self.targets
+
+    def per_row(self, t: str) -> str:
+        """A per-image tensor (N, ...) as one per row: repeated per class for every class."""
+        return t if self.classes is None else repeat_items(self.b, t, self.classes)
+
+    def row_scores(self) -> str:
+        """(rows, 1) unperturbed score of each row's class."""
+        if self.classes is not None:
+            return self.b.reshape(self.logits, [[-1, 1]])
+        index = self.b.reshape(self.targets, [[-1, 1]])
+        return self.b.reshape(self.b.op("GatherElements", [self.logits, index], axis=1), [[-1, 1]])
 
     @property
     def model(self) -> onnx.ModelProto:

@@ -3,7 +3,7 @@ matrix's class-token row read on the grid, and the maps made from it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -18,6 +18,8 @@ HEAD_FUSIONS = ("mean", "max", "min")
 class AttentionMethod(Method):
     """A method that reads the attention probabilities of a transformer's blocks (found in the
     graph, engine/graph/attention.py) rather than the target layer."""
+
+    uses_layer: ClassVar[bool] = False
 
 
 def fuse_heads(probabilities: np.ndarray, how: str) -> np.ndarray:

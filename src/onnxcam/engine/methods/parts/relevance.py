@@ -1,6 +1,7 @@
 """Relevance at the input for LRP and the SR map: one ONNX graph (the BatchNorm-folded model
 plus the relevance sweep, engine/backward/relevance) seeded at the class scores with the
-explained class's logit, so the relevance starts at y_c.
+explained class's logit, so the relevance starts at y_c; under a region or box target, at the
+model's output with the target's gradient times that output (ModelViews.relevance_seed).
 
 The z^B bounds default to what pixels 0 and 1 become under the preprocessing stored in the
 model (for EfficientNet's (x - 0.5) / 0.5: -1 and 1); a model without one gets 0 and 1."""
@@ -61,9 +62,9 @@ class RelevanceMethod(Method):
         (`absorbed`). Both near 1 together where nothing was lost or created on the way."""
         runner = ctx.views.relevance(self.rules_for(ctx.views.model, ctx.x.shape[1]))
         score = ctx.logits[np.arange(len(ctx.x)), ctx.targets].astype(np.float64)
-        seed = one_hot(ctx.targets, ctx.logits.shape[1]) * score[:, None].astype(np.float32)
+        rows = one_hot(ctx.targets, ctx.logits.shape[1])
         source = graph.model_input(ctx.views.model).name
-        feeds = ctx.views.score_seed(runner, seed)
+        feeds = ctx.views.relevance_seed(runner, ctx.x, rows, score, ctx.batch_size)
         names = [backward.grad_name(source), backward.tally_name(ABSORBED)]
         relevance, absorbed = runner.run(ctx.x, names, ctx.batch_size, feeds)
         total = relevance.reshape(len(relevance), -1).sum(axis=1, dtype=np.float64)

@@ -1,0 +1,68 @@
+"""D-RISE (Petsiuk et al., CVPR 2021): RISE's masks weighted by detection similarity."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes_of
+from onnxcam.engine.methods.parts.random_masks import MAX_MASKS, RiseMasks, check_cells
+from onnxcam.engine.methods.registry import register
+from onnxcam.engine.options import integer, number, seed
+from onnxcam.engine.targets import softmax
+from onnxcam.kernels import minmax_normalize
+
+
+@register
+class DRISE(Method):
+    """D-RISE (Petsiuk, Jain, Manjunatha, Lee, Cruz, Saenko, CVPR 2021): random masks, each
+    weighted by how well the masked input still detects the explained box.
+
+    S_t = 1/(N p) sum_i w_i^t M_i, w_i^t = max_j IoU(d_t, d_j) cos(c_t, c_j) o_j over the
+    detections (anchors) d_j of X * M_i: the box target's D-RISE score. Every box of the
+    target (all of `detection` targets' boxes, `detections` for every box found) is
+    explained by the same masked passes (`Explanation.instances`); a class or region target
+    weighs masks by its score (a class's probability). Masks are RISE's.
+    """
+
+    uses_layer: ClassVar[bool] = False
+
+    name = "d-rise"
+    passes = "`n_masks`"
+
+    n_masks: int = integer(4000, "random masks per input", low=1, most=MAX_MASKS)
+    cells: int = integer(16, "grid cells per axis (at most the input's smallest side)", low=1)
+    p: float = number(0.5, "probability that a cell is kept", low=0, high=1, low_open=True)
+    seed: int = seed()
+
+    def explain(self, ctx: Context) -> MethodOutput:
+        check_cells(self.name, self.cells, ctx.input_size)
+        n_images, n_instances = len(ctx.x), ctx.logits.shape[1]
+        images = np.repeat(np.arange(n_images), self.n_masks)
+        perturbation = RiseMasks(ctx.x, self.n_masks, self.cells, self.p, self.seed, images)
+        saliency = np.zeros((n_images, n_instances, *ctx.input_size), np.float64)
+
+        def accumulate(start: int, stop: int, _: np.ndarray, out: np.ndarray) -> None:
+            weights = out.reshape(len(out), -1).astype(np.float64)
+            if not ctx.raw_scores:
+                weights = softmax(weights)
+            masks = perturbation.block_masks(start, stop)
+            owners = images[start:stop]
+            for n in np.unique(owners):
+                saliency[n] += np.tensordot(weights[owners == n], masks[owners == n], axes=(0, 0))
+
+        ctx.scorer.score(perturbation, ctx.targets[images], "logit", self.name, accumulate)
+        every = (saliency / (self.n_masks * self.p)).astype(np.float32)
+        raw = every[np.arange(n_images), ctx.targets]
+        maps, constant = minmax_normalize(raw, 1e-8)
+        flat, _ = minmax_normalize(every.reshape(-1, *ctx.input_size), 1e-8)
+        metadata = {
+            "n_masks": self.n_masks,
+            "cells": self.cells,
+            "p": self.p,
+            "seed": self.seed,
+            **passes_of(images, n_images),
+            "constant_maps": constant.tolist(),
+        }
+        return MethodOutput(raw, maps, None, metadata, instances=flat.reshape(every.shape))
