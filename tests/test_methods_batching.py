@@ -24,6 +24,7 @@ def test_every_method_is_covered():
         "ablation-cam",
         "abs-cam",
         "attention-rollout",
+        "d-rise",
         "eigen-cam",
         "faster-score-cam",
         "grad-cam",
