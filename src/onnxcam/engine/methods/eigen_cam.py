@@ -28,8 +28,9 @@ def first_singular_pair(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def first_component(activations: np.ndarray, sign: str = "mean") -> tuple[np.ndarray, np.ndarray]:
-    """(projection (*s), vector (K,)) of one image's centred (positions, K) activations."""
-    matrix = np.nan_to_num(activations.reshape(activations.shape[0], -1).T.astype(np.float64))
+    """(projection (*s), vector (K,)) of one image's centred (positions, K) activations (finite:
+    the forward pass checks them)."""
+    matrix = activations.reshape(activations.shape[0], -1).T.astype(np.float64)
     centred = matrix - matrix.mean(axis=0)
     projection, vector = first_singular_pair(centred)
     if sign == "mean":
