@@ -70,7 +70,7 @@ def conv(em, node, grads, needs):
     reach = [d * (k - 1) for d, k in zip(dilations, kernel, strict=True)]
     fits = all(p <= r for p, r in zip(pads, reach * 2, strict=True))
     if group > 1 and weights is not None and fits:
-        g = _spaced(em, grads[0], rank, strides, sizes_out)
+        g = _spaced(em, grads[0], weights.shape[0], strides, x)
         conv_pads = [r - p for r, p in zip(reach * 2, pads, strict=True)]
         conv_pads[n:] = [p + e for p, e in zip(conv_pads[n:], extra, strict=True)]
         flipped = em.const(adjoint_weights(weights, group), like=x)
@@ -91,23 +91,13 @@ def adjoint_weights(weights: np.ndarray, group: int) -> np.ndarray:
     return np.ascontiguousarray(flipped.reshape(group * per_group, out // group, *kernel))
 
 
-def _spaced(em, g: str, rank: int, strides: list[int], sizes: list[int]) -> str:
-    """g (of rank `rank`, spatial `sizes`) with stride - 1 zeros between neighbours along each
-    strided axis."""
-    current = list(sizes)
-    for i, stride in enumerate(strides):
-        if stride == 1:
-            continue
-        axis = 2 + i
-        pads = [0] * (2 * (rank + 1))
-        pads[rank + 1 + axis + 1] = stride - 1  # after each value, on a new axis behind it
-        wide = em.op("Pad", [em.unsqueeze(g, [axis + 1]), em.ints(pads)])
-        shape = [0, 0, *current]
-        shape[axis] = current[i] * stride
-        merged = em.op("Reshape", [wide, em.ints(shape)])
-        current[i] = (current[i] - 1) * stride + 1
-        g = em.op("Slice", [merged, em.ints([0]), em.ints([current[i]]), em.ints([axis])])
-    return g
+def _spaced(em, g: str, channels: int, strides: list[int], like: str) -> str:
+    """g with stride - 1 zeros between neighbours along each strided axis: a ConvTranspose of
+    1 x 1 ones per channel, which ORT runs several times faster than the same Pad."""
+    if all(s == 1 for s in strides):
+        return g
+    ones = em.const(np.ones((channels, 1, *[1] * len(strides))), like=like)
+    return em.op("ConvTranspose", [g, ones], strides=strides, group=channels)
 
 
 @GRADIENT.register("ConvTranspose")
