@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import attention_reference as ref
 from scorecam import emit
-from vit import seconds, vit_b16
-
-import onnxcam
-from onnxcam.exporters import from_torch
+from vit import exported, seconds
 
 
 def torch_maps(model, x: np.ndarray, method: str, targets: np.ndarray) -> np.ndarray:
@@ -50,12 +46,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8)
     args = parser.parse_args()
-    model = vit_b16()
-    x = np.random.default_rng(0).standard_normal((args.images, 3, 224, 224)).astype(np.float32)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "vit-b16.onnx"
-        from_torch(model, torch.from_numpy(x[:2]), path)
-        explainer = onnxcam.Explainer(path, batch_size=args.batch, progress=False)
+    with exported(args.images, args.batch) as (model, x, explainer):
         for method in ("attention-rollout", "gradient-rollout", "legrad"):
             explainer.explain(x[:1], method)  # builds the method's graphs
             ours = seconds(lambda m=method: explainer.explain(x, m)) / len(x)

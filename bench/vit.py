@@ -16,6 +16,7 @@ Prints one JSON line per measurement:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -38,6 +39,17 @@ def vit_b16() -> torch.nn.Module:
     torch.manual_seed(0)
     config = transformers.ViTConfig(num_labels=1000)  # 224 px, patch 16, 12 x 768, 12 heads
     return Logits(transformers.ViTForImageClassification(config)).eval()
+
+
+@contextlib.contextmanager
+def exported(images: int, batch: int):
+    """(torch model, inputs, onnxcam Explainer of its export) for the ViT-B/16 shape."""
+    model = vit_b16()
+    x = np.random.default_rng(0).standard_normal((images, 3, 224, 224)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "vit-b16.onnx"
+        from_torch(model, torch.from_numpy(x[:2]), path)
+        yield model, x, onnxcam.Explainer(path, batch_size=batch, progress=False)
 
 
 def seconds(run, rounds: int = 2) -> float:
@@ -81,12 +93,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
-    model = vit_b16()
-    x = np.random.default_rng(0).standard_normal((args.images, 3, 224, 224)).astype(np.float32)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "vit-b16.onnx"
-        from_torch(model, torch.from_numpy(x[:2]), path)
-        explainer = onnxcam.Explainer(path, batch_size=args.batch, progress=False)
+    with exported(args.images, args.batch) as (model, x, explainer):
         module = explainer.layer_info.scope
         explainer.explain(x[:1], "grad-cam")  # builds the backward graph
         ours = seconds(lambda: explainer.explain(x, "grad-cam")) / len(x)

@@ -75,10 +75,9 @@ class Spec:
     grid: str
 
 
-def _vit():
-    import transformers
-
-    config = transformers.ViTConfig(
+def _vit_config(config_class):
+    """The toy size of the ViT family: 32 px, patch 8, 2 blocks of width 32, 4 heads."""
+    return config_class(
         image_size=SIZE,
         patch_size=8,
         hidden_size=32,
@@ -87,21 +86,18 @@ def _vit():
         intermediate_size=64,
         num_labels=5,
     )
-    return Logits(transformers.ViTForImageClassification(config))
+
+
+def _vit():
+    import transformers
+
+    return Logits(transformers.ViTForImageClassification(_vit_config(transformers.ViTConfig)))
 
 
 def _deit():
     import transformers
 
-    config = transformers.DeiTConfig(
-        image_size=SIZE,
-        patch_size=8,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        num_labels=5,
-    )
+    config = _vit_config(transformers.DeiTConfig)
     return Logits(transformers.DeiTForImageClassificationWithTeacher(config))
 
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 
-from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes_of
-from onnxcam.engine.methods.parts.random_masks import MAX_MASKS, RiseMasks, check_cells
+from onnxcam.engine.methods.base import Context, MethodOutput, passes_of
+from onnxcam.engine.methods.parts.random_masks import RandomMaskMethod, RiseMasks, check_cells
 from onnxcam.engine.methods.registry import register
-from onnxcam.engine.options import integer, number, seed
+from onnxcam.engine.options import integer
 from onnxcam.engine.targets import softmax
 from onnxcam.kernels import minmax_normalize
 
 
 @register
-class DRISE(Method):
+class DRISE(RandomMaskMethod):
     """D-RISE (Petsiuk, Jain, Manjunatha, Lee, Cruz, Saenko, CVPR 2021): random masks, each
     weighted by how well the masked input still detects the explained box.
 
@@ -26,15 +24,10 @@ class DRISE(Method):
     weighs masks by its score (a class's probability). Masks are RISE's.
     """
 
-    uses_layer: ClassVar[bool] = False
-
     name = "d-rise"
     passes = "`n_masks`"
 
-    n_masks: int = integer(4000, "random masks per input", low=1, most=MAX_MASKS)
     cells: int = integer(16, "grid cells per axis (at most the input's smallest side)", low=1)
-    p: float = number(0.5, "probability that a cell is kept", low=0, high=1, low_open=True)
-    seed: int = seed()
 
     def explain(self, ctx: Context) -> MethodOutput:
         check_cells(self.name, self.cells, ctx.input_size)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 
-from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes_of
-from onnxcam.engine.methods.parts.random_masks import MAX_MASKS, RiseMasks, check_cells
+from onnxcam.engine.methods.base import Context, MethodOutput, passes_of
+from onnxcam.engine.methods.parts.random_masks import RandomMaskMethod, RiseMasks, check_cells
 from onnxcam.engine.methods.registry import register
-from onnxcam.engine.options import choice, integer, number, seed
+from onnxcam.engine.options import choice
 from onnxcam.engine.targets import SCORE_KINDS
 from onnxcam.kernels import minmax_normalize
 
@@ -17,7 +15,7 @@ __all__ = ["RISE", "RiseMasks"]
 
 
 @register
-class RISE(Method):
+class RISE(RandomMaskMethod):
     """RISE (Petsiuk, Das, Saenko, BMVC 2018): random masks weighted by the class score.
 
     S = 1/(N p) sum_i p^c(X * M_i) M_i; each mask a random binary grid of `cells` per axis
@@ -26,15 +24,9 @@ class RISE(Method):
     with N, and the map does not depend on batching or provider.
     """
 
-    uses_layer: ClassVar[bool] = False
-
     name = "rise"
     passes = "`n_masks`"
 
-    n_masks: int = integer(4000, "random masks per input", low=1, most=MAX_MASKS)
-    cells: int = integer(7, "grid cells per axis (at most the input's smallest side)", low=1)
-    p: float = number(0.5, "probability that a cell is kept", low=0, high=1, low_open=True)
-    seed: int = seed()
     score: str = choice("prob", SCORE_KINDS, "class score that weights a mask", what="RISE score")
 
     def explain(self, ctx: Context) -> MethodOutput:

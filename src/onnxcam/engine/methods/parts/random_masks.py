@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from onnxcam.engine.options import OptionError
+from onnxcam.engine.methods.base import Method
+from onnxcam.engine.options import OptionError, integer, number, seed
 from onnxcam.engine.runner import Perturbation
 from onnxcam.kernels import resize
 
 #: Most masks per input: the papers use 2000-8000; this many costs hours on a CPU already.
 MAX_MASKS = 100_000
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class RandomMaskMethod(Method):
+    """A method that weighs random masks of the input (RISE, D-RISE): the masks' options,
+    declared once (D-RISE redeclares `cells` with its own default)."""
+
+    uses_layer: ClassVar[bool] = False
+
+    n_masks: int = integer(4000, "random masks per input", low=1, most=MAX_MASKS)
+    cells: int = integer(7, "grid cells per axis (at most the input's smallest side)", low=1)
+    p: float = number(0.5, "probability that a cell is kept", low=0, high=1, low_open=True)
+    seed: int = seed()
 
 
 def check_cells(method: str, cells: int, spatial: tuple[int, ...]) -> None:
