@@ -51,10 +51,7 @@ class DRISE(RandomMaskMethod):
         maps, constant = minmax_normalize(raw, 1e-8)
         flat, _ = minmax_normalize(every.reshape(-1, *ctx.input_size), 1e-8)
         metadata = {
-            "n_masks": self.n_masks,
-            "cells": self.cells,
-            "p": self.p,
-            "seed": self.seed,
+            **self.mask_metadata(),
             **passes_of(images, n_images),
             "constant_maps": constant.tolist(),
         }

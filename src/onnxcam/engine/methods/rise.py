@@ -46,10 +46,7 @@ class RISE(RandomMaskMethod):
         raw = (saliency / (self.n_masks * self.p)).astype(np.float32)
         maps, constant = minmax_normalize(raw, 1e-8)
         metadata = {
-            "n_masks": self.n_masks,
-            "cells": self.cells,
-            "p": self.p,
-            "seed": self.seed,
+            **self.mask_metadata(),
             **passes_of(images, n_images),
             "constant_maps": constant.tolist(),
         }

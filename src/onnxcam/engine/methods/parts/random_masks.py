@@ -29,6 +29,10 @@ class RandomMaskMethod(Method):
     p: float = number(0.5, "probability that a cell is kept", low=0, high=1, low_open=True)
     seed: int = seed()
 
+    def mask_metadata(self) -> dict[str, int | float]:
+        """The masks' options as a result records them."""
+        return {"n_masks": self.n_masks, "cells": self.cells, "p": self.p, "seed": self.seed}
+
 
 def check_cells(method: str, cells: int, spatial: tuple[int, ...]) -> None:
     """The grid may not be finer than the input."""
