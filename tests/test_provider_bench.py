@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from onnxcam.benchmark.providers import add_differences, skip_reason
+from onnxcam.benchmark.providers import add_differences, rank_correlation, skip_reason
 from onnxcam.cli import main
 from onnxcam.engine.ort import onnxruntime as ort
 
@@ -145,3 +145,27 @@ def test_no_leaked_semaphores_after_a_long_method(tmp_path, lite0_onnx):
     )
     assert done.returncode == 0, done.stderr
     assert "leaked semaphore" not in done.stderr and done.stderr == ""
+
+
+def test_int8_runs_the_perturbation_methods_and_skips_the_gradient_ones(tmp_path, resnet_onnx):
+    out = tmp_path / "bench"
+    args = ["bench", str(resnet_onnx), "--providers", "cpu", "--batch-sizes", "4"]
+    args += ["--methods", "rise,grad-cam", "--rounds", "2", "--int8", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in (out / "bench.jsonl").read_text().splitlines()]
+    int8 = {r["method"]: r for r in rows if r["bench"] == "explain" and r["precision"] == "int8"}
+    assert int8["rise"]["status"] == "ok" and 0.5 < int8["rise"]["rank_corr_vs_cpu"] <= 1
+    assert int8["rise"]["max_abs_diff_vs_cpu"] > 0  # int8 is not float32
+    assert int8["grad-cam"]["status"] == "skipped"
+    assert "no gradient through DequantizeLinear" in int8["grad-cam"]["reason"]
+    fp32 = [r for r in rows if r["bench"] == "explain" and r["precision"] == "fp32"]
+    assert all(r["rank_corr_vs_cpu"] == 1.0 for r in fp32)
+
+
+def test_rank_correlation_is_spearmans_median():
+    a = np.arange(12, dtype=np.float32).reshape(2, 2, 3)
+    b = a.copy()
+    b[1] = -b[1]
+    assert rank_correlation(a, a) == 1.0
+    assert rank_correlation(b[1:], a[1:]) == -1.0
+    assert rank_correlation(np.zeros_like(a), a) is None  # constant maps have no ranks

@@ -10,7 +10,10 @@ itself, so what it allocated (semaphores included) is released, not leaked. A pr
 this ONNX Runtime build lacks is reported as skipped, never as a failure. `--fp16` adds a
 half-precision run on CUDA (the model converted with onnxconverter-common, inputs and outputs
 kept float32); on other providers the fp16 run is reported as skipped, since ORT's CPU kernels
-compute fp16 models in float32 anyway.
+compute fp16 models in float32 anyway. `--int8` adds an int8 run on the CPU and OpenVINO
+providers (benchmark/quantize.py); methods that cannot run on the quantized graph (gradients,
+LRP) are reported as skipped. Every map is compared with the CPU float32 maps by its largest
+difference and its Spearman rank correlation (the median over the inputs).
 Results: bench.jsonl (one JSON object per line), bench.md (Markdown tables) and bench.png.
 """
 
@@ -30,10 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from onnxcam.errors import ArgumentError
+from onnxcam.errors import ArgumentError, OnnxcamError
 
 FP16_PROVIDERS = ("cuda",)
+INT8_PROVIDERS = ("cpu", "openvino")
 FREE_SIZE = 224  # spatial size used where the model's input leaves it free
+CALIBRATION_INPUTS = 8  # inputs whose activation ranges set the int8 model's scales
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ def skip_reason(provider: str, precision: str = "fp32") -> str | None:
         )
     if precision == "fp16" and provider not in FP16_PROVIDERS:
         return f"fp16 is measured on {', '.join(FP16_PROVIDERS)} only"
+    if precision == "int8" and provider not in INT8_PROVIDERS:
+        return f"int8 is measured on {', '.join(INT8_PROVIDERS)} only"
     return None
 
 
@@ -105,6 +112,11 @@ def _load(model_path: str, precision: str):
         from onnxconverter_common import float16
 
         model = float16.convert_float_to_float16(model, keep_io_types=True)
+    if precision == "int8":
+        from onnxcam.benchmark.quantize import quantized
+
+        shape = graph.model_input(model).shape or ()
+        model = quantized(model, bench_inputs(shape, CALIBRATION_INPUTS, seed=2))
     return model
 
 
@@ -166,7 +178,16 @@ def measure(
         step(f"{provider} {precision} batch {batch}: forward", 1)
         images = bench_inputs(ex.input.shape, settings.images)
         for method in settings.methods:
-            ex.explain(images[:1], method)  # warm-up: compiled kernels, the tail's session
+            try:
+                ex.explain(images[:1], method)  # warm-up: compiled kernels, the tail's session
+            except OnnxcamError as err:
+                if precision != "int8":
+                    raise
+                reason = f"not on the int8 graph: {err}"[:200]
+                row = {"bench": "explain", **base, "batch_size": batch, "method": method}
+                rows.append({**row, "status": "skipped", "reason": reason})
+                step(f"{provider} {precision} batch {batch}: {method} skipped", 1)
+                continue
             started = time.perf_counter()
             result = ex.explain(images, method)
             seconds = time.perf_counter() - started
@@ -188,12 +209,28 @@ def measure(
 
 
 def add_differences(rows: list[dict], maps: dict, reference: dict, batch: int) -> None:
-    """Set max_abs_diff_vs_cpu on explain rows: against the CPU maps at `batch` per method."""
+    """Set max_abs_diff_vs_cpu and rank_corr_vs_cpu on explain rows: against the CPU float32
+    maps at `batch` per method."""
     for row in rows:
         if row["bench"] == "explain" and row["status"] == "ok":
             ref = reference.get((row["method"], batch))
             got = maps[(row["method"], row["batch_size"])]
             row["max_abs_diff_vs_cpu"] = None if ref is None else float(np.abs(got - ref).max())
+            row["rank_corr_vs_cpu"] = None if ref is None else rank_correlation(got, ref)
+
+
+def rank_correlation(maps: np.ndarray, reference: np.ndarray) -> float | None:
+    """The median over inputs of the Spearman correlation of two maps' pixels; None where
+    SciPy (the `metrics` extra) is missing or a map is constant."""
+    try:
+        from scipy.stats import spearmanr
+    except ImportError:
+        return None
+    values = []
+    for a, b in zip(maps, reference, strict=True):
+        if np.ptp(a) > 0 and np.ptp(b) > 0:
+            values.append(float(spearmanr(a.ravel(), b.ravel())[0]))
+    return round(float(np.median(values)), 4) if values else None
 
 
 def _measure_and_report(settings: Settings, provider: str, precision: str, messages) -> None:
@@ -241,12 +278,19 @@ def _in_fresh_process(settings: Settings, provider: str, precision: str, bar) ->
         messages.join_thread()
 
 
-def run_bench(settings: Settings, providers: list[str], fp16: bool, progress: bool = True):
+def run_bench(
+    settings: Settings,
+    providers: list[str],
+    fp16: bool,
+    progress: bool = True,
+    int8: bool = False,
+):
     """All rows: CPU first (the maps' reference), then the other providers; skips recorded."""
     from tqdm.auto import tqdm
 
     order = ["cpu", *[p for p in dict.fromkeys(providers) if p != "cpu"]]
     runs = [(p, "fp32") for p in order] + ([(p, "fp16") for p in order] if fp16 else [])
+    runs += [(p, "int8") for p in order] if int8 else []
     reasons = {run: run_skip_reason(*run) for run in runs}
     measured = sum(reason is None for reason in reasons.values())
     rows: list[dict] = []
@@ -308,13 +352,15 @@ def markdown(rows: list[dict]) -> str:
             for r in forward
         ),
         "",
-        "| provider | precision | method | batch | s/image | max abs diff vs CPU | peak host MiB |",
-        "|---|---|---|---|---|---|---|",
+        "| provider | precision | method | batch | s/image | max abs diff vs CPU "
+        "| rank corr vs CPU | peak host MiB |",
+        "|---|---|---|---|---|---|---|---|",
         *(
             f"| {r['provider']} | {r['precision']} | {r['method']} | {r['batch_size']} | "
             f"{r['seconds_per_image']} | {fmt(r.get('max_abs_diff_vs_cpu'))} | "
-            f"{r['peak_host_mib']} |"
+            f"{fmt(r.get('rank_corr_vs_cpu'))} | {r['peak_host_mib']} |"
             for r in explain
+            if r["status"] == "ok"
         ),
     ]
     skipped = [r for r in rows if r["status"] == "skipped"]

@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=20, help="timed forward batches per size")
     parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads")
     parser.add_argument("--fp16", action="store_true", help="also run in fp16 (CUDA only)")
+    parser.add_argument(
+        "--int8", action="store_true", help="also run an int8-quantized copy (CPU, OpenVINO)"
+    )
     parser.add_argument("--out", default="bench-out", help="directory for jsonl, md and png")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         args.rounds,
         args.threads,
     )
-    rows = run_bench(settings, providers, args.fp16, progress=not args.quiet)
+    rows = run_bench(settings, providers, args.fp16, progress=not args.quiet, int8=args.int8)
     write_atomic(out / "bench.jsonl", "".join(json_text(r) + "\n" for r in rows).encode())
     table = markdown(rows)
     write_atomic(out / "bench.md", table.encode())

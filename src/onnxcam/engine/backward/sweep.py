@@ -21,6 +21,10 @@ from onnxcam.engine.backward.emitter import BackwardError, Emitter
 #: A rule gets the forward node and the incoming value of each of its outputs (None where
 #: nothing flows back) and returns one value per node input (None where nothing flows on).
 Rule = Callable[[Emitter, onnx.NodeProto, list[str | None], list[bool]], list[str | None]]
+#: Ops of quantized graphs, between which values are integers: nothing can be differentiated.
+QUANTIZED_OPS = frozenset(
+    ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul")
+)
 MIN_OPSET = 16  # ScatterElements reduction="add" (MaxPool), axes as inputs everywhere
 
 
@@ -118,6 +122,11 @@ def build(
         floats = [
             need for name, need in zip(node.input, needs, strict=True) if _is_float(emitter, name)
         ]
+        if node.op_type in QUANTIZED_OPS:
+            raise BackwardError(
+                f"no {rules.name} through {node.op_type} (node {node.name or node.output[0]!r}): "
+                "a quantized graph's integer tensors carry no gradient; explain the float model"
+            )
         if not any(floats):  # it reads the input's shape only: nothing flows on
             if rules.held is not None:
                 rules.held(emitter, node, grads)
