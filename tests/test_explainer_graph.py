@@ -46,10 +46,11 @@ def test_maps_equal_the_engine(request, fixture, layer, size, method):
 
 
 def test_chunk_sets_the_loop_and_the_graph_uses_standard_ops(resnet_onnx):
-    explainer = build_explainer(onnx.load(resnet_onnx), "score-cam", "layer3", chunk=7)
-    (loop,) = [n for n in explainer.graph.node if n.op_type == "Loop"]
-    trips = {t.name: onnx.numpy_helper.to_array(t) for t in explainer.graph.initializer}
+    ablation = build_explainer(onnx.load(resnet_onnx), "ablation-cam", "layer3", chunk=7)
+    (loop,) = [n for n in ablation.graph.node if n.op_type == "Loop"]
+    trips = {t.name: onnx.numpy_helper.to_array(t) for t in ablation.graph.initializer}
     assert int(trips[loop.input[0]]) == 4  # 24 channels in blocks of 7
+    explainer = build_explainer(onnx.load(resnet_onnx), "score-cam", "layer3", chunk=7)
     assert {o.domain for o in explainer.opset_import} <= {"", "ai.onnx"}
     assert [o.name for o in explainer.graph.output] == ["logits", "target", "map"]
     info = {p.key: p.value for p in explainer.metadata_props}[METADATA_KEY]
@@ -104,3 +105,35 @@ def test_the_cli_prints_the_cost_per_image(resnet_onnx, tmp_path, capsys, method
     x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
     host = Explainer(resnet_onnx, layer="layer3", progress=False).explain(x, method)
     assert host.metadata["passes_run"] + host.metadata["passes_skipped"] == passes
+
+
+def test_channels_constant_in_every_image_run_no_pass_and_the_maps_stay_the_hosts(tmp_path):
+    """A 1 x 1 conv net: a flat image makes every channel constant, a ReLU'd negative channel
+    is constant everywhere; a batch mixing a flat and a random image, and a batch of two flat
+    ones (no channel varies: the graph still answers, with zero maps), equal the host."""
+    import torch
+
+    from onnxcam.exporters import from_torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 6, 1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(6, 3),
+    ).eval()
+    with torch.no_grad():
+        net[0].bias[2] = -1e3  # channel 2 is dead in every image
+    path = tmp_path / "flat.onnx"
+    from_torch(net, torch.randn(2, 3, 16, 16), path)
+    explainer = build_explainer(onnx.load(path), "score-cam", chunk=4)
+    host = onnxcam.Explainer(path, progress=False)
+    flat = np.full((1, 3, 16, 16), 0.5, np.float32)
+    noisy = np.random.default_rng(4).standard_normal((1, 3, 16, 16)).astype(np.float32)
+    for x in (np.concatenate([flat, noisy]), np.concatenate([flat, flat])):
+        _, targets, maps = run_explainer(explainer, x)
+        want = host.explain(x, "score-cam")
+        assert np.array_equal(targets, want.targets)
+        assert np.abs(maps - want.maps).max() <= 1e-4
+    assert np.abs(maps).max() == 0  # two flat images: nothing varies, zero maps

@@ -71,8 +71,16 @@ class Forward:
 BodyScores = Callable[[NodeBuilder, str], str]
 
 
-def loop_scores(b: NodeBuilder, plan: Plan, body_scores: BodyScores) -> str:
-    """(N, n_items) scores: a Loop over the plan's blocks, each scored by body_scores(bb, i)."""
+def loop_scores(
+    b: NodeBuilder,
+    plan: Plan,
+    body_scores: BodyScores,
+    blocks: str | None = None,
+    items: str | None = None,
+) -> str:
+    """(N, n_items) scores: a Loop over the plan's blocks, each scored by body_scores(bb, i);
+    `blocks` and `items` (1-D int64 tensors) replace the plan's counts where the graph decides
+    them (channels that are not constant)."""
     body = NodeBuilder(b.opset, f"{b.prefix}body/", b.initializers)
     i, cond = body.fresh("iteration"), body.fresh("cond")
     scores = body_scores(body, i)
@@ -89,9 +97,11 @@ def loop_scores(b: NodeBuilder, plan: Plan, body_scores: BodyScores) -> str:
             helper.make_tensor_value_info(scores, TensorProto.FLOAT, None),
         ],
     )
-    stacked = b.op("Loop", [b.ints(plan.n_blocks), ""], body=body_graph)
+    trips = b.ints(plan.n_blocks) if blocks is None else b.reshape(blocks, [[]])
+    stacked = b.op("Loop", [trips, ""], body=body_graph)
     flat = b.reshape(b.op("Transpose", [stacked], perm=[1, 0, 2]), [[0, -1]])
-    return b.op("Slice", [flat, b.ints([0]), b.ints([plan.n_items]), b.ints([1])])
+    count = b.ints([plan.n_items]) if items is None else items
+    return b.op("Slice", [flat, b.ints([0]), count, b.ints([1])])
 
 
 def repeat_items(b: NodeBuilder, t: str, chunk: int) -> str:
