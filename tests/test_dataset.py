@@ -119,7 +119,7 @@ def test_rerun_skips_done_inputs_and_retries_errors(resnet_onnx, dataset, tmp_pa
     assert (out / "maps/a.npy").stat().st_mtime_ns == stamp
     assert (out / "maps/small.npy").is_file()
     other = Job(str(resnet_onnx), str(out), method="score-cam")
-    with pytest.raises(OutputError, match=r"other settings \(method differ\)"):
+    with pytest.raises(OutputError, match=r"other settings \(changed: method\)"):
         explain_dataset(other, [str(dataset)], progress=False)
 
 

@@ -93,3 +93,14 @@ def test_crop_is_the_default_only_where_the_model_records_cropping():
         given.size_note((48, 192))
         == "input size 48x192: from --size (images reach it by --resize fit)"
     )
+
+
+def test_a_size_other_than_the_models_fixed_one_is_refused_before_any_work():
+    from onnxcam.io.inputs import input_size
+
+    with pytest.raises(InputError, match=r"--size 300x300: the model fixes its input at 224x224"):
+        input_size("300x300", ("N", 3, 224, 224))
+    assert input_size("224x224", ("N", 3, 224, 224)) == (224, 224)
+    assert input_size("300x200", ("N", 3, "h", "w")) == (300, 200)  # free axes take it
+    with pytest.raises(InputError, match=r"fixes its input at 48x\?"):
+        input_size("32x100", ("N", 3, 48, "w"))

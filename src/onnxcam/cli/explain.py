@@ -46,10 +46,11 @@ def run(args: argparse.Namespace) -> int:
         result = explainer.explain(x, method=args.method, target=target, **options)
         save(result, explainer, x, pictures, names, folder, args)
     at_layer = f" at layer {result.layer}" if result.layer is not None else ""
+    where = out if len(targets) == 1 else out / "target*"
     print(
         f"{args.method}{at_layer} on {explainer.provider}: "
-        f"{result.metadata['seconds']:.2f} s for {len(x)} input(s); manifest {out}/manifest.json"
-        + (f"; report {out}/report.html" if args.report else "")
+        f"{result.metadata['seconds']:.2f} s for {len(x)} input(s); manifest {where}/manifest.json"
+        + (f"; report {where}/report.html" if args.report else "")
     )
     return 0
 

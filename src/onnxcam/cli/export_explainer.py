@@ -50,9 +50,11 @@ def cost_line(model) -> str:
     entry = json.loads(next(p.value for p in model.metadata_props if p.key == METADATA_KEY))
     cost = entry["cost_per_image"]
     part = "the whole model" if cost["through"] == "model" else "the graph's tail after the layer"
+    most = "at most " if entry["method"] == "score-cam" else ""
+    skipped = ", channels constant in every image skipped" if most else ""
     return (
-        f"cost per image: 1 forward pass + {cost['passes']} passes of {part} (one per "
-        f"{cost['per']} of {entry['layer']}), in Loop steps of {entry['chunk']}"
+        f"cost per image: 1 forward pass + {most}{cost['passes']} passes of {part} (one per "
+        f"{cost['per']} of {entry['layer']}{skipped}), in Loop steps of {entry['chunk']}"
     )
 
 

@@ -65,8 +65,9 @@ def check_settings(out: Path, job: Job) -> None:
         )
         if changed:
             raise OutputError(
-                f"{out} holds the results of a run with other settings ({', '.join(changed)} "
-                f"differ): expected the same settings to resume, or a new --out folder"
+                f"{out} holds the results of a run with other settings (changed: "
+                f"{', '.join(changed)}): expected the same settings to resume, or a new "
+                "--out folder"
             )
     write_atomic(path, json_text(settings, indent=2, sort_keys=True).encode())
 

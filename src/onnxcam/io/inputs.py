@@ -93,6 +93,13 @@ def input_size(text: str | None, shape: Sequence | None) -> tuple[int | None, ..
         size = ()
     if len(size) != 2 or min(size) < 1 or size[0] * size[1] > MAX_INPUT_PIXELS:
         raise InputError(f"--size expects HxW such as 224x224, got {text!r}")
+    fixed = [(got, want) for got, want in zip(size, spatial, strict=True) if isinstance(want, int)]
+    if any(got != want for got, want in fixed):
+        model = "x".join(str(d) if isinstance(d, int) else "?" for d in spatial)
+        raise InputError(
+            f"--size {text}: the model fixes its input at {model}; expected that size (or no "
+            "--size)"
+        )
     return size
 
 
