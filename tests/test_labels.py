@@ -107,3 +107,13 @@ def test_titles_name_the_class_as_the_console_does():
         np.zeros((1, 4)), np.zeros((1, 4)), None, np.array([1]), np.array([[0.0, 0]]), "rise", None
     )
     assert without.title(0) == "class 1, p=0.500; rise"
+
+
+def test_the_demo_fcn_records_the_ucr_labels_so_explain_shows_them(gunpoint_torch, gunpoint):
+    from onnxcam.api import Explainer
+
+    _, path = gunpoint_torch
+    explainer = Explainer(path, progress=False)
+    assert explainer.class_names(2) == ["label 1", "label 2"]
+    result = explainer.explain(gunpoint.x_test[:2])
+    assert result.class_text(0).startswith("label ")

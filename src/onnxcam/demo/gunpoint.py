@@ -23,7 +23,27 @@ def gunpoint_fcn_onnx(directory: Path | None = None, model=None) -> Path:
         if model is None:
             model = fcn_torch.train(data.x_train, data.y_train, len(data.classes))
         from_torch(model, torch.from_numpy(data.x_test[:2]), path, layers=["block3"])
+        record_labels(path, ucr_labels(data.classes))
     return path
+
+
+def ucr_labels(classes) -> list[str]:
+    """The class names as the UCR archive labels them: index 0 is "label 1"."""
+    return [f"label {c}" for c in classes]
+
+
+def record_labels(path: Path, labels: list[str]) -> None:
+    """Write the class names into the exported model, so that every command shows them."""
+    import json
+
+    import onnx
+
+    from onnxcam.engine import metadata
+    from onnxcam.io import write_atomic
+
+    model = onnx.load(path)
+    metadata.with_entries(model, {metadata.LABELS_KEY: json.dumps(labels)})
+    write_atomic(path, model.SerializeToString())
 
 
 #: GunPoint test series shown by the demo: two of each class.
@@ -40,7 +60,7 @@ def run_timeseries_demo(out: Path, provider: str = "cpu", progress: bool = True)
     seconds = time.perf_counter() - started
     print(f"model: FCN trained on GunPoint at {model_path} ({seconds:.1f} s)")
     data = ucr.load("gunpoint")
-    labels = [f"label {c}" for c in data.classes]  # the UCR labels: index 0 is label 1
+    labels = ucr_labels(data.classes)  # also recorded in the model (older caches lack them)
     explainer = Explainer(model_path, provider=provider, progress=progress, labels=labels)
     x = data.x_test[list(DEMO_SERIES)]
     result = explainer.explain(x, method="score-cam")
