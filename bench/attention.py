@@ -21,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import attention_reference as ref
-from scorecam import emit
-from vit import exported, seconds
+from scorecam import best_of, emit
+from vit import exported
 
 
 def torch_maps(model, x: np.ndarray, method: str, targets: np.ndarray) -> np.ndarray:
@@ -49,10 +49,10 @@ def main() -> None:
     with exported(args.images, args.batch) as (model, x, explainer):
         for method in ("attention-rollout", "gradient-rollout", "legrad"):
             explainer.explain(x[:1], method)  # builds the method's graphs
-            ours = seconds(lambda m=method: explainer.explain(x, m)) / len(x)
+            ours = best_of(lambda m=method: explainer.explain(x, m)) / len(x)
             result = explainer.explain(x, method)
             chosen = result.targets
-            theirs = seconds(lambda m=method, t=chosen: torch_maps(model, x, m, t)) / len(x)
+            theirs = best_of(lambda m=method, t=chosen: torch_maps(model, x, m, t)) / len(x)
             want = torch_maps(model, x, method, chosen)
             emit(
                 "attention",

@@ -16,11 +16,10 @@ Prints one JSON line per measurement.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from PIL import Image
-from scorecam import OtherLoad, emit
+from scorecam import OtherLoad, best_of, emit
 
 import onnxcam
 from onnxcam.demo import DEMO_PREPROCESS, efficientnet_lite0_onnx
@@ -41,15 +40,6 @@ def model_inputs(images) -> np.ndarray:
     pictures = [np.asarray(fit_image(Image.fromarray(im), (224, 224), 0.875)) for im in images]
     x = [((p / 255.0 - mean) / std).transpose(2, 0, 1) for p in pictures]
     return np.stack(x).astype(np.float32)
-
-
-def best_of(run, rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def numpy_search(queries, query_pos, candidates, cand_pos, k, c, block=512):

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from scorecam import emit
+from scorecam import best_of, emit
 from transformer_models import Logits
 
 import onnxcam
@@ -50,15 +50,6 @@ def exported(images: int, batch: int):
         path = Path(folder) / "vit-b16.onnx"
         from_torch(model, torch.from_numpy(x[:2]), path)
         yield model, x, onnxcam.Explainer(path, batch_size=batch, progress=False)
-
-
-def seconds(run, rounds: int = 2) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def torch_gradcam(model, module: str, x: np.ndarray) -> None:
@@ -96,8 +87,8 @@ def main() -> None:
     with exported(args.images, args.batch) as (model, x, explainer):
         module = explainer.layer_info.scope
         explainer.explain(x[:1], "grad-cam")  # builds the backward graph
-        ours = seconds(lambda: explainer.explain(x, "grad-cam")) / len(x)
-        theirs = seconds(lambda: torch_gradcam(model, module, x)) / len(x)
+        ours = best_of(lambda: explainer.explain(x, "grad-cam")) / len(x)
+        theirs = best_of(lambda: torch_gradcam(model, module, x)) / len(x)
         emit(
             "gradcam",
             layer=explainer.layer,
@@ -115,7 +106,7 @@ def main() -> None:
             result = explainer.explain(x[:1], method)
             run = time.perf_counter() - started
             count = int(result.metadata["passes_run"])
-            limit = seconds(
+            limit = best_of(
                 lambda r=runner, i=inputs, f=feeds, c=count: ort_passes(
                     r, i, f, c, args.batch, [views.logits]
                 ),

@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
+from toy_models import conv_gap_linear
 
 from onnxcam import Explainer
 from onnxcam.cli import main
@@ -142,13 +143,7 @@ def test_an_image_for_a_series_model_names_the_array_it_expects(tmp_path, capsys
 
     from onnxcam.exporters import from_torch
 
-    model = torch.nn.Sequential(
-        torch.nn.Conv1d(1, 4, 3),
-        torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool1d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(4, 2),
-    )
+    model = conv_gap_linear(1, 4, 2, kernel=3, rank=1)
     from_torch(model, torch.randn(2, 1, 50), tmp_path / "ts.onnx", layers=["1"])
     Image.new("RGB", (20, 10)).save(tmp_path / "a.png")
     code = main(["explain", str(tmp_path / "ts.onnx"), str(tmp_path / "a.png"), "--quiet"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from toy_models import conv_gap_linear
 
 import onnxcam
 from onnxcam.engine import graph
@@ -119,13 +120,7 @@ def test_channels_constant_in_every_image_run_no_pass_and_the_maps_stay_the_host
     from onnxcam.exporters import from_torch
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 6, 1),
-        torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(6, 3),
-    ).eval()
+    net = conv_gap_linear(3, 6, 3)
     with torch.no_grad():
         net[0].bias[2] = -1e3  # channel 2 is dead in every image
     path = tmp_path / "flat.onnx"

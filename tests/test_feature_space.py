@@ -10,7 +10,7 @@ import onnx
 import pytest
 import references
 import torch
-from toy_models import hook_outputs, linear_onnx, scoped_tensor
+from toy_models import conv_gap_linear, hook_outputs, linear_onnx, scoped_tensor
 
 from onnxcam import Explainer
 from onnxcam.engine import graph
@@ -84,13 +84,7 @@ def test_bad_ablation_mode(resnet_onnx, images):
 def test_recipro_on_one_dimensional_layer():
     """A 1-D model (N, C, T) -> Conv1d -> GAP -> Linear, explained at the conv output."""
     torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Conv1d(2, 5, 3, padding=1),
-        torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool1d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(5, 3),
-    ).eval()
+    net = conv_gap_linear(2, 5, 3, kernel=3, rank=1)
     proto = _export_1d(net)
     x = np.random.default_rng(0).standard_normal((2, 2, 20)).astype(np.float32)
     result = Explainer(proto, layer="1", progress=False).explain(x, method="recipro-cam")

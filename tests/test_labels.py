@@ -10,6 +10,7 @@ import onnx
 import pytest
 import torch
 from PIL import Image
+from toy_models import conv_gap_linear
 
 from onnxcam import Explainer
 from onnxcam.cli import main
@@ -48,13 +49,7 @@ def test_labels_files(tmp_path):
 def test_imagenet_names_for_a_model_of_1000_classes(tmp_path):
     names = imagenet_labels()
     assert names is not None and len(names) == 1000 and names[282] == "tiger cat"
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 4, 3),
-        torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(4, 1000),
-    )
+    model = conv_gap_linear(3, 4, 1000, kernel=3)
     from_torch(model, torch.randn(2, 3, 16, 16), tmp_path / "m.onnx", ["1"])
     explainer = Explainer(tmp_path / "m.onnx", progress=False)
     result = explainer.explain(np.zeros((1, 3, 16, 16), np.float32), "grad-cam")

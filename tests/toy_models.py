@@ -313,3 +313,18 @@ def torch_gradients(model: nn.Module, x, paths: list[str], classes) -> tuple[lis
     for handle in handles:
         handle.remove()
     return [seen[p].grad.numpy() for p in paths], xt.grad.numpy()
+
+
+def conv_gap_linear(inputs: int, width: int, classes: int, kernel: int = 1, rank: int = 2):
+    """The smallest CAM model: one conv (of `rank` spatial axes), ReLU, global average pool and
+    a linear head; module "1" is the ReLU, the layer the methods read."""
+    conv, pool = (
+        (nn.Conv1d, nn.AdaptiveAvgPool1d) if rank == 1 else (nn.Conv2d, nn.AdaptiveAvgPool2d)
+    )
+    return nn.Sequential(
+        conv(inputs, width, kernel, padding=kernel // 2),
+        nn.ReLU(),
+        pool(1),
+        nn.Flatten(),
+        nn.Linear(width, classes),
+    ).eval()
