@@ -37,13 +37,18 @@ class AttentionViews:
         self._legrad: dict[str, tuple[Runner, dict[str, str], list[str]]] = {}
         self._runners: dict[tuple[str, ...], Runner] = {}
 
+    @cached_property
+    def _found(self) -> list[attention.Attention]:
+        """The blocks' attention, found once per model (a walk over the whole graph)."""
+        return attention.find(self.info)
+
     def blocks(self, method: str) -> list[attention.Attention]:
         """Every block's attention, or a LayerError naming what `method` needs."""
-        return attention.require(self.info, method)
+        return attention.require(self._found, method)
 
     @cached_property
     def _names(self) -> list[str]:
-        return [a.name for a in attention.find(self.info)]
+        return [a.name for a in self._found]
 
     @cached_property
     def _forward(self) -> Runner:

@@ -77,9 +77,8 @@ def find(model: onnx.ModelProto | ModelInfo) -> list[Attention]:
     ]
 
 
-def require(model: onnx.ModelProto | ModelInfo, method: str) -> list[Attention]:
-    """`find`, or a LayerError saying what the method needs."""
-    found = find(model)
+def require(found: list[Attention], method: str) -> list[Attention]:
+    """The blocks `find` found, or a LayerError saying what `method` needs."""
     if not found:
         raise LayerError(
             f"{method} reads a transformer's attention probabilities: expected Softmax outputs "
