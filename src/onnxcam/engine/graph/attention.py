@@ -13,6 +13,7 @@ are none). Each block's output, the residual sum after it, is what LeGrad reads.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import onnx
@@ -50,11 +51,12 @@ def find(model: onnx.ModelProto | ModelInfo) -> list[Attention]:
     """Every block's global attention probabilities, in graph order (empty for a CNN).
     `model` must be inlined (see `inlined`)."""
     info = info_of(model)
-    grids = {
-        grid.prefix + _cells(grid): grid
-        for grid in layers.candidates(info).values()
+    token_layers = {
+        name: grid
+        for name, grid in layers.candidates(info).items()
         if grid is not None and grid.layout == tokens.TOKENS
     }
+    grids = {grid.prefix + math.prod(grid.size): grid for grid in token_layers.values()}
     order = {out: i for i, node in enumerate(info.model.graph.node) for out in node.output}
     found: list[tuple[str, tokens.Grid, onnx.NodeProto]] = []
     for node in info.model.graph.node:
@@ -70,7 +72,7 @@ def find(model: onnx.ModelProto | ModelInfo) -> list[Attention]:
             continue
         if tokens.follows_batch(info, out):
             found.append((out, grids[shape[-1]], node))
-    outputs = _block_outputs(info, [name for name, _, _ in found], order)
+    outputs = _block_outputs(info, [name for name, _, _ in found], order, token_layers)
     return [
         Attention(name, i, _dim(info, name, 1), grid, outputs[i], layers.scope(node))
         for i, (name, grid, node) in enumerate(found)
@@ -92,13 +94,6 @@ def require(found: list[Attention], method: str) -> list[Attention]:
             f"found blocks over {len(sizes)} different grids"
         )
     return found
-
-
-def _cells(grid: tokens.Grid) -> int:
-    cells = 1
-    for d in grid.size:
-        cells *= d
-    return cells
 
 
 def _dim(info: ModelInfo, name: str, axis: int) -> int | str | None:
@@ -125,16 +120,15 @@ def _after_query_key(info: ModelInfo, name: str) -> bool:
     return False
 
 
-def _block_outputs(info: ModelInfo, probabilities: list[str], order: dict[str, int]) -> list:
-    """Per block, its output: the last residual sum of tokens after its attention and before
-    the next block's (None where there is none)."""
-    found = layers.candidates(info)
+def _block_outputs(
+    info: ModelInfo, probabilities: list[str], order: dict[str, int], token_layers: dict
+) -> list:
+    """Per block, its output: the last residual sum of tokens (of `token_layers`) after its
+    attention and before the next block's (None where there is none)."""
     sums = [
         name
-        for name, grid in found.items()
-        if grid is not None
-        and grid.layout == tokens.TOKENS
-        and info.producers[name].op_type == "Add"
+        for name in token_layers
+        if info.producers[name].op_type == "Add"
         and sum(1 for i in info.producers[name].input if i not in info.constants) == 2
     ]
     bounds = [order[p] for p in probabilities] + [len(order) + 1]
