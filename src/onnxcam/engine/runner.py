@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 
 import numba
 import numpy as np
@@ -239,11 +239,12 @@ class Runner:
         starts = list(_starts(n, block))
         with tqdm(total=n, desc=desc, unit="pass", disable=not progress, leave=False) as bar:
             # one block: nothing to overlap, so no hand-over to a thread that may lack a core
-            pending = _Ready(build(0, 0)) if len(starts) == 1 else _worker().submit(build, 0, 0)
+            worker = _worker(self._device is None) if len(starts) > 1 else None
+            pending = worker.submit(build, 0, 0) if worker else None
             for i, start in enumerate(starts):
-                inputs, feeds = pending.result()
-                if i + 1 < len(starts):
-                    pending = _worker().submit(build, starts[i + 1], (i + 1) % 2)
+                inputs, feeds = pending.result() if worker else build(0, 0)
+                if worker and i + 1 < len(starts):
+                    pending = worker.submit(build, starts[i + 1], (i + 1) % 2)
                 for lo in range(0, len(inputs), batch_size):
                     hi = min(lo + batch_size, len(inputs))
                     part = {name: value[lo:hi] for name, value in feeds.items()}
@@ -253,24 +254,19 @@ class Runner:
         return scores
 
 
-class _Ready:
-    """A result already computed, read like a future's."""
-
-    def __init__(self, value) -> None:
-        self.value = value
-
-    def result(self):
-        return self.value
+_workers = threading.local()
 
 
-@cache
-def _worker() -> ThreadPoolExecutor:
-    """The one thread that builds blocks of perturbed inputs while ORT runs the previous block,
-    started once per process (not per call) with Numba on one thread: ORT's threads own the
-    cores."""
-    return ThreadPoolExecutor(
-        1, thread_name_prefix="onnxcam-blocks", initializer=numba.set_num_threads, initargs=(1,)
-    )
+def _worker(cpu: bool) -> ThreadPoolExecutor:
+    """The thread that builds blocks of perturbed inputs while ORT runs the previous block:
+    one per calling thread (explain threads of a dataset run each have their own), started
+    once, not per call. On the CPU provider ORT's threads own the cores, so it runs Numba on
+    one thread."""
+    key = "cpu" if cpu else "device"
+    if not hasattr(_workers, key):
+        setup = {"initializer": numba.set_num_threads, "initargs": (1,)} if cpu else {}
+        setattr(_workers, key, ThreadPoolExecutor(1, thread_name_prefix="onnxcam-blocks", **setup))
+    return getattr(_workers, key)
 
 
 def _named(text: str) -> str | None:

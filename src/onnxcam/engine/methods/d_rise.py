@@ -31,23 +31,23 @@ class DRISE(RandomMaskMethod):
 
     def explain(self, ctx: Context) -> MethodOutput:
         check_cells(self.name, self.cells, ctx.input_size)
-        n_images, n_instances = len(ctx.x), ctx.logits.shape[1]
+        n_images = len(ctx.x)
+        # a box target's instances each get a map; a class target only its own class's
+        n_maps = ctx.logits.shape[1] if ctx.raw_scores else 1
         images = np.repeat(np.arange(n_images), self.n_masks)
         perturbation = RiseMasks(ctx.x, self.n_masks, self.cells, self.p, self.seed, images)
-        saliency = np.zeros((n_images, n_instances, *ctx.input_size), np.float64)
+        saliency = np.zeros((n_images, n_maps, *ctx.input_size), np.float64)
 
         def accumulate(start: int, stop: int, _: np.ndarray, out: np.ndarray) -> None:
             weights = out.reshape(len(out), -1).astype(np.float64)
-            if not ctx.raw_scores:
-                weights = softmax(weights)
-            masks = perturbation.block_masks(start, stop)
-            owners = images[start:stop]
-            for n in np.unique(owners):
-                saliency[n] += np.tensordot(weights[owners == n], masks[owners == n], axes=(0, 0))
+            if not ctx.raw_scores:  # the explained class's probability
+                rows = np.arange(len(weights))
+                weights = softmax(weights)[rows, ctx.targets[images[start:stop]], None]
+            perturbation.accumulate(saliency, start, stop, weights)
 
         ctx.scorer.score(perturbation, ctx.targets[images], "logit", self.name, accumulate)
         every = (saliency / (self.n_masks * self.p)).astype(np.float32)
-        raw = every[np.arange(n_images), ctx.targets]
+        raw = every[np.arange(n_images), ctx.targets if ctx.raw_scores else 0]
         maps, constant = minmax_normalize(raw, 1e-8)
         flat, _ = minmax_normalize(every.reshape(-1, *ctx.input_size), 1e-8)
         metadata = {

@@ -37,10 +37,7 @@ class RISE(RandomMaskMethod):
         saliency = np.zeros((n_images, *ctx.input_size), np.float64)
 
         def accumulate(start: int, stop: int, scores: np.ndarray, _: np.ndarray) -> None:
-            masks = perturbation.block_masks(start, stop)
-            owners = images[start:stop]
-            for n in np.unique(owners):
-                saliency[n] += np.tensordot(scores[owners == n], masks[owners == n], axes=1)
+            perturbation.accumulate(saliency, start, stop, scores)
 
         ctx.scorer.score(perturbation, ctx.targets[images], self.score, self.name, accumulate)
         raw = (saliency / (self.n_masks * self.p)).astype(np.float32)

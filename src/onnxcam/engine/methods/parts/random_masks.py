@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -90,6 +91,16 @@ class RiseMasks(Perturbation):
             elif lo <= start and stop <= hi:
                 return masks[start - lo : stop - lo]
         return self.masks(self.mask_index(start, stop))
+
+    def accumulate(self, saliency: np.ndarray, start: int, stop: int, weights: np.ndarray) -> None:
+        """saliency[n] += sum of weights[i] * M_i over the items i of image n in [start, stop):
+        weights (B,) or (B, M) for M maps per image; items are image-major, so each image's
+        are one slice."""
+        masks = self.block_masks(start, stop)
+        owners = self.images[start:stop]
+        bounds = [0, *(np.flatnonzero(np.diff(owners)) + 1), len(owners)]
+        for lo, hi in itertools.pairwise(bounds):
+            saliency[owners[lo]] += np.tensordot(weights[lo:hi], masks[lo:hi], axes=(0, 0))
 
     def fill(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
         masks = self.masks(self.mask_index(start, stop))
