@@ -511,3 +511,11 @@ def test_series_region_grad_cam_equals_torch_autograd(tmp_path):
     assert outputs.choose(ModelInfo(onnx.load(tmp_path / "seg1d.onnx"))).kind == outputs.DENSE
     close(result.weights, weights.numpy())
     close(result.raw, raw.detach().numpy())
+
+
+def test_given_labels_name_classes_not_a_targets_instances(unet):
+    """Class names are the model's classes; a region's scores are no classes of it."""
+    _, path = unet
+    explainer = Explainer(path, layer="fuse", progress=False, labels=["a", "b", "c"])
+    result = explainer.explain(X, "grad-cam", target="region:1")
+    assert result.class_names is None and result.maps.shape == (2, 32, 32)

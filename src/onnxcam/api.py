@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,9 @@ from onnxcam.io.preprocess import override_notice
 #: ORT's CPU provider runs CNNs fastest in small batches (activations stay in cache);
 #: device providers want large ones. See bench/README.md.
 DEFAULT_BATCH_SIZE = {"cpu": 8}
+#: Targets whose graphs an Explainer keeps (`region:auto` and `detection:K` bind new masks and
+#: boxes for every batch; the graphs of older ones are dropped).
+TARGET_VIEWS = 4
 #: How an Explainer runs its model: the keyword arguments that the CLI and dataset jobs carry.
 RUN_OPTIONS = (
     "layer",
@@ -109,7 +113,7 @@ class Explainer:
         self._largest: dict[tuple[int, ...], int] = {}
         self._explained, self._layer_tensor = explained, layer_tensor
         self._session_args = (provider, threads, allow_fallback)
-        self._target_views: dict[tuple, ModelViews] = {}
+        self._target_views: OrderedDict[tuple, ModelViews] = OrderedDict()
         self.views = ModelViews(
             explained, layer_tensor, provider, threads, allow_fallback, info=self.info
         )
@@ -265,11 +269,15 @@ class Explainer:
         are fixed to the size: a detector's anchors follow it, and the backward rules of its
         concatenations and reshapes read their sizes off the graph."""
         key = (bound.key, tuple(shape[1:]))
-        if key not in self._target_views:
+        if key in self._target_views:
+            self._target_views.move_to_end(key)
+        else:
             model = graph.with_input_size(bound.attach(self._explained), shape)
             self._target_views[key] = ModelViews(
                 model, self._layer_tensor, *self._session_args, relevance_start=self.output.name
             )
+            while len(self._target_views) > TARGET_VIEWS:  # masks and boxes of past batches
+                self._target_views.popitem(last=False)
         return self._target_views[key]
 
     def explain(
@@ -323,7 +331,7 @@ class Explainer:
             self.layer if algorithm.uses_layer else None,
             metadata,
             relevance=result.relevance,
-            class_names=self.class_names(logits.shape[1]),
+            class_names=None if bound is not None else self.class_names(logits.shape[1]),
             instances=result.instances,
         )
 
