@@ -144,7 +144,7 @@ def test_no_leaked_semaphores_after_a_long_method(tmp_path, lite0_onnx):
         "--quiet",
     )
     assert done.returncode == 0, done.stderr
-    assert "leaked semaphore" not in done.stderr and done.stderr == ""
+    assert done.stderr == "", done.stderr  # no "leaked semaphore" warning, nor anything else
 
 
 def test_int8_runs_the_perturbation_methods_and_skips_the_gradient_ones(tmp_path, resnet_onnx):
@@ -158,8 +158,6 @@ def test_int8_runs_the_perturbation_methods_and_skips_the_gradient_ones(tmp_path
     assert int8["rise"]["max_abs_diff_vs_cpu"] > 0  # int8 is not float32
     assert int8["grad-cam"]["status"] == "skipped"
     assert "no gradient through DequantizeLinear" in int8["grad-cam"]["reason"]
-    fp32 = [r for r in rows if r["bench"] == "explain" and r["precision"] == "fp32"]
-    assert all(r["rank_corr_vs_cpu"] == 1.0 for r in fp32)
 
 
 def test_rank_correlation_is_spearmans_median():

@@ -127,6 +127,24 @@ def he_init(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
+def unit_outputs(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """Each Conv and Linear rescaled, in order, so that its output on x has unit standard
+    deviation (Mishkin & Matas's LSUV without the orthogonal start): deep random nets whose
+    activations still fade under He weights then answer their input."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            seen = {}
+            hook = module.register_forward_hook(lambda _m, _i, out, s=seen: s.__setitem__("y", out))
+            with torch.no_grad():
+                model(x)
+                scale = seen["y"].std().clamp_min(1e-12)
+                module.weight /= scale
+                if module.bias is not None:
+                    module.bias /= scale
+            hook.remove()
+    return model
+
+
 def resnet18_shape(seed: int = 0) -> ResNet18Shape:
     """ResNet18Shape with He-initialised weights and random BatchNorm statistics."""
     return randomise_batchnorm(he_init(ResNet18Shape(), seed), seed)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from toy_models import he_init
+from toy_models import he_init, unit_outputs
 
 SIZE = 32  # input side: grids of 4x4 (patch 8) for the ViTs
 
@@ -136,9 +136,12 @@ def _mobilevit():
         neck_hidden_sizes=[8, 8, 16, 16, 24, 24, 32],
         num_labels=5,
     )
-    # He weights: the package's N(0, 0.02) convolutions, BatchNorms at their initial statistics,
-    # shrink the activations 1e-45 times by the last stage
-    return Logits(he_init(transformers.MobileViTForImageClassification(config)))
+    # The package's N(0, 0.02) convolutions, BatchNorms at their initial statistics, shrink the
+    # activations 1e-45 times by the last stage, and He weights still 1e-4 times: the logits
+    # would not depend on the input. Each layer is rescaled to unit output on random inputs.
+    model = Logits(he_init(transformers.MobileViTForImageClassification(config))).eval()
+    calibration = torch.randn(8, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
+    return unit_outputs(model, calibration)
 
 
 SPECS = (
