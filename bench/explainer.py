@@ -4,8 +4,8 @@ For each model and method: seconds per image of `Explainer.explain` (batched ORT
 kernels between the passes, CPU default batch 8) and of one run of the exported graph
 (`onnxcam export-explainer`, chunk 16: perturbations, resize and normalisation in-graph) on the
 same inputs, alternating, best of `rounds`; their ratio, and the largest map difference. The
-in-graph Score-CAM runs every channel's pass; the host skips constant channels and shares equal
-masks, so `passes_host` says how much work each did. Prints one JSON object per line.
+in-graph Score-CAM skips the channels constant in every image; the host also shares equal
+masks, so `passes_host` says how much work the host did. Prints one JSON object per line.
 
     python bench/explainer.py [--quick] [--models resnet18,efficientnet-lite0]
 """

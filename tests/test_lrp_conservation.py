@@ -171,6 +171,7 @@ def test_efficientnet_lite0_relevance_does_not_explode(lite0_results, composite)
     result = lite0_results[composite]
     conservation = result.metadata["conservation"]
     absorbed = result.metadata["absorbed"]
+    print(f"{composite}: conservation {conservation}, absorbed {absorbed}")  # docs/design.md
     assert np.isfinite(result.relevance).all()
     assert ((conservation > 0) & (conservation < 0.1)).all()  # the biases take most of it ...
     np.testing.assert_allclose(conservation + absorbed, 1.0, atol=1e-3)  # ... and nothing else

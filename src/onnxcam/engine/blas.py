@@ -2,9 +2,8 @@
 
 The linear algebra between the passes is small (Eigen-CAM's 49 x 1280 Gram matrix, rollouts of
 197 x 197 attention): BLAS's own thread pool buys nothing there, and on cores that ORT or other
-processes keep busy it waits for threads that lost theirs (Eigen-CAM's decomposition on
-2 busy cores: 56 ms with two BLAS threads, 0.8 ms with one). ORT's threads are not BLAS's and
-keep their setting.
+processes keep busy it waits for threads that lost theirs (docs/design.md, "Latency"). ORT's
+threads are not BLAS's and keep their setting.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from threadpoolctl import ThreadpoolController
 
 @cache
 def controller() -> ThreadpoolController:
-    """The BLAS libraries loaded in this process, found once (about 10 ms)."""
+    """The BLAS libraries loaded in this process, found once (a scan of the loaded libraries)."""
     return ThreadpoolController()
 
 

@@ -40,7 +40,7 @@ jit = partial(numba.njit, cache=CACHE, nogil=True)
 
 #: Below this many elements of output a parallel kernel runs on the calling thread alone:
 #: waking Numba's thread pool costs more than the work, and on busy cores it waits for threads
-#: that lost theirs (one 224 x 224 map on 2 busy cores: p95 8 ms in the pool, 0.05 ms alone).
+#: that lost theirs (docs/design.md, "Latency").
 PARALLEL_MIN_WORK = 1 << 20
 
 

@@ -1,6 +1,6 @@
 """Load every per-call kernel once, on tiny inputs: Numba reads compiled kernels from its
-cache (or compiles them) and starts its thread pool on first use, about 0.25 s that would
-otherwise fall on an Explainer's first call."""
+cache (or compiles them) and starts its thread pool on first use, which would otherwise fall
+on an Explainer's first call."""
 
 from __future__ import annotations
 

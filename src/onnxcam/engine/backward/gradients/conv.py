@@ -3,10 +3,10 @@
 ONNX lays out Conv weights as (C_out, C_in/group, *k) and ConvTranspose weights as
 (C_in, C_out/group, *k), so the forward weight tensor serves its adjoint unchanged. Grouped and
 depthwise convolutions are the exception in practice: ONNX Runtime's CPU ConvTranspose runs them
-about 7 times slower than a Conv, so their gradient is written as a Conv of the gradient (with
-zeros inserted between its values where the forward conv strides) with the kernel flipped and
-each group's channels swapped, which is the same sum. Only activations get gradients; a weight
-that depends on the explained tensor is refused.
+far slower than a Conv (docs/design.md, "Latency"), so their gradient is written as a Conv of
+the gradient (with zeros inserted between its values where the forward conv strides) with the
+kernel flipped and each group's channels swapped, which is the same sum. Only activations get
+gradients; a weight that depends on the explained tensor is refused.
 """
 
 from __future__ import annotations
