@@ -47,7 +47,7 @@ def assert_close(got: np.ndarray, want: np.ndarray) -> None:
 
 def test_the_blocks_attention_is_found_whatever_its_name(model):
     _, path, _, prefix = model
-    found = attention.find(attention.inlined(graph.load(path)))
+    found = attention.find(graph.inline_function_ops(graph.load(path)))
     assert [a.block for a in found] == [0, 1]
     assert all(a.heads == 4 and a.grid.prefix == prefix and a.grid.size == (4, 4) for a in found)
     assert all(f"layers.{a.block}.attention" in a.scope for a in found)

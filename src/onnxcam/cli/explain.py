@@ -41,15 +41,17 @@ def run(args: argparse.Namespace) -> int:
     explainer = shared.explainer_from_args(args)
     x, pictures, names = shared.inputs_from_args(args, explainer)
     targets = shared.targets(args)
+    seconds = 0.0
     for index, target in enumerate(targets):
         folder = out if len(targets) == 1 else prepare_dir(out / f"target{index}")
         result = explainer.explain(x, method=args.method, target=target, **options)
+        seconds += result.metadata["seconds"]
         save(result, explainer, x, pictures, names, folder, args)
     at_layer = f" at layer {result.layer}" if result.layer is not None else ""
     where = out if len(targets) == 1 else out / "target*"
     print(
         f"{args.method}{at_layer} on {explainer.provider}: "
-        f"{result.metadata['seconds']:.2f} s for {len(x)} input(s); manifest {where}/manifest.json"
+        f"{seconds:.2f} s for {len(x)} input(s); manifest {where}/manifest.json"
         + (f"; report {where}/report.html" if args.report else "")
     )
     return 0

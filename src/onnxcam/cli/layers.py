@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from onnxcam.engine.graph import attention
 
     model = graph.ModelInfo(graph.load(args.model))
-    inlined = graph.ModelInfo(attention.inlined(model.model))
+    inlined = graph.ModelInfo(graph.inline_function_ops(model.model))
     layers = graph.list_layers(model)
     if not layers:
         raise LayerError(

@@ -30,7 +30,7 @@ class AttentionViews:
     """Attention probabilities, their gradients and LeGrad's graph for one model."""
 
     def __init__(self, model: onnx.ModelProto, session_args: tuple) -> None:
-        self.model = attention.inlined(model)
+        self.model = graph.inline_function_ops(model)
         self.info = graph.ModelInfo(self.model)
         self.logits = self.info.logits
         self._session_args = session_args
@@ -50,14 +50,9 @@ class AttentionViews:
     def _names(self) -> list[str]:
         return [a.name for a in self._found]
 
-    @cached_property
-    def _forward(self) -> Runner:
-        model = graph.expose(self.info, [self.logits, *self._names])
-        return Runner(model, *self._session_args)
-
     def probabilities(self, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
         """Each block's attention probabilities (N, heads, T, T) for inputs x."""
-        return self._forward.run(x, self._names, batch_size)
+        return self._exposed(tuple(self._names)).run(x, self._names, batch_size)
 
     @cached_property
     def _backward(self) -> Runner:
@@ -74,7 +69,7 @@ class AttentionViews:
         names = self._names
         runner = self._backward
         wanted = names + [backward.grad_name(n) for n in names]
-        values = runner.run(x, wanted, batch_size, seed_feeds(runner, {self.logits: seed}))
+        values = runner.run(x, wanted, batch_size, runner.seed_feeds({self.logits: seed}))
         return values[: len(names)], values[len(names) :]
 
     def legrad(
@@ -90,7 +85,7 @@ class AttentionViews:
         values = dict(zip(tensors, values, strict=True))
         feeds = {name: values[tensor] for name, tensor in sources.items()}
         first = feeds.pop(runner.input_name)
-        feeds |= seed_feeds(runner, dict.fromkeys(scores, seed))
+        feeds |= runner.seed_feeds(dict.fromkeys(scores, seed))
         wanted = [backward.grad_name(_prefixed(i, n)) for i, n in enumerate(self._names)]
         return runner.run(first, wanted, batch_size, feeds)
 
@@ -174,16 +169,3 @@ def _merge(
     return helper.make_model(
         merged, opset_imports=list(like.opset_import), ir_version=like.ir_version
     )
-
-
-def seed_feeds(runner: Runner, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The feeds that seed a backward graph at score tensors with (N, classes) rows, each
-    reshaped to its tensor's own shape (e.g. (N, classes, 1, 1))."""
-    shapes = {i.name: i.shape for i in runner.session.get_inputs()}
-    feeds = {}
-    for tensor, seed in rows.items():
-        name = backward.seed_name(tensor)
-        rest = [d if isinstance(d, int) else -1 for d in (shapes.get(name) or [])[1:]]
-        shape = (len(seed), *rest) if rest and rest.count(-1) <= 1 else seed.shape
-        feeds[name] = seed.reshape(shape)
-    return feeds

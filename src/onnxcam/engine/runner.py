@@ -22,6 +22,7 @@ import numpy as np
 import onnx
 from tqdm.auto import tqdm
 
+from onnxcam.engine.backward.sweep import seed_name
 from onnxcam.engine.graph import model_input, numpy_dtype, tensor_specs, unshare_weights
 from onnxcam.engine.ort import onnxruntime as ort
 from onnxcam.errors import ModelError, ProviderError
@@ -159,6 +160,18 @@ class Runner:
         self._device = (
             "cuda" if self.provider in (PROVIDERS["cuda"], PROVIDERS["tensorrt"]) else None
         )
+
+    def seed_feeds(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The feeds that seed this backward graph at score tensors with (N, classes) rows,
+        each reshaped to its seed input's own shape (e.g. (N, classes, 1, 1))."""
+        shapes = {i.name: i.shape for i in self.session.get_inputs()}
+        feeds = {}
+        for tensor, seed in rows.items():
+            name = seed_name(tensor)
+            rest = [d if isinstance(d, int) else -1 for d in (shapes.get(name) or [])[1:]]
+            shape = (len(seed), *rest) if rest and rest.count(-1) <= 1 else seed.shape
+            feeds[name] = seed.reshape(shape)
+        return feeds
 
     def run_batch(
         self, x: np.ndarray, outputs: list[str], feeds: dict[str, np.ndarray] | None = None

@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 
 from onnxcam.engine import backward, graph
-from onnxcam.engine.attention_views import AttentionViews, seed_feeds
+from onnxcam.engine.attention_views import AttentionViews
 from onnxcam.engine.backward import relevance
 from onnxcam.engine.runner import Runner
 from onnxcam.errors import LayerError
@@ -161,7 +161,7 @@ class ModelViews:
     def score_seed(self, runner: Runner, seed: np.ndarray) -> dict[str, np.ndarray]:
         """The feed that seeds a backward graph at the class scores with (N, classes) rows,
         reshaped to the score tensor's own shape (e.g. (N, classes, 1, 1))."""
-        return seed_feeds(runner, {self.logits: seed})
+        return runner.seed_feeds({self.logits: seed})
 
     @cached_property
     def attention(self) -> AttentionViews:

@@ -20,7 +20,6 @@ import onnx
 
 from onnxcam.engine.graph import layers, tokens
 from onnxcam.engine.graph.info import ModelInfo, info_of
-from onnxcam.engine.graph.surgery import inline_function_ops
 from onnxcam.errors import LayerError
 
 #: Ops between the query-key MatMul and the Softmax: scale, masks, relative position biases.
@@ -41,15 +40,9 @@ class Attention:
     scope: str = ""
 
 
-def inlined(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The model with fused Attention ops replaced by their function bodies (the same model
-    when it has none), so that every block's probabilities are a tensor of the graph."""
-    return inline_function_ops(model)
-
-
 def find(model: onnx.ModelProto | ModelInfo) -> list[Attention]:
     """Every block's global attention probabilities, in graph order (empty for a CNN).
-    `model` must be inlined (see `inlined`)."""
+    `model` must have its fused Attention ops inlined (graph.inline_function_ops)."""
     info = info_of(model)
     token_layers = {
         name: grid

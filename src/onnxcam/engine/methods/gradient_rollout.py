@@ -9,8 +9,8 @@ from onnxcam.engine.methods.parts.attention import (
     AttentionMethod,
     class_row,
     grid_output,
-    score_seed,
 )
+from onnxcam.engine.methods.parts.gradients import score_seed
 from onnxcam.engine.methods.registry import register
 
 

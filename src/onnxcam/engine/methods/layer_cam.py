@@ -6,7 +6,7 @@ import numpy as np
 
 from onnxcam.engine import backward, graph
 from onnxcam.engine.methods.base import Context, Method, MethodOutput
-from onnxcam.engine.methods.parts.gradients import backward_passes, layer_gradients, one_hot
+from onnxcam.engine.methods.parts.gradients import backward_passes, layer_gradients, score_seed
 from onnxcam.engine.methods.registry import register
 from onnxcam.engine.options import names, number
 from onnxcam.engine.postprocess import PostProcess, finish_maps
@@ -57,7 +57,7 @@ class LayerCAM(Method):
         runner = views.backward((views.logits,), tensors)
         values = [graph.exposed_name(views.model, t) for t in tensors]
         grads = [backward.grad_name(t) for t in tensors]
-        feeds = views.score_seed(runner, one_hot(ctx.targets, ctx.logits.shape[1]))
+        feeds = views.score_seed(runner, score_seed(ctx))
         outputs = runner.run(ctx.x, values + grads, ctx.batch_size, feeds)
         per_layer = [
             layer_cam_map(a, g)

@@ -6,7 +6,8 @@ import numpy as np
 
 from onnxcam.engine.attention_views import HEAD_INPUTS
 from onnxcam.engine.methods.base import Context, MethodOutput
-from onnxcam.engine.methods.parts.attention import AttentionMethod, grid_output, score_seed
+from onnxcam.engine.methods.parts.attention import AttentionMethod, grid_output
+from onnxcam.engine.methods.parts.gradients import score_seed
 from onnxcam.engine.methods.registry import register
 from onnxcam.engine.options import OptionError, choice, integer
 

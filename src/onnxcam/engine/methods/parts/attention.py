@@ -9,7 +9,6 @@ import numpy as np
 
 from onnxcam.engine.graph.attention import Attention
 from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes
-from onnxcam.engine.methods.parts.gradients import one_hot
 from onnxcam.engine.postprocess import PostProcess, finish_maps
 
 HEAD_FUSIONS = ("mean", "max", "min")
@@ -33,11 +32,6 @@ def class_row(matrix: np.ndarray, block: Attention) -> np.ndarray:
     prefix = block.grid.prefix
     row = matrix[:, 0, prefix:] if prefix else matrix.mean(axis=1)
     return row.reshape(len(row), *block.grid.size)
-
-
-def score_seed(ctx: Context) -> np.ndarray:
-    """One-hot rows on the explained classes: the seed of the attention gradients."""
-    return one_hot(ctx.targets, ctx.logits.shape[1])
 
 
 def grid_output(

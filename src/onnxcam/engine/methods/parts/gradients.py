@@ -27,9 +27,14 @@ def mean_gradients(grads: np.ndarray, keepdims: bool = False) -> np.ndarray:
     return grads.mean(axis=spatial_axes(grads), dtype=np.float64, keepdims=keepdims)
 
 
+def score_seed(ctx: Context) -> np.ndarray:
+    """(N, classes) seed of a backward graph at the scores: 1 at each input's explained one."""
+    return one_hot(ctx.targets, ctx.logits.shape[1])
+
+
 def layer_gradients(ctx: Context) -> np.ndarray:
     """G = d y^c / d A at the target layer for every input, (N, K, *s)."""
-    seed = one_hot(ctx.targets, ctx.logits.shape[1])
+    seed = score_seed(ctx)
     grads = ctx.views.layer_gradients(ctx.x, ctx.activations, seed, ctx.batch_size)
     return grads.astype(np.float32, copy=False)
 

@@ -17,7 +17,7 @@ import onnx
 from onnxcam.engine import backward, graph, metadata
 from onnxcam.engine.backward.relevance import ABSORBED, Composite
 from onnxcam.engine.methods.base import Context, Method
-from onnxcam.engine.methods.parts.gradients import one_hot
+from onnxcam.engine.methods.parts.gradients import score_seed
 from onnxcam.engine.options import reuse
 
 
@@ -62,7 +62,7 @@ class RelevanceMethod(Method):
         (`absorbed`). Both near 1 together where nothing was lost or created on the way."""
         runner = ctx.views.relevance(self.rules_for(ctx.views.model, ctx.x.shape[1]))
         score = ctx.logits[np.arange(len(ctx.x)), ctx.targets].astype(np.float64)
-        rows = one_hot(ctx.targets, ctx.logits.shape[1])
+        rows = score_seed(ctx)
         source = graph.model_input(ctx.views.model).name
         feeds = ctx.views.relevance_seed(runner, ctx.x, rows, score, ctx.batch_size)
         names = [backward.grad_name(source), backward.tally_name(ABSORBED)]
