@@ -32,17 +32,17 @@ class Emitter(NodeBuilder):
 
     def __init__(self, model: onnx.ModelProto, prefix: str = "onnxcam_bw/") -> None:
         super().__init__(graph.opset_version(model), prefix)
-        self.specs = dict(graph.ModelInfo(model).specs)
-        self._values = {t.name: t for t in model.graph.initializer}
-        for node in model.graph.node:
-            if node.op_type == "Constant" and node.attribute[0].name == "value":
-                self._values[node.output[0]] = node.attribute[0].t
+        info = graph.ModelInfo(model)
+        self.specs = dict(info.specs)
+        self._values = dict(info.constant_tensors)
+        #: Initializers and Constant outputs: what `value` later computes from them is not one.
+        self._constants = frozenset(self._values)
         for name, tensor in self._values.items():
             self.specs.setdefault(
                 name, graph.TensorSpec(name, tensor.data_type, tuple(tensor.dims))
             )
         self.model = model
-        self._producers = graph.producers(model)
+        self._producers = info.producers
         #: The model's float type: the type of tensors the rules emit (a float16 model's
         #: gradients are float16), which shape inference does not know for emitted names.
         self.float_type = graph.elem_type(self.specs.get(model.graph.input[0].name))
@@ -139,7 +139,7 @@ class Emitter(NodeBuilder):
 
     def is_constant(self, name: str) -> bool:
         """Whether `name` is an initializer or a Constant node's output (nothing is run)."""
-        return name in self._values
+        return name in self._constants
 
     def producer(self, name: str) -> onnx.NodeProto | None:
         """The forward node that writes `name` (None for graph inputs and initializers)."""
