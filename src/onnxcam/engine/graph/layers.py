@@ -98,14 +98,14 @@ def _fixed(size) -> bool:
     return size is not None and len(size) > 0 and all(isinstance(d, int) for d in size)
 
 
-def auto_layer(info: ModelInfo, layout: str | None = None) -> str | None:
+def auto_layer(info: ModelInfo, layout: str | None = None, found: dict | None = None) -> str | None:
     """The last candidate in front of the classifier: found walking back from the logits.
 
     The walk follows float tensors only (never shape arithmetic) and stops at the first
     candidate, the one that feeds the global pooling or flatten; token layers qualify only as
     the output of a LayerNorm or of a residual sum whose grid tokens reach the scores.
     """
-    found = candidates(info, layout)
+    found = candidates(info, layout) if found is None else found  # list_layers passes its own
     specs, start = info.specs, info.logits
     queue, seen = deque([start]), {start}
     while queue:
@@ -155,7 +155,7 @@ def list_layers(model: onnx.ModelProto | ModelInfo, layout: str | None = None) -
     """Candidate target layers, best first: the `auto` pick, then the rest from the output back."""
     info = info_of(model)
     found = candidates(info, layout)
-    auto = auto_layer(info, layout)
+    auto = auto_layer(info, layout, found)
     layers = [
         LayerInfo(out, node.op_type, info.specs[out].shape, scope(node), out == auto, found[out])
         for node in reversed(info.inferred.graph.node)
