@@ -35,8 +35,6 @@ class Emitter(NodeBuilder):
         info = graph.ModelInfo(model)
         self.specs = dict(info.specs)
         self._values = dict(info.constant_tensors)
-        #: Initializers and Constant outputs: what `value` later computes from them is not one.
-        self._constants = frozenset(self._values)
         for name, tensor in self._values.items():
             self.specs.setdefault(
                 name, graph.TensorSpec(name, tensor.data_type, tuple(tensor.dims))
@@ -138,8 +136,9 @@ class Emitter(NodeBuilder):
         return None if tensor is None else numpy_helper.to_array(tensor)
 
     def is_constant(self, name: str) -> bool:
-        """Whether `name` is an initializer or a Constant node's output (nothing is run)."""
-        return name in self._constants
+        """Whether `name` is an initializer or a Constant node's output, or a value `value` has
+        computed from those (nothing is run here)."""
+        return name in self._values
 
     def producer(self, name: str) -> onnx.NodeProto | None:
         """The forward node that writes `name` (None for graph inputs and initializers)."""
