@@ -23,6 +23,12 @@ from onnxcam.io import writing
 CLI = [sys.executable, "-m", "onnxcam.cli"]
 
 
+def _default_interrupt() -> None:
+    """SIGINT as a terminal delivers it, also where the tests run as a background job (whose
+    shell ignores SIGINT, an ignored disposition that the child would inherit)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def one_line(err: str) -> bool:
     return err.count("\n") == 1 and err.startswith("onnxcam: error: ")
 
@@ -44,7 +50,10 @@ def test_signals_end_in_one_line_and_leave_nothing_half_written(resnet_onnx, tmp
     out = tmp_path / "out"
     args = ["explain", str(resnet_onnx), str(x), "--method", "rise", "--quiet", "--out", str(out)]
     process = subprocess.Popen(
-        [*CLI, *args, "--option", "n_masks=100000"], stderr=subprocess.PIPE, text=True
+        [*CLI, *args, "--option", "n_masks=100000"],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_interrupt,
     )
     time.sleep(delay)
     process.send_signal(sig)
@@ -55,7 +64,12 @@ def test_signals_end_in_one_line_and_leave_nothing_half_written(resnet_onnx, tmp
 
 
 def test_an_interrupt_while_importing_is_one_line():
-    process = subprocess.Popen([*CLI, "methods"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [*CLI, "methods"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_default_interrupt,
+    )
     time.sleep(0.3)  # the verb's imports run inside main, after the interpreter started
     process.send_signal(signal.SIGINT)
     _out, err = process.communicate(timeout=60)

@@ -73,6 +73,21 @@ def test_tail_recomputes_shape_arithmetic_from_the_cut():
     np.testing.assert_allclose(logits, a.mean((2, 3)), rtol=1e-6)
 
 
+@pytest.mark.slow
+def test_yolo_head_tail_recomputes_its_reshapes_and_anchor_grid(nudenet_bytes):
+    """Cut inside one of YOLOv8n's class branches at a fixed input size: the other branches
+    cross the cut, the head's reshape sizes (shapes of activations before the cut) follow the
+    tail's batch, and its anchor grid (ranges over those shapes) is recomputed in the tail;
+    the tail on three items equals the detector's output."""
+    from test_targets_real import YOLO_LAYER
+
+    model = graph.with_input_size(graph.load(nudenet_bytes), (1, 3, 320, 320))
+    x = np.random.default_rng(2).uniform(0, 1, (3, 3, 320, 320)).astype(np.float32)
+    full, tail, crossing = tail_of_head(model, YOLO_LAYER, x)
+    assert len(crossing) == 3  # the box branch of its scale and the two other scales' outputs
+    assert np.abs(full - tail).max() <= 1e-4 * np.abs(full).max()
+
+
 def test_tail_that_reads_integers_of_the_input_values_is_refused():
     nodes = [
         helper.make_node("Relu", ["x"], ["a"]),

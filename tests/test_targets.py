@@ -11,7 +11,7 @@ import pytest
 import references
 import torch
 from onnx import TensorProto, helper
-from target_models import TinyDetector, TinyUNet, randomised
+from target_models import export_detector, export_unet
 
 from onnxcam import Explainer
 from onnxcam.cli import main
@@ -31,19 +31,11 @@ CNN_METHODS = [m for m in methods() if not issubclass(method_class(m), Attention
 
 @pytest.fixture(scope="module")
 def unet(tmp_path_factory):
-    torch.manual_seed(0)
-    model = randomised(TinyUNet())
-    path = tmp_path_factory.mktemp("targets") / "unet.onnx"
-    from_torch(model, torch.randn(2, 3, 32, 32), path, layers=["fuse"])
-    return model, path
+    return export_unet(tmp_path_factory.mktemp("targets"))
 
 
 def detector(tmp_path_factory, anchors_first: bool):
-    torch.manual_seed(1)
-    model = randomised(TinyDetector(anchors_first=anchors_first), seed=1)
-    path = tmp_path_factory.mktemp("targets") / f"detector_{anchors_first}.onnx"
-    from_torch(model, torch.randn(2, 3, 32, 32), path, layers=["stem"])
-    return model, path
+    return export_detector(tmp_path_factory.mktemp("targets"), anchors_first)
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["anchors-last", "anchors-first"])
@@ -248,7 +240,7 @@ def test_targets_that_match_nothing_are_errors_naming_them(unet, det):
     segmenter = Explainer(unet[1], layer="fuse", progress=False)
     with pytest.raises(TargetError, match=r"region:1:array.*covers no position.*empty mask"):
         segmenter.explain(X, "grad-cam", target=outputs_region(1, np.zeros((32, 32))))
-    with pytest.raises(TargetError, match=r"needs a detector's raw output"):
+    with pytest.raises(TargetError, match=r"needs a detector's output: raw .* or decoded"):
         segmenter.explain(X, "grad-cam", target="detection:0")
 
 
@@ -467,7 +459,7 @@ def test_region_mask_from_a_png_equals_the_array(unet, tmp_path):
         explainer.explain(X, "grad-cam", target=f"region:1:{tmp_path / 'nope.png'}")
 
 
-def test_decoded_detections_are_named_and_refused():
+def test_decoded_detections_are_read_as_one_group():
     graph = helper.make_graph(
         [
             helper.make_node("Identity", ["x"], ["boxes"]),
@@ -483,8 +475,24 @@ def test_decoded_detections_are_named_and_refused():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     kinds = {o.name: o.kind for o in outputs.outputs_of(ModelInfo(model))}
     assert kinds == {"boxes": outputs.DECODED, "scores": outputs.DECODED}
-    with pytest.raises(ModelError, match=r"decoded detections .*expected a model that returns raw"):
-        outputs.choose(ModelInfo(model))
+    chosen = outputs.choose(ModelInfo(model), "scores")
+    assert chosen.decoded == outputs.Decoded("boxes", "scores", None)
+    assert chosen.reads == ("boxes", "scores")
+    with pytest.raises(ModelError, match=r"output 'x2' of shape .*expected decoded detections"):
+        outputs.choose(ModelInfo(_renamed(model, "scores", "x2")), "x2", "detections-decoded")
+
+
+def _renamed(model: onnx.ModelProto, old: str, new: str) -> onnx.ModelProto:
+    """The model with one output renamed and the boxes output dropped."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for node in copy.graph.node:
+        node.output[:] = [new if o == old else o for o in node.output]
+    kept = [o for o in copy.graph.output if o.name != "boxes"]
+    del copy.graph.output[:]
+    copy.graph.output.extend(kept)
+    copy.graph.output[0].name = new
+    return copy
 
 
 def test_series_region_grad_cam_equals_torch_autograd(tmp_path):

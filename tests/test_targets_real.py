@@ -5,12 +5,14 @@ wheels. The numbers say where each map's mass lies."""
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 from PIL import Image
 from skimage import data
 
 from onnxcam import Explainer
 from onnxcam.engine.detections import decode
+from onnxcam.engine.runner import open_session
 from onnxcam.engine.targets import Region
 from onnxcam.errors import TargetError
 
@@ -28,10 +30,17 @@ def inside(maps: np.ndarray, box: np.ndarray) -> float:
     return float(maps[y1:y2, x1:x2].sum() / maps.sum())
 
 
-@pytest.fixture(scope="module")
-def yolo(nudenet_bytes):
+def yolo_photo(nudenet_bytes: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The astronaut at 320 x 320 as YOLOv8n reads it, and its top detection's box (the face)."""
     picture = Image.fromarray(data.astronaut()).resize((320, 320))
     x = (np.asarray(picture, np.float32) / 255).transpose(2, 0, 1)[None]
+    (raw,) = open_session(onnx.load_from_string(nudenet_bytes)).run(None, {"images": x})
+    return x, decode(raw, False)[0].boxes[0]
+
+
+@pytest.fixture(scope="module")
+def yolo(nudenet_bytes):
+    x, _ = yolo_photo(nudenet_bytes)
     explainer = Explainer(nudenet_bytes, layer=YOLO_LAYER, progress=False)
     (raw,) = explainer.runner.run(x, [explainer.output.name], 1)
     return explainer, x, decode(raw, False)[0]

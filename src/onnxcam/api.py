@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from onnxcam.engine import blas, checks, graph, layout, metadata, targets, warmup
+from onnxcam.engine import blas, box_layer, checks, graph, layout, metadata, targets, warmup
 from onnxcam.engine.explanation import Explanation
 from onnxcam.engine.graph import outputs, tokens
 from onnxcam.engine.methods import Context, MethodOutput, create
@@ -112,8 +112,15 @@ class Explainer:
         #: Per input shape: the largest tensor the model computes for one input (checked once).
         self._largest: dict[tuple[int, ...], int] = {}
         self._explained, self._layer_tensor = explained, layer_tensor
+        #: Box targets choose their own layer where the user left it to `auto` (box_layer.py).
+        self._box_layers = (
+            layer == "auto"
+            and (self.output.is_detections or self.output.decoded is not None)
+            and explained is self.model
+        )
         self._session_args = (provider, threads, allow_fallback)
         self._target_views: OrderedDict[tuple, ModelViews] = OrderedDict()
+        self._layer_shares: dict[tuple, dict[str, float]] = {}
         self.views = ModelViews(
             explained, layer_tensor, provider, threads, allow_fallback, info=self.info
         )
@@ -259,25 +266,34 @@ class Explainer:
     def bind(self, x: np.ndarray, target: TargetSpec, uses_gradients: bool) -> targets.BoundTarget:
         """A region or box target fixed for the channels-first batch x, from the explained
         output of its unperturbed inputs (boxes scored as the method's family does)."""
-        (raw,) = self.runner.run(x, [self.output.name], self.batch_size_for(x.shape))
+        values = self.runner.run(x, list(self.output.reads), self.batch_size_for(x.shape))
         box_score = "iou-score" if uses_gradients else "d-rise"
-        return targets.bind(target, self.output, raw, box_score)
+        return targets.bind(target, self.output, values, box_score)
 
-    def views_for(self, bound: targets.BoundTarget, shape: tuple[int, ...]) -> ModelViews:
-        """The graphs of the model with the bound target's scores attached, for inputs of this
-        channels-first shape (built once per target and size). Free spatial axes of the input
-        are fixed to the size: a detector's anchors follow it, and the backward rules of its
-        concatenations and reshapes read their sizes off the graph."""
-        key = (bound.key, tuple(shape[1:]))
+    def views_for(self, bound: targets.BoundTarget, x: np.ndarray) -> ModelViews:
+        """The graphs of the model with the bound target's scores attached, for inputs of the
+        channels-first batch x's shape (built once per target and size). Free spatial axes of
+        the input are fixed to the size: a detector's anchors follow it, and the backward rules
+        of its concatenations and reshapes read their sizes off the graph. A box target under
+        `auto` takes the layer its score flows through most (box_layer.py), found on x."""
+        key = (bound.key, tuple(x.shape[1:]))
         if key in self._target_views:
             self._target_views.move_to_end(key)
         else:
-            model = graph.with_input_size(bound.attach(self._explained), shape)
+            model = graph.with_input_size(bound.attach(self._explained), x.shape)
+            layer = self._layer_tensor
+            if self._box_layers and bound.boxes is not None:
+                rows = np.eye(len(bound.classes), dtype=np.float32)[bound.rows]
+                self._layer_shares[key] = shares = box_layer.contributions(
+                    model, targets.TARGET_OUTPUT, x, rows, self._session_args, len(x)
+                )
+                layer = box_layer.strongest(shares)
             self._target_views[key] = ModelViews(
-                model, self._layer_tensor, *self._session_args, relevance_start=self.output.name
+                model, layer, *self._session_args, relevance_start=self.output.name
             )
             while len(self._target_views) > TARGET_VIEWS:  # masks and boxes of past batches
-                self._target_views.popitem(last=False)
+                old, _ = self._target_views.popitem(last=False)
+                self._layer_shares.pop(old, None)
         return self._target_views[key]
 
     def explain(
@@ -294,7 +310,7 @@ class Explainer:
         bound, views = None, self.views
         if isinstance(spec, (targets.Region, targets.Box, targets.Detection)):
             bound = self.bind(x, spec, algorithm.uses_gradients)
-            views = self.views_for(bound, x.shape)
+            views = self.views_for(bound, x)
         logits, activations = self.forward(x, views)
         chosen = resolve_targets(spec, logits) if bound is None else bound.rows
         ctx = Context(
@@ -318,9 +334,14 @@ class Explainer:
             "seconds": time.perf_counter() - started,
             **result.metadata,
         }
+        layer = self.layer
         if bound is not None:
             metadata["target"] = bound.label
             metadata["target_scores"] = logits[np.arange(len(x)), chosen].tolist()
+            shares = self._layer_shares.get((bound.key, tuple(x.shape[1:])))
+            if shares is not None:  # the layer this box's score flows through most
+                layer = views.layer
+                metadata["layer_shares"] = shares
         return Explanation(
             result.maps,
             result.raw,
@@ -328,7 +349,7 @@ class Explainer:
             chosen,
             logits,
             method,
-            self.layer if algorithm.uses_layer else None,
+            layer if algorithm.uses_layer else None,
             metadata,
             relevance=result.relevance,
             class_names=None if bound is not None else self.class_names(logits.shape[1]),

@@ -49,12 +49,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "detection:K (explain repeats it: one explanation per target)",
     )
     parser.add_argument("--output", default=None, help="the explained output (default: first)")
-    parser.add_argument(
-        "--output-kind",
-        default=None,
-        help="class-scores, dense, detections, detections-anchors-last or "
-        "detections-anchors-first, where the output's shape cannot tell",
-    )
+    add_output_kind(parser)
     parser.add_argument("--provider", default="cpu", help="cpu, cuda, tensorrt, openvino, ...")
     parser.add_argument("--allow-fallback", action="store_true", help="accept a CPU fallback")
     parser.add_argument(
@@ -177,3 +172,13 @@ def preprocess_notice(args: argparse.Namespace) -> None:
     notice = override_notice(args.preprocess, metadata.stored_preprocess(graph.load(args.model)))
     if notice:
         print(notice, file=sys.stderr)
+
+
+def add_output_kind(parser: argparse.ArgumentParser) -> None:
+    """--output-kind: what the explained output holds where its shape cannot tell."""
+    parser.add_argument(
+        "--output-kind",
+        default=None,
+        help="class-scores, dense, detections, detections-anchors-last or "
+        "detections-anchors-first, where the output's shape cannot tell",
+    )

@@ -13,11 +13,21 @@ HELP = "write an explainer as one ONNX graph"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `onnxcam export-explainer`."""
+    from onnxcam.cli.args import add_output_kind
     from onnxcam.serving import DEFAULT_CHUNK, INSTANCE_KINDS, METHODS
 
-    parser.add_argument("model", help="ONNX classifier with a dynamic batch axis")
+    parser.add_argument(
+        "model", help="ONNX classifier, segmenter or raw detector with a dynamic batch axis"
+    )
     parser.add_argument("--method", default="score-cam", choices=METHODS)
     parser.add_argument("--layer", default="auto", help="tensor name, module path or auto")
+    parser.add_argument(
+        "--model-output", default=None, help="the model output explained (default: its first)"
+    )
+    add_output_kind(parser)
+    parser.add_argument(
+        "--size", default=None, help="input size HxW where the model leaves H and W free"
+    )
     parser.add_argument(
         "--chunk",
         type=int,
@@ -28,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target-input",
         action="store_true",
-        help="add an int64 input `target_class`, the class of each row (-1: the top one)",
+        help="add an int64 input `target_class`, the class of each row (-1: the top one; a "
+        "segmenter's class region, a detector's best box of that class)",
     )
     parser.add_argument(
         "--all-classes", action="store_true", help="maps of every class: (N, classes, H, W)"
@@ -62,18 +73,24 @@ def run(args: argparse.Namespace) -> int:
     """Build the graph once; write it to -o and/or into the Triton repository."""
     from onnxcam.engine import graph
     from onnxcam.io import prepare_dir, write_atomic
+    from onnxcam.io.inputs import input_size
     from onnxcam.serving import build_explainer, write_repository
 
     if not args.output and not args.triton_repo:
         raise OnnxcamError("export-explainer: expected -o FILE and/or --triton-repo DIR, got none")
+    model = graph.load(args.model)
+    size = input_size(args.size, graph.ModelInfo(model).input.shape) if args.size else None
     model = build_explainer(
-        graph.load(args.model),
+        model,
         args.method,
         args.layer,
         args.chunk,
         target_input=args.target_input,
         all_classes=args.all_classes,
         uint8=args.uint8,
+        output=args.model_output,
+        output_kind=args.output_kind,
+        size=size,
     )
     print(cost_line(model))
     if args.output:

@@ -1,4 +1,5 @@
-"""Detections of a raw detector output, decoded on the host: boxes above a score, after NMS.
+"""Detections of a detector's output on the host: a raw output decoded (boxes above a score,
+after NMS), or the model's own decoded detections read.
 
 Box targets use them to find the box a `detection:k` target explains and to refuse a box that
 no detection matches. Thresholds are the YOLO defaults (score 0.25, NMS IoU 0.45).
@@ -16,12 +17,13 @@ NMS_IOU = 0.45
 
 @dataclass(frozen=True)
 class Detections:
-    """One input's detections, best first: boxes (D, 4) x1, y1, x2, y2, scores, classes."""
+    """One input's detections, best first: boxes (D, 4) x1, y1, x2, y2, scores, classes; the
+    number of classes where the output tells it."""
 
     boxes: np.ndarray
     scores: np.ndarray
     classes: np.ndarray
-    n_classes: int
+    n_classes: int | None
 
 
 def iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -56,4 +58,24 @@ def decode(raw: np.ndarray, anchors_first: bool) -> list[Detections]:
                 chosen.append(j)
         kept = keep[chosen]
         found.append(Detections(boxes[chosen], scores[kept], classes[kept], len(probs)))
+    return found
+
+
+def decoded(values: list[np.ndarray], packed: bool) -> list[Detections]:
+    """Per input, the detections a model decoded itself: boxes (N, D, 4), scores (N, D) and
+    classes (N, D) (class 0 for all where absent), or one (N, D, 6) table where packed; rows
+    of score 0 or less (padding) and of boxes not finite dropped, best first."""
+    if packed:
+        table = np.asarray(values[0], np.float64)
+        boxes, scores, classes = table[..., :4], table[..., 4], table[..., 5]
+    else:
+        boxes, scores = (np.asarray(v, np.float64) for v in values[:2])
+        classes = values[2] if len(values) > 2 else np.zeros(scores.shape)
+    found = []
+    for box, score, cls in zip(boxes, scores, classes, strict=True):
+        keep = np.flatnonzero((score > 0) & np.isfinite(box).all(axis=1))
+        keep = keep[np.argsort(-score[keep], kind="stable")]
+        found.append(
+            Detections(box[keep], score[keep], np.asarray(cls)[keep].astype(np.int64), None)
+        )
     return found

@@ -33,7 +33,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from onnxcam.engine.detections import decode, iou
+from onnxcam.engine.detections import decode, decoded, iou
 from onnxcam.engine.graph import opset_version
 from onnxcam.engine.graph.builder import NodeBuilder
 from onnxcam.engine.graph.outputs import ANCHORS_FIRST, DENSE, OutputInfo
@@ -202,9 +202,14 @@ class BoundTarget:
         """The model with the (N, M) target scores as its first output, written after the
         explained output as ONNX ops (the other outputs are kept after it)."""
         b = NodeBuilder(opset_version(model), "onnxcam_target/")
-        source = b.op("Cast", [self.output.name], to=TensorProto.FLOAT)  # float16 models too
+        cast = [b.op("Cast", [name], to=TensorProto.FLOAT) for name in self.output.reads]
+        source = cast[0]  # float16 models too
+        decoded = self.output.decoded
         if self.masks is not None:
             scores = _region_scores(b, source, self.classes, self.masks)
+        elif decoded is not None:
+            corners = [b.const(self.boxes[:, i].reshape(1, -1, 1), np.float32) for i in range(4)]
+            scores = decoded_scores(b, cast, decoded.packed, corners, self.classes)
         else:
             layout = self.output.kind
             scores = _box_scores(b, source, layout, self.classes, self.boxes, self.box_score)
@@ -224,9 +229,17 @@ class BoundTarget:
 
 def _region_scores(b: NodeBuilder, out: str, classes: np.ndarray, masks: np.ndarray) -> str:
     """sum over positions of out[:, c_m] * mask_m: (N, M)."""
-    picked = b.op("Gather", [out, b.ints(classes)], axis=1)
-    masked = b.op("Mul", [picked, b.const(masks[None], np.float32)])
-    return b.reduce("ReduceSum", masked, list(range(2, masks.ndim + 1)), keepdims=False)
+    return region_scores(b, out, b.const(masks[None], np.float32), masks.ndim - 1, classes)
+
+
+def region_scores(
+    b: NodeBuilder, out: str, masks: str, n_spatial: int, classes: np.ndarray | None = None
+) -> str:
+    """(N, M): the sum over positions of out[:, c_m] * masks[:, m] for the classes c_m (every
+    class where None); masks broadcast to (N, M, *S)."""
+    picked = out if classes is None else b.op("Gather", [out, b.ints(classes)], axis=1)
+    masked = b.op("Mul", [picked, masks])
+    return b.reduce("ReduceSum", masked, list(range(2, n_spatial + 2)), keepdims=False)
 
 
 def _minimum(b: NodeBuilder, x: str, y: str) -> str:
@@ -244,12 +257,86 @@ def _maximum(b: NodeBuilder, x: str, y: str) -> str:
 def _box_scores(
     b: NodeBuilder, out: str, layout: str, classes: np.ndarray, boxes: np.ndarray, how: str
 ) -> str:
-    """Per instance m, the largest over anchors of IoU(anchor box, box_m) x class score
-    (iou-score) or IoU x cos(class vector, one-hot c_m) x objectness (d-rise): (N, M)."""
-    rows = out
+    """box_scores for constant boxes (M, 4)."""
+    corners = [b.const(boxes[:, i].reshape(1, -1, 1), np.float32) for i in range(4)]
+    return box_scores(b, out, layout, corners, how, classes)
+
+
+def _area(b: NodeBuilder, corners: Sequence[str]) -> str:
+    return b.op(
+        "Mul", [b.op("Sub", [corners[2], corners[0]]), b.op("Sub", [corners[3], corners[1]])]
+    )
+
+
+def _iou(b: NodeBuilder, found: Sequence[str], found_area: str, corners: Sequence[str]) -> str:
+    """IoU of the model's boxes (corners each (N, 1, D), areas) with the instances' boxes
+    (corners each broadcasting to (N, M, 1)): (N, M, D)."""
+    ix = b.op(
+        "Relu",
+        [b.op("Sub", [_minimum(b, found[2], corners[2]), _maximum(b, found[0], corners[0])])],
+    )
+    iy = b.op(
+        "Relu",
+        [b.op("Sub", [_minimum(b, found[3], corners[3]), _maximum(b, found[1], corners[1])])],
+    )
+    inter = b.op("Mul", [ix, iy])
+    both = b.op("Add", [found_area, _area(b, corners)])
+    return b.op("Div", [inter, b.op("Sub", [both, inter])])
+
+
+def decoded_scores(
+    b: NodeBuilder, parts: Sequence[str], packed: bool, corners: Sequence[str], classes: np.ndarray
+) -> str:
+    """Per instance m, the largest over the model's decoded detections d of IoU(box_d, box_m)
+    x score_d where class_d is c_m (IoU x cosine of one-hot class vectors x the score, D-RISE's
+    similarity, is the same number): (N, M). parts: boxes, scores, classes (float32), or one
+    (N, D, 6) table where packed."""
+    if packed:
+        table = parts[0]
+        column = [
+            b.op("Slice", [table, b.ints([i]), b.ints([i + 1]), b.ints([2])]) for i in range(6)
+        ]
+        found = [b.op("Transpose", [c], perm=[0, 2, 1]) for c in column[:4]]  # (N, 1, D)
+        scores, labels = (b.op("Transpose", [c], perm=[0, 2, 1]) for c in column[4:])
+    else:
+        boxes, scores, *labels = parts  # no classes output: one class, 0
+        labels = labels or [b.op("Mul", [scores, b.const(0.0, np.float32)])]
+        found = [
+            b.op(
+                "Transpose",
+                [b.op("Slice", [boxes, b.ints([i]), b.ints([i + 1]), b.ints([2])])],
+                perm=[0, 2, 1],
+            )
+            for i in range(4)
+        ]
+        scores, labels = (b.unsqueeze(t, [1]) for t in (scores, labels[0]))
+    overlap = _iou(b, found, _area(b, found), corners)  # (N, M, D)
+    wanted = b.const(classes.reshape(1, -1, 1), np.float32)
+    same = b.op("Cast", [b.op("Equal", [labels, wanted])], to=TensorProto.FLOAT)
+    score = b.op("Mul", [b.op("Mul", [overlap, scores]), same])
+    return b.reduce("ReduceMax", score, [2], keepdims=False)
+
+
+def box_rows(b: NodeBuilder, out: str, layout: str) -> tuple[str, int]:
+    """The raw detections as (N, rows, A), and the first class row (4, or 5 after objectness)."""
     if layout == ANCHORS_FIRST:
-        rows = b.op("Transpose", [rows], perm=[0, 2, 1])  # (N, 5+K, A)
-    first = 5 if layout == ANCHORS_FIRST else 4
+        return b.op("Transpose", [out], perm=[0, 2, 1]), 5
+    return out, 4
+
+
+def box_scores(
+    b: NodeBuilder,
+    out: str,
+    layout: str,
+    corners: Sequence[str],
+    how: str,
+    classes: np.ndarray | None = None,
+) -> str:
+    """Per instance m, the largest over anchors of IoU(anchor box, box_m) x class score
+    (iou-score) or IoU x cos(class vector, one-hot c_m) x objectness (d-rise): (N, M).
+    corners: x1, y1, x2, y2 of the M boxes, each broadcasting to (N, M, 1); classes: c_m (every
+    class, M = K, where None)."""
+    rows, first = box_rows(b, out, layout)
 
     def rows_of(start: int, stop: int) -> str:
         return b.op("Slice", [rows, b.ints([start]), b.ints([stop]), b.ints([1])])
@@ -258,18 +345,12 @@ def _box_scores(
     cx, cy, w, h = (rows_of(i, i + 1) for i in range(4))  # (N, 1, A)
     x1, x2 = b.op("Sub", [cx, b.op("Mul", [w, half])]), b.op("Add", [cx, b.op("Mul", [w, half])])
     y1, y2 = b.op("Sub", [cy, b.op("Mul", [h, half])]), b.op("Add", [cy, b.op("Mul", [h, half])])
-    corner = [b.const(boxes[:, i].reshape(1, -1, 1), np.float32) for i in range(4)]  # (1, M, 1)
-    ix = b.op("Relu", [b.op("Sub", [_minimum(b, x2, corner[2]), _maximum(b, x1, corner[0])])])
-    iy = b.op("Relu", [b.op("Sub", [_minimum(b, y2, corner[3]), _maximum(b, y1, corner[1])])])
-    inter = b.op("Mul", [ix, iy])  # (N, M, A)
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    both = b.op("Add", [b.op("Mul", [w, h]), b.const(areas.reshape(1, -1, 1), np.float32)])
-    overlap = b.op("Div", [inter, b.op("Sub", [both, inter])])
-    picked = b.op("Gather", [rows, b.ints(classes + first)], axis=1)  # (N, M, A)
+    overlap = _iou(b, (x1, y1, x2, y2), b.op("Mul", [w, h]), corners)
+    probs = rows_of(first, 2**62)  # (N, K, A)
+    picked = probs if classes is None else b.op("Gather", [rows, b.ints(classes + first)], axis=1)
     if how == "iou-score":
         score = b.op("Mul", [overlap, picked])
     else:
-        probs = rows_of(first, 2**62)  # (N, K, A)
         norm = b.op("Sqrt", [b.reduce("ReduceSum", b.op("Mul", [probs, probs]), [1])])
         score = b.op("Mul", [overlap, b.op("Div", [picked, norm])])
         if layout == ANCHORS_FIRST:
@@ -278,10 +359,15 @@ def _box_scores(
 
 
 def bind(
-    spec: TargetSpec, output: OutputInfo, raw: np.ndarray, box_score: str = "iou-score"
+    spec: TargetSpec,
+    output: OutputInfo,
+    values: Sequence[np.ndarray],
+    box_score: str = "iou-score",
 ) -> BoundTarget:
-    """The target fixed for a batch whose explained output is `raw` (unperturbed inputs);
-    a target that matches nothing (an empty mask, no detection) is an error naming it."""
+    """The target fixed for a batch whose outputs `output.reads` are `values` (unperturbed
+    inputs); a target that matches nothing (an empty mask, no detection) is an error naming
+    it."""
+    raw = values[0]
     n = len(raw)
     if isinstance(spec, Region):
         if output.kind != DENSE:
@@ -298,14 +384,18 @@ def bind(
         rows = np.arange(n) if len(masks) == n else np.zeros(n, np.int64)
         classes = np.full(len(masks), spec.cls, np.int64)
         return BoundTarget(spec.label, output, rows, classes, masks=masks)
-    if not output.is_detections:
+    if not output.is_detections and output.decoded is None:
         raise TargetError(
-            f"target {spec.label!r} needs a detector's raw output (N, 4+K, anchors) or "
-            f"(N, anchors, 5+K); output {output.name!r} is {output.text()}"
+            f"target {spec.label!r} needs a detector's output: raw (N, 4+K, anchors) or "
+            f"(N, anchors, 5+K), or decoded boxes and scores; output {output.name!r} is "
+            f"{output.text()}"
         )
     if box_score not in BOX_SCORES:
         raise ArgumentError(f"box score must be one of {BOX_SCORES}, got {box_score!r}")
-    found = decode(raw, output.kind == ANCHORS_FIRST)
+    if output.decoded is not None:
+        found = decoded(values, output.decoded.packed)
+    else:
+        found = decode(raw, output.kind == ANCHORS_FIRST)
     if isinstance(spec, Detection) and spec.k is None:
         empty = [i for i, d in enumerate(found) if not len(d.scores)]
         if empty:
@@ -327,7 +417,8 @@ def bind(
         classes = np.array([d.classes[spec.k] for d in found], np.int64)
         rows = np.arange(n)
         return BoundTarget(spec.label, output, rows, classes, boxes=boxes, box_score=box_score)
-    _check_class(spec.cls, found[0].n_classes, spec.label)
+    if found[0].n_classes is not None:
+        _check_class(spec.cls, found[0].n_classes, spec.label)
     box = np.asarray(spec.box, np.float64)
     for i, d in enumerate(found):
         same = d.classes == spec.cls

@@ -34,6 +34,7 @@ from onnxcam.engine.graph.layers import (
     candidates,
     find_layer,
     list_layers,
+    prediction_features,
     resolve_layer,
 )
 from onnxcam.engine.graph.load import load
@@ -81,6 +82,7 @@ __all__ = [
     "needed_nodes",
     "numpy_dtype",
     "opset_version",
+    "prediction_features",
     "producers",
     "refuse_subgraphs",
     "resolve_layer",

@@ -4,7 +4,9 @@ A candidate is a feature map of the input's rank, traced from the input (graph/t
 (N, K, H, W) or (N, K, T) in the model's own layout with a spatial size that is not 1, and in a
 channels-first image model also a channels-last map (N, h, w, K) and transformer tokens
 (N, P + h * w, D). `auto` walks back from the class scores along float tensors and stops at the
-first candidate: the one that feeds the global pooling or flatten; among tokens it takes only a
+first candidate: the one that feeds the global pooling or flatten (for a dense or detection
+output, the first that a convolution reads: the features under the prediction convolutions;
+a box target then picks its branch, engine/box_layer.py); among tokens it takes only a
 LayerNorm's or a residual sum's output whose grid tokens reach the scores (a ViT's last block
 input, not its output, which the head reads through the class token alone), and of a residual
 stream the LayerNorm that reads it (a pre-norm block's norm1).
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import ast
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import onnx
@@ -106,12 +109,34 @@ def auto_layer(info: ModelInfo, layout: str | None = None, found: dict | None = 
     the output of a LayerNorm or of a residual sum whose grid tokens reach the scores.
     """
     found = candidates(info, layout) if found is None else found  # list_layers passes its own
+    convolved = _read_by_convolutions(info) if _predicts_maps(info) else None
+    for name in _walk_back(info):
+        ready = name in found and _auto_ready(info, name, found[name])
+        if ready and (convolved is None or name in convolved):
+            return _normalised(info, name, found)
+    return None
+
+
+def prediction_features(info: ModelInfo, limit: int = 16) -> list[str]:
+    """Feature maps that convolutions read, the `limit` nearest the output (walking back), in
+    graph order: where a dense or detection output's explanation may start (a detector's
+    neck, then its box and class branches at each scale)."""
+    found = candidates(info)
+    convolved = _read_by_convolutions(info)
+    picked = [n for n in _walk_back(info) if n in found and found[n] is None and n in convolved]
+    order = {out: i for i, node in enumerate(info.model.graph.node) for out in node.output}
+    return sorted(picked[:limit], key=order.__getitem__)
+
+
+def _walk_back(info: ModelInfo) -> Iterator[str]:
+    """Tensors from the first output back, breadth first, along float tensors (never through
+    shape arithmetic or into constants)."""
     specs, start = info.specs, info.logits
     queue, seen = deque([start]), {start}
     while queue:
         name = queue.popleft()
-        if name != start and name in found and _auto_ready(info, name, found[name]):
-            return _normalised(info, name, found)
+        if name != start:
+            yield name
         node = info.producers.get(name)
         if node is None or node.op_type in ("Shape", "Size"):
             continue
@@ -123,7 +148,21 @@ def auto_layer(info: ModelInfo, layout: str | None = None, found: dict | None = 
                 continue
             seen.add(inp)
             queue.append(inp)
-    return None
+
+
+def _predicts_maps(info: ModelInfo) -> bool:
+    """Whether the explained output is a dense map or detections: maps of predictions, whose
+    last feature maps are the predictions themselves (a detector head's box and class rows)."""
+    from onnxcam.engine.graph.outputs import CLASS_SCORES, outputs_of
+
+    return outputs_of(info)[0].kind not in (CLASS_SCORES, "")
+
+
+def _read_by_convolutions(info: ModelInfo) -> set[str]:
+    """Tensors a convolution reads: for dense and detection outputs `auto` takes the last of
+    them, the features that the prediction convolutions read (a detector's branch before its
+    1x1 box or class convolution), not the predictions reshaped after them."""
+    return {node.input[0] for node in info.model.graph.node if node.op_type == "Conv"}
 
 
 def _normalised(info: ModelInfo, name: str, found: dict) -> str:

@@ -161,78 +161,113 @@ def split(
 
 
 def _with_shape_arithmetic(info: ModelInfo, tail: list, cut: str) -> list:
-    """The tail's nodes plus those that compute, from the data input's shape alone, integers
-    the tail reads (indices that follow the batch size, as torch's as_strided writes): in the
-    tail the input's shape is the cut tensor's batch size with the input's fixed other axes."""
-    source = info.input
+    """The tail's nodes plus those that compute, from shapes alone, what the tail reads
+    (indices that follow the batch size, as torch's as_strided writes; a detector head's
+    reshape sizes and anchor grids): the shape of a tensor computed before the cut is, in the
+    tail, the cut tensor's batch size with that tensor's other axes, which must be fixed."""
     nodes = list(info.model.graph.node)
     producers = {out: i for i, node in enumerate(nodes) for out in node.output if out}
+    in_tail = {id(node) for node in tail}
     produced = {out for node in tail for out in node.output}
+    batch_dim = None if info.input.shape is None else info.input.shape[0]
+
+    def known_size(name: str) -> tuple[int, ...] | None:
+        """A tensor's axes after the batch, where the batch leads and the rest are fixed."""
+        spec = info.specs.get(name)
+        shape = None if spec is None else spec.shape
+        if not shape:
+            return None
+        free = isinstance(shape[0], str) and not isinstance(batch_dim, int)
+        rest = tuple(shape[1:])
+        fixed = all(isinstance(d, int) for d in rest)
+        return rest if fixed and (free or shape[0] == batch_dim) else None
+
+    shape_only: dict[str, bool] = {}  # computed from fixed shapes and constants alone
+
+    def from_shapes(name: str) -> bool:
+        stack = [name]
+        while stack:
+            top = stack[-1]
+            if top in shape_only:
+                stack.pop()
+                continue
+            i = producers.get(top)
+            if i is None:
+                shape_only[top] = top != info.input.name
+                stack.pop()
+                continue
+            node = nodes[i]
+            if node.op_type == "Shape" and node.input[0] not in shape_only:
+                stack.append(node.input[0])
+                continue
+            if node.op_type == "Shape":  # of a shape-only tensor: recomputed as it is
+                source = node.input[0]
+                shape_only[top] = shape_only[source] or known_size(source) is not None
+                stack.pop()
+                continue
+            pending = [n for n in node.input if n and n not in shape_only]
+            if pending:
+                stack.extend(pending)
+                continue
+            shape_only[top] = all(shape_only[n] for n in node.input if n)
+            stack.pop()
+        return shape_only[name]
+
+    def replaced(node: onnx.NodeProto) -> bool:
+        """A Shape of an activation before the cut: read off the cut's batch size."""
+        return node.op_type == "Shape" and not shape_only.get(node.input[0], False)
+
     wanted = [
         name
         for node in tail
         for name in node.input
-        if name
-        and name not in produced
-        and name != cut
-        and name in producers
-        and (info.specs.get(name) is None or info.specs[name].elem_type not in FLOAT_TYPES)
+        if name and name not in produced and name != cut and name in producers
     ]
-    if not wanted or source.shape is None or not all(isinstance(d, int) for d in source.shape[1:]):
-        return tail
     added: set[int] = set()
-    stack = [producers[name] for name in wanted]
+    stack = [producers[name] for name in wanted if from_shapes(name)]
     while stack:
         i = stack.pop()
-        if i in added:
+        if i in added or id(nodes[i]) in in_tail:
             continue
-        node = nodes[i]
-        if node.op_type == "Shape" and node.input[0] == source.name:
-            added.add(i)
-            continue
-        inputs = [n for n in node.input if n]
-        if any(
-            n == source.name
-            or (n in info.specs and info.specs[n].elem_type in FLOAT_TYPES and n in producers)
-            for n in inputs
-        ):
-            return tail  # the integers depend on the input's values, not its shape
         added.add(i)
-        stack.extend(producers[n] for n in inputs if n in producers)
-    shape = f"{cut}__onnxcam_input_shape"
-    batch, fixed = f"{shape}_batch", f"{shape}_fixed"
+        if not replaced(nodes[i]):
+            stack.extend(producers[n] for n in nodes[i].input if n in producers)
+    if not added:
+        return tail
+    prefix = f"{cut}__onnxcam_shape"
+    batch = f"{prefix}_batch"
 
     def ints(name: str, values) -> onnx.NodeProto:
         value = numpy_helper.from_array(np.array(values, np.int64))
         return helper.make_node("Constant", [], [name], value=value)
 
-    prologue = [
-        helper.make_node("Shape", [cut], [f"{shape}_cut"]),
-        ints(f"{shape}_0", [0]),
-        ints(f"{shape}_1", [1]),
-        helper.make_node("Slice", [f"{shape}_cut", f"{shape}_0", f"{shape}_1"], [batch]),
-        helper.make_node(
-            "Constant",
-            [],
-            [fixed],
-            value=numpy_helper.from_array(np.array(source.shape[1:], np.int64)),
-        ),
-        helper.make_node("Concat", [batch, fixed], [shape], axis=0),
+    arithmetic = [
+        helper.make_node("Shape", [cut], [f"{prefix}_cut"]),
+        ints(f"{prefix}_0", [0]),
+        ints(f"{prefix}_1", [1]),
+        helper.make_node("Slice", [f"{prefix}_cut", f"{prefix}_0", f"{prefix}_1"], [batch]),
     ]
-    arithmetic = []
+    shapes: dict[str, str] = {}  # tensor before the cut -> the name of its shape in the tail
     for i in sorted(added):
         node = nodes[i]
-        if node.op_type == "Shape" and node.input[0] == source.name:
-            rank = len(source.shape)
-            start = attributes(node).get("start", 0)
-            end = attributes(node).get("end", rank)
-            bounds = [f"{node.output[0]}__from", f"{node.output[0]}__to"]
-            for name, value in zip(bounds, (start, end), strict=True):
-                arithmetic.append(ints(name, [value]))
-            arithmetic.append(helper.make_node("Slice", [shape, *bounds], [node.output[0]]))
-        else:
+        if not replaced(node):
             arithmetic.append(node)
-    return prologue + arithmetic + tail
+            continue
+        source = node.input[0]
+        if source not in shapes:
+            shapes[source] = whole = f"{prefix}_of_{len(shapes)}"
+            arithmetic.append(ints(f"{whole}_fixed", list(known_size(source))))
+            arithmetic.append(
+                helper.make_node("Concat", [batch, f"{whole}_fixed"], [whole], axis=0)
+            )
+        rank = len(info.specs[source].shape)
+        start = attributes(node).get("start", 0)
+        end = attributes(node).get("end", rank)
+        bounds = [f"{node.output[0]}__from", f"{node.output[0]}__to"]
+        for name, value in zip(bounds, (start, end), strict=True):
+            arithmetic.append(ints(name, [value]))
+        arithmetic.append(helper.make_node("Slice", [shapes[source], *bounds], [node.output[0]]))
+    return arithmetic + tail
 
 
 def scale_channels(

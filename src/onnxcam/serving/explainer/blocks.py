@@ -53,18 +53,25 @@ def inline(
 
 
 class Forward:
-    """The model's nodes to copy into a Loop body: maps perturbed inputs to class scores."""
+    """The model's nodes to copy into a Loop body: maps perturbed inputs to the head's scores
+    (heads.py) of the explained output."""
 
-    def __init__(self, nodes: list[onnx.NodeProto], inputs: list[str], logits: str) -> None:
-        self.nodes, self.inputs, self.logits = nodes, inputs, logits
+    def __init__(
+        self,
+        nodes: list[onnx.NodeProto],
+        inputs: list[str],
+        output: str,
+        head: Callable[[NodeBuilder, str, int], str],
+    ) -> None:
+        self.nodes, self.inputs, self.output, self.head = nodes, inputs, output, head
 
     def scores(self, b: NodeBuilder, feeds: list[str], chunk: int) -> str:
-        """(N * chunk, classes) logits reshaped to (N, chunk, classes)."""
+        """(N * chunk, classes) scores reshaped to (N, chunk, classes)."""
         copies, names = inline(
             self.nodes, b.fresh("model") + "/", dict(zip(self.inputs, feeds, strict=True))
         )
         b.nodes.extend(copies)
-        flat = b.reshape(names[self.logits], [[0, -1]])
+        flat = self.head(b, names[self.output], chunk)
         return b.reshape(flat, [[-1, chunk], b.dims(flat, 1, 2)])
 
 

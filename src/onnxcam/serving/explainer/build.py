@@ -7,6 +7,10 @@ ReLU, resize (linear, half_pixel: PyTorch's align_corners=False) and min-max nor
 the engine's epsilon and constant-map rule. Any ONNX runtime or inference server runs it with no
 Python. The numbers are the engine's default profiles (each method's module says which).
 
+The explained output is read by its kind (heads.py): class scores as they are, a dense map as
+each class's auto region, raw detections as each class's best box; the `logits` output holds
+those per-class scores.
+
 Options: `target_input` adds an int64 input `target_class` (N,), the class of each row (-1: the top
 one); `all_classes` returns the maps of every class at once, (N, classes, H, W), each row of
 an (image, class) pair weighted as its own explanation; `uint8` scales the map to 0..255 and
@@ -22,12 +26,14 @@ import onnx
 from onnx import TensorProto, helper
 
 from onnxcam.engine import graph, metadata
-from onnxcam.engine.graph import tokens
+from onnxcam.engine.graph import outputs, tokens
 from onnxcam.engine.graph.builder import NodeBuilder
 from onnxcam.engine.postprocess import MAP_EPS
 from onnxcam.errors import ArgumentError, LayerError, ModelError
+from onnxcam.io.inputs import input_channels
 from onnxcam.serving.explainer.ablation_cam import ablation_cam
 from onnxcam.serving.explainer.blocks import minmax, resize
+from onnxcam.serving.explainer.heads import head_for
 from onnxcam.serving.explainer.recipro_cam import recipro_cam
 from onnxcam.serving.explainer.score_cam import score_cam
 from onnxcam.serving.explainer.site import Site
@@ -50,9 +56,15 @@ def build_explainer(
     target_input: bool = False,
     all_classes: bool = False,
     uint8: bool = False,
+    output: str | None = None,
+    output_kind: str | None = None,
+    size: tuple[int, int] | None = None,
 ) -> onnx.ModelProto:
     """The explainer graph of `model` at `layer`: input batch (and `target` where
-    target_input) -> logits, target, map (see the module docstring for the options)."""
+    target_input) -> logits, target, map (see the module docstring for the options);
+    `output` (default the first) and `output_kind` choose the explained output as
+    Explainer's do; `size` (H, W) fixes the free spatial axes of the input (a detector exported
+    for any size), which the graph's layer shape needs known."""
     if method not in BUILDERS:
         raise ArgumentError(
             f"unknown method {method!r} for an explainer graph: expected one of "
@@ -61,7 +73,12 @@ def build_explainer(
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ArgumentError(f"chunk must be a positive integer, got {chunk!r}")
     model = graph.at_least_opset(graph.load(model), MIN_OPSET, "explainer graphs")
+    if size is not None:
+        channels = input_channels(graph.ModelInfo(model).input.shape)
+        model = graph.with_input_size(model, (1, channels, *size))
     info = graph.ModelInfo(_free_output_names(model))
+    explained = outputs.choose(info, output, output_kind)
+    info = graph.ModelInfo(outputs.with_first_output(info.model, explained.name))
     chosen = graph.find_layer(info, layer)
     layer = chosen.name
     if chosen.grid is not None:  # transformer tokens: explained as their (N, D, h, w) map
@@ -86,20 +103,22 @@ def build_explainer(
     ):
         raise LayerError(
             f"layer {layer!r} has shape {layer_shape}: an explainer graph needs (N, K, h, w) "
-            "with K, h, w known from shape inference"
+            "with K, h, w known from shape inference (a model with a free input size: give the "
+            "size, --size HxW)"
         )
     initializers = list(info.model.graph.initializer)
     b = NodeBuilder(info.opset, PREFIX, initializers)
     x = spec.name
-    logits = b.reshape(info.logits, [[0, -1]])
+    head = head_for(b, explained)
+    logits = head.top
     targets = b.op("ArgMax", [logits], axis=1, keepdims=0)
     if target_input:  # -1: the top class
         given = TARGET_INPUT
         below = b.op("Less", [given, b.const(0, np.int64)])
         targets = b.op("Where", [below, targets, given])
-    classes = _classes(info) if all_classes else None
+    classes = head.n_classes if all_classes else None
     size_hw = b.dims(x, 2, 4)
-    site = Site(b, info, x, layer, logits, targets, size_hw, tuple(layer_shape[1:]), chunk, classes)
+    site = Site(b, info, x, layer, head, targets, size_hw, tuple(layer_shape[1:]), chunk, classes)
     raw = BUILDERS[method](site)
     cam = minmax(b, resize(b, raw, size_hw), [2, 3], MAP_EPS)
     per_image = [b.dims(x, 0, 1)] if classes is None else [b.dims(x, 0, 1), [classes]]
@@ -113,7 +132,9 @@ def build_explainer(
         for src, dst in zip(final, OUTPUTS, strict=True)
     )
     main = graph.needed_nodes(info.model.graph.node, [info.logits, layer, *_outer_reads(b.nodes)])
-    explainer = _assemble(info, main + b.nodes, initializers, method, x, target_input, uint8)
+    explainer = _assemble(
+        info, main + b.nodes, initializers, method, x, head.n_classes, target_input, uint8
+    )
     if classes is not None:
         dims = explainer.graph.output[2].type.tensor_type.shape.dim
         dims.insert(1, onnx.TensorShapeProto.Dimension(dim_value=classes))
@@ -127,6 +148,8 @@ def build_explainer(
         "target_input": target_input,
         "all_classes": all_classes,
         "uint8": uint8,
+        "output": explained.name,
+        "output_kind": explained.kind,
     }
     explainer.metadata_props.add(key=METADATA_KEY, value=json.dumps(info_entry))
     onnx.checker.check_model(explainer)
@@ -145,31 +168,20 @@ def cost_per_image(method: str, layer_shape: tuple[int, ...]) -> dict[str, int |
     return {"forward": 1, "passes": channels, "through": through, "per": "channel"}
 
 
-def _classes(info: graph.ModelInfo) -> int:
-    """The number of classes, which maps of all classes need known."""
-    spec = info.specs.get(info.logits)
-    shape = None if spec is None else spec.shape
-    if shape is None or not all(isinstance(d, int) for d in shape[1:]):
-        raise ModelError(
-            f"maps of all classes need the number of classes: the class scores "
-            f"{info.logits!r} have shape {shape}"
-        )
-    return int(np.prod(shape[1:]))
-
-
 def _assemble(
-    info: graph.ModelInfo, nodes, initializers, method: str, x: str, target_input: bool, uint8: bool
+    info: graph.ModelInfo,
+    nodes,
+    initializers,
+    method: str,
+    x: str,
+    classes: int,
+    target_input: bool,
+    uint8: bool,
 ) -> onnx.ModelProto:
     """The explainer model: the nodes, the model's input (and the target input), the three
     outputs, its metadata."""
     model, spec = info.model, info.input
     n_dim = spec.shape[0] if isinstance(spec.shape[0], str) else "N"
-    logit_spec = info.specs.get(info.logits)
-    classes = (
-        int(np.prod(logit_spec.shape[1:]))
-        if logit_spec and logit_spec.shape and all(isinstance(d, int) for d in logit_spec.shape[1:])
-        else None
-    )
     outputs = [
         helper.make_tensor_value_info(OUTPUTS[0], TensorProto.FLOAT, [n_dim, classes]),
         helper.make_tensor_value_info(OUTPUTS[1], TensorProto.INT64, [n_dim]),

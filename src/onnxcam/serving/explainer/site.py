@@ -10,20 +10,22 @@ import onnx
 from onnxcam.engine import graph
 from onnxcam.engine.graph.builder import NodeBuilder
 from onnxcam.serving.explainer.blocks import Forward, repeat_items
+from onnxcam.serving.explainer.heads import Head
 
 
 @dataclass
 class Site:
-    """x: the input; acts: the layer (N, K, h, w); logits: (N, classes); targets: (N,) the
-    explained class; size_hw: the input's (H, W) as a tensor; chunk: perturbations per Loop
-    step; classes: the number of classes where every class is explained (then a row of the
-    scores and maps is an (image, class) pair, image-major), else None."""
+    """x: the input; acts: the layer (N, K, h, w); head: the explained output read as
+    (N, classes) scores (heads.py); targets: (N,) the explained class; size_hw: the input's
+    (H, W) as a tensor; chunk: perturbations per Loop step; classes: the number of classes
+    where every class is explained (then a row of the scores and maps is an (image, class)
+    pair, image-major), else None."""
 
     b: NodeBuilder
     info: graph.ModelInfo
     x: str
     acts: str
-    logits: str
+    head: Head
     targets: str
     size_hw: str
     layer_shape: tuple[int, int, int]
@@ -39,28 +41,37 @@ class Site:
         """A per-image tensor (N, ...) as one per row: repeated per class for every class."""
         return t if self.classes is None else repeat_items(self.b, t, self.classes)
 
+    @property
+    def output(self) -> str:
+        """The explained output of the model."""
+        return self.info.logits
+
     def row_scores(self) -> str:
         """(rows, 1) unperturbed score of each row's class."""
+        base = self.head.base
         if self.classes is not None:
-            return self.b.reshape(self.logits, [[-1, 1]])
+            return self.b.reshape(base, [[-1, 1]])
         index = self.b.reshape(self.targets, [[-1, 1]])
-        return self.b.reshape(self.b.op("GatherElements", [self.logits, index], axis=1), [[-1, 1]])
+        return self.b.reshape(self.b.op("GatherElements", [base, index], axis=1), [[-1, 1]])
 
     @property
     def model(self) -> onnx.ModelProto:
         return self.info.model
 
     def full_forward(self) -> Forward:
-        """The whole model, input -> class scores, for a Loop body."""
-        nodes = graph.needed_nodes(self.model.graph.node, [self.info.logits])
-        return Forward(nodes, [self.x], self.info.logits)
+        """The whole model, input -> scores, for a Loop body."""
+        nodes = graph.needed_nodes(self.model.graph.node, [self.output])
+        return Forward(nodes, [self.x], self.output, self.head.score)
 
     @cached_property
     def cut(self) -> graph.Split:
-        return graph.split(self.info, self.acts, [self.info.logits])
+        return graph.split(self.info, self.acts, [self.output])
 
     def tail_forward(self) -> Forward:
-        """The graph's tail, (layer, crossing tensors) -> class scores, for a Loop body."""
+        """The graph's tail, (layer, crossing tensors) -> scores, for a Loop body."""
         return Forward(
-            list(self.cut.tail.graph.node), [self.acts, *self.cut.crossing], self.info.logits
+            list(self.cut.tail.graph.node),
+            [self.acts, *self.cut.crossing],
+            self.output,
+            self.head.score,
         )
