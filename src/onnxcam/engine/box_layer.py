@@ -38,7 +38,13 @@ def contributions(
     names = graph.prediction_features(info)
     if not names:
         raise LayerError("no feature map that a convolution reads: name the layer (--layer)")
-    swept = backward.build(model, backward.GRADIENT, [scores], names, [scores, *names])
+    try:
+        swept = backward.build(model, backward.GRADIENT, [scores], names, [scores, *names])
+    except backward.BackwardError as err:
+        raise LayerError(
+            f"--layer auto chooses a box's layer by its gradient: {err}; expected a layer "
+            "named (--layer)"
+        ) from None
     runner = Runner(swept, *session_args, input_name=graph.model_input(model).name)
     wanted = [graph.exposed_name(model, n) for n in names]
     wanted += [backward.grad_name(n) for n in names]

@@ -176,3 +176,33 @@ def tail_body(plan: Plan, forward: Forward, acts: str, crossing, targets, table:
         return pick(bb, scores, targets, plan.chunk)
 
     return body
+
+
+def weights_into_bodies(model: onnx.ModelProto) -> None:
+    """Give each Loop body its own copy of the weights it reads (renamed under the body's
+    prefix), and drop outer weights nothing outside a body reads. ORT passes an outer-scope
+    initializer into a Loop as an input, so the body's convolutions would lose what constant
+    weights allow (prepacked kernels, the NCHWc layout); the cost is a second copy of the
+    weights the forward pass also reads (bench/README.md)."""
+    g = model.graph
+    weights = {t.name: t for t in g.initializer}
+    for node in g.node:
+        for attr in node.attribute:
+            if attr.type != onnx.AttributeProto.GRAPH:
+                continue
+            body = attr.g
+            local = {}
+            for inner in body.node:
+                for i, name in enumerate(inner.input):
+                    if name in weights:
+                        local.setdefault(name, f"{body.name}/{name}")
+                        inner.input[i] = local[name]
+            for name, renamed in local.items():
+                copy = onnx.TensorProto()
+                copy.CopyFrom(weights[name])
+                copy.name = renamed
+                body.initializer.append(copy)
+    outer_reads = {name for node in g.node for name in node.input}
+    kept = [t for t in g.initializer if t.name in outer_reads]
+    del g.initializer[:]
+    g.initializer.extend(kept)

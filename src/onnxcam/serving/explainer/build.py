@@ -32,7 +32,7 @@ from onnxcam.engine.postprocess import MAP_EPS
 from onnxcam.errors import ArgumentError, LayerError, ModelError
 from onnxcam.io.inputs import input_channels
 from onnxcam.serving.explainer.ablation_cam import ablation_cam
-from onnxcam.serving.explainer.blocks import minmax, resize
+from onnxcam.serving.explainer.blocks import minmax, resize, weights_into_bodies
 from onnxcam.serving.explainer.heads import head_for
 from onnxcam.serving.explainer.recipro_cam import recipro_cam
 from onnxcam.serving.explainer.score_cam import score_cam
@@ -152,6 +152,7 @@ def build_explainer(
         "output_kind": explained.kind,
     }
     explainer.metadata_props.add(key=METADATA_KEY, value=json.dumps(info_entry))
+    weights_into_bodies(explainer)
     onnx.checker.check_model(explainer)
     return explainer
 
