@@ -47,10 +47,13 @@ def test_maps_equal_the_engine(request, fixture, layer, size, method):
 
 
 def test_chunk_sets_the_loop_and_the_graph_uses_standard_ops(resnet_onnx):
+    recipro = build_explainer(onnx.load(resnet_onnx), "recipro-cam", "layer3", chunk=7)
+    (loop,) = [n for n in recipro.graph.node if n.op_type == "Loop"]
+    trips = {t.name: onnx.numpy_helper.to_array(t) for t in recipro.graph.initializer}
+    assert int(trips[loop.input[0]]) == 3  # 4 x 4 locations in blocks of 7
     ablation = build_explainer(onnx.load(resnet_onnx), "ablation-cam", "layer3", chunk=7)
     (loop,) = [n for n in ablation.graph.node if n.op_type == "Loop"]
-    trips = {t.name: onnx.numpy_helper.to_array(t) for t in ablation.graph.initializer}
-    assert int(trips[loop.input[0]]) == 4  # 24 channels in blocks of 7
+    assert loop.input[0] not in {t.name for t in ablation.graph.initializer}  # items decide it
     explainer = build_explainer(onnx.load(resnet_onnx), "score-cam", "layer3", chunk=7)
     assert {o.domain for o in explainer.opset_import} <= {"", "ai.onnx"}
     assert [o.name for o in explainer.graph.output] == ["logits", "target", "map"]
@@ -98,7 +101,7 @@ def test_the_cli_prints_the_cost_per_image(resnet_onnx, tmp_path, capsys, method
     args = ["export-explainer", str(resnet_onnx), "--method", method, "--layer", "layer3"]
     assert main([*args, "-o", str(tmp_path / "e.onnx")]) == 0
     line = capsys.readouterr().out.splitlines()[0]
-    most, skipped = ("at most ", ", channels constant in every image skipped")
+    most, skipped = ("at most ", ", constant channels and repeated masks skipped")
     most, skipped = (most, skipped) if method == "score-cam" else ("", "")
     per = "location" if method == "recipro-cam" else "channel"
     assert line == (
@@ -135,3 +138,30 @@ def test_channels_constant_in_every_image_run_no_pass_and_the_maps_stay_the_host
         assert np.array_equal(targets, want.targets)
         assert np.abs(maps - want.maps).max() <= 1e-4
     assert np.abs(maps).max() == 0  # two flat images: nothing varies, zero maps
+
+
+def test_channels_with_equal_masks_share_a_pass_and_keep_the_hosts_maps(tmp_path):
+    """Channel 1 is twice channel 0 (equal min-max normalised maps, one masked input), channel
+    2 is dead: the host shares one pass and skips one per image, and the graph, which does the
+    same per image, gives the host's maps."""
+    import torch
+
+    from onnxcam.exporters import from_torch
+
+    torch.manual_seed(0)
+    net = conv_gap_linear(3, 6, 3)
+    with torch.no_grad():
+        net[0].weight[1] = 2 * net[0].weight[0]
+        net[0].bias[1] = 2 * net[0].bias[0]
+        net[0].bias[2] = -1e3
+    path = tmp_path / "shared.onnx"
+    from_torch(net, torch.randn(2, 3, 16, 16), path)
+    x = np.random.default_rng(5).standard_normal((3, 3, 16, 16)).astype(np.float32)
+    want = onnxcam.Explainer(path, progress=False).explain(x, "score-cam")
+    assert want.metadata["passes_shared"] == 3 and want.metadata["passes_run"] == 3 * 4
+    for chunk in (1, 4):
+        _, targets, maps = run_explainer(
+            build_explainer(onnx.load(path), "score-cam", chunk=chunk), x
+        )
+        assert np.array_equal(targets, want.targets)
+        assert np.abs(maps - want.maps).max() <= 1e-4

@@ -62,7 +62,7 @@ def cost_line(model) -> str:
     cost = entry["cost_per_image"]
     part = "the whole model" if cost["through"] == "model" else "the graph's tail after the layer"
     most = "at most " if entry["method"] == "score-cam" else ""
-    skipped = ", channels constant in every image skipped" if most else ""
+    skipped = ", constant channels and repeated masks skipped" if most else ""
     return (
         f"cost per image: 1 forward pass + {most}{cost['passes']} passes of {part} (one per "
         f"{cost['per']} of {entry['layer']}{skipped}), in Loop steps of {entry['chunk']}"

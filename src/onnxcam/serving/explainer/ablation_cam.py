@@ -1,30 +1,59 @@
 """Ablation-CAM in graph form (tail mode, value 0): w_k = (y - y_k) / y on the graph's tail
-after the layer, weight 0 where |y| is ~0 or channel k is all zeros; ReLU(sum_k w_k A_k)."""
+after the layer, weight 0 where |y| is ~0 or channel k is all zeros; ReLU(sum_k w_k A_k). As
+the host does, the passes run per (image, channel) item, and a channel that is all zeros in its
+image runs none (ablating it changes nothing); the Loop runs blocks of `chunk` items, its trip
+count computed in the graph."""
 
 from __future__ import annotations
 
 import numpy as np
+from onnx import TensorProto
 
+from onnxcam.engine.graph.builder import NodeBuilder
 from onnxcam.engine.methods.parts.activations import SAFE_SCORE
-from onnxcam.serving.explainer.blocks import Plan, loop_scores, tail_body, weighted_relu
+from onnxcam.serving.explainer.blocks import (
+    item_blocks,
+    item_table,
+    loop_items,
+    pick_items,
+    scatter_items,
+    weighted_relu,
+)
 from onnxcam.serving.explainer.site import Site
 
 
 def ablation_cam(site: Site) -> str:
     b, acts = site.b, site.acts
     k = site.layer_shape[0]
-    plan = Plan(k, site.chunk)
-    keep = (1 - np.eye(k, dtype=np.float32))[:, :, None, None]
-    table = b.const(plan.padded(keep), np.float32)
-    cut = site.cut.crossing
-    body = tail_body(plan, site.tail_forward(), acts, cut, site.picked, table, False)
-    ablated = loop_scores(b, plan, body)
+    zero = b.const(0.0, np.float32)
+    peak = b.reduce("ReduceMax", b.op("Abs", [acts]), [2, 3], keepdims=False)  # (N, K)
+    unchanged = b.op("Equal", [peak, zero])
+    items = b.reshape(b.op("NonZero", [b.reshape(b.op("Not", [unchanged]), [[-1]])]), [[-1]])
+    ids = b.op("Concat", [items, b.ints([0])], axis=0)  # item 0 stands in when all are zero
+    blocks, table, _ = item_blocks(b, ids, min(site.chunk, k))
+    forward = site.tail_forward()
+    channels = b.const(np.arange(k).reshape(1, k, 1, 1), np.int64)
+
+    def body(bb: NodeBuilder, i: str) -> str:
+        row = bb.op("Gather", [table, i], axis=0)  # (chunk,) items
+        images = bb.op("Div", [row, bb.ints(k)])
+        ablated = bb.reshape(bb.op("Mod", [row, bb.ints(k)]), [[-1, 1, 1, 1]])
+        kept = bb.op("Not", [bb.op("Equal", [channels, ablated])])
+        keep = bb.op("Cast", [kept], to=TensorProto.FLOAT)
+        edited = bb.op("Mul", [bb.op("Gather", [acts, images], axis=0), keep])
+        crossing = [bb.op("Gather", [t, images], axis=0) for t in site.cut.crossing]
+        scores = forward.item_scores(bb, [edited, *crossing], images)
+        return pick_items(bb, scores, site.picked, images)
+
+    count = b.op("Shape", [items])
+    scored = loop_items(b, body, blocks, count)
+    placed = scatter_items(b, scored, items, b.op("Shape", [b.reshape(peak, [[-1]])]), k)
+    ablated = item_table(b, placed, k, site.classes is not None)
     y = site.row_scores()
     acts = site.per_row(acts)
     safe = b.op("Greater", [b.op("Abs", [y]), b.const(SAFE_SCORE, np.float32)])
-    one, zero = b.const(1.0, np.float32), b.const(0.0, np.float32)
+    one = b.const(1.0, np.float32)
     ratio = b.op("Div", [b.op("Sub", [y, ablated]), b.op("Where", [safe, y, one])])
-    peak = b.reduce("ReduceMax", b.op("Abs", [acts]), [2, 3], keepdims=False)
-    unchanged = b.op("Equal", [peak, zero])
-    weights = b.op("Where", [b.op("And", [safe, b.op("Not", [unchanged])]), ratio, zero])
+    skipped = site.per_row(unchanged)
+    weights = b.op("Where", [b.op("And", [safe, b.op("Not", [skipped])]), ratio, zero])
     return weighted_relu(b, acts, weights)

@@ -61,18 +61,25 @@ class Forward:
         nodes: list[onnx.NodeProto],
         inputs: list[str],
         output: str,
-        head: Callable[[NodeBuilder, str, int], str],
+        head: Callable[[NodeBuilder, str, Callable[[str], str]], str],
     ) -> None:
         self.nodes, self.inputs, self.output, self.head = nodes, inputs, output, head
 
-    def scores(self, b: NodeBuilder, feeds: list[str], chunk: int) -> str:
-        """(N * chunk, classes) scores reshaped to (N, chunk, classes)."""
+    def _output(self, b: NodeBuilder, feeds: list[str]) -> str:
         copies, names = inline(
             self.nodes, b.fresh("model") + "/", dict(zip(self.inputs, feeds, strict=True))
         )
         b.nodes.extend(copies)
-        flat = self.head(b, names[self.output], chunk)
+        return names[self.output]
+
+    def scores(self, b: NodeBuilder, feeds: list[str], chunk: int) -> str:
+        """(N, chunk, classes) scores of N x chunk rows, image-major."""
+        flat = self.head(b, self._output(b, feeds), lambda t: repeat_items(b, t, chunk))
         return b.reshape(flat, [[-1, chunk], b.dims(flat, 1, 2)])
+
+    def item_scores(self, b: NodeBuilder, feeds: list[str], images: str) -> str:
+        """(rows, classes) scores of rows from the images `images` (rows,)."""
+        return self.head(b, self._output(b, feeds), lambda t: b.op("Gather", [t, images], axis=0))
 
 
 BodyScores = Callable[[NodeBuilder, str], str]
@@ -82,12 +89,62 @@ def loop_scores(
     b: NodeBuilder,
     plan: Plan,
     body_scores: BodyScores,
-    blocks: str | None = None,
-    items: str | None = None,
 ) -> str:
-    """(N, n_items) scores: a Loop over the plan's blocks, each scored by body_scores(bb, i);
-    `blocks` and `items` (1-D int64 tensors) replace the plan's counts where the graph decides
-    them (channels that are not constant)."""
+    """(N, n_items) scores: a Loop over the plan's blocks, each scored (N, chunk) by
+    body_scores(bb, i)."""
+    stacked = _loop(b, body_scores, b.ints(plan.n_blocks))  # (blocks, N, chunk)
+    flat = b.reshape(b.op("Transpose", [stacked], perm=[1, 0, 2]), [[0, -1]])
+    return b.op("Slice", [flat, b.ints([0]), b.ints([plan.n_items]), b.ints([1])])
+
+
+def loop_items(b: NodeBuilder, body_scores: BodyScores, blocks: str, items: str) -> str:
+    """(items, columns) scores: a Loop over `blocks` (1-D int64, decided in the graph), each
+    block scored (chunk, columns) by body_scores(bb, i), the padding past `items` dropped."""
+    stacked = _loop(b, body_scores, b.reshape(blocks, [[]]))  # (blocks, chunk, columns)
+    flat = b.reshape(stacked, [[-1], b.dims(stacked, 2, 3)])
+    return b.op("Slice", [flat, b.ints([0]), items, b.ints([0])])
+
+
+def item_blocks(b: NodeBuilder, items: str, chunk: int) -> tuple[str, str, str]:
+    """For items (n,) with n >= 1 decided in the graph: the number of Loop blocks (1,), the
+    (blocks, chunk) table of items (the last repeated as padding) and n as a 1-D tensor."""
+    count = b.op("Shape", [items])
+    blocks = b.op("Div", [b.op("Add", [count, b.ints([chunk - 1])]), b.ints([chunk])])
+    last = b.op("Slice", [items, b.op("Sub", [count, b.ints([1])]), count])
+    padded = b.op("Concat", [items, b.op("Expand", [last, b.ints([chunk])])], axis=0)
+    table = b.op("Slice", [padded, b.ints([0]), b.op("Mul", [blocks, b.ints([chunk])])])
+    return blocks, b.reshape(table, [[-1, chunk]]), count
+
+
+def scatter_items(b: NodeBuilder, scored: str, items: str, n_rows: str, k: int) -> str:
+    """(items, columns) scores of (image, channel) items j = image * k + channel placed in
+    zeros of (n_rows = N * k, columns), then shaped (N, k, columns)."""
+    columns = b.dims(scored, 1, 2)
+    zeros = b.op("Expand", [b.const(0.0, np.float32), b.op("Concat", [n_rows, columns], axis=0)])
+    where = b.op("Expand", [b.unsqueeze(items, [1]), b.op("Shape", [scored])])
+    placed = b.op("ScatterElements", [zeros, where, scored], axis=0)
+    return b.reshape(placed, [[-1, k], columns])
+
+
+def item_table(b: NodeBuilder, scores: str, k: int, every_class: bool) -> str:
+    """(N, k, columns) item scores as the methods' (rows, k) table: (N, k) for the rows'
+    targets, or a row per (image, class), image-major, for every class."""
+    if not every_class:
+        return b.reshape(scores, [[0, k]])
+    return b.reshape(b.op("Transpose", [scores], perm=[0, 2, 1]), [[-1, k]])
+
+
+def pick_items(b: NodeBuilder, scores: str, targets: str | None, images: str) -> str:
+    """(rows, classes) scores of items from `images` -> (rows, 1) at each image's target, or
+    all of them (targets None: every class)."""
+    if targets is None:
+        return scores
+    target = b.reshape(b.op("Gather", [targets, images], axis=0), [[-1, 1]])
+    return b.op("GatherElements", [scores, target], axis=1)
+
+
+def _loop(b: NodeBuilder, body_scores: BodyScores, trips: str) -> str:
+    """The Loop node's stacked scan output over `trips` iterations of body_scores(bb, i)."""
     body = NodeBuilder(b.opset, f"{b.prefix}body/", b.initializers)
     i, cond = body.fresh("iteration"), body.fresh("cond")
     scores = body_scores(body, i)
@@ -104,11 +161,7 @@ def loop_scores(
             helper.make_tensor_value_info(scores, TensorProto.FLOAT, None),
         ],
     )
-    trips = b.ints(plan.n_blocks) if blocks is None else b.reshape(blocks, [[]])
-    stacked = b.op("Loop", [trips, ""], body=body_graph)
-    flat = b.reshape(b.op("Transpose", [stacked], perm=[1, 0, 2]), [[0, -1]])
-    count = b.ints([plan.n_items]) if items is None else items
-    return b.op("Slice", [flat, b.ints([0]), count, b.ints([1])])
+    return b.op("Loop", [trips, ""], body=body_graph)
 
 
 def repeat_items(b: NodeBuilder, t: str, chunk: int) -> str:

@@ -160,8 +160,8 @@ def build_explainer(
 def cost_per_image(method: str, layer_shape: tuple[int, ...]) -> dict[str, int | str]:
     """What the graph runs per input image: one forward pass, then `passes` runs of the whole
     model (`through` model) or of the part after the layer (`tail`), one per channel or
-    location of the (K, h, w) layer (for Score-CAM at most: channels constant in every image of
-    the batch run none; the host pipeline also shares equal masks, so it may run fewer)."""
+    location of the (K, h, w) layer (for Score-CAM at most: as on the host, a channel constant
+    in the image runs none and channels with equal normalised maps share one)."""
     channels, height, width = layer_shape
     if method == "recipro-cam":
         return {"forward": 1, "passes": height * width, "through": "tail", "per": "location"}

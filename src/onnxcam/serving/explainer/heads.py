@@ -28,10 +28,11 @@ from onnxcam.engine import targets
 from onnxcam.engine.graph.builder import NodeBuilder
 from onnxcam.engine.graph.outputs import ANCHORS_FIRST, CLASS_SCORES, DECODED, DENSE, OutputInfo
 from onnxcam.errors import ModelError
-from onnxcam.serving.explainer.blocks import repeat_items
 
-#: (builder, the output of a pass of N x chunk rows, chunk) -> (N x chunk, classes) scores.
-ScoreFn = Callable[[NodeBuilder, str, int], str]
+#: Maps a per-image tensor (N, ...) to the rows of a pass (each row's image's).
+PerRow = Callable[[str], str]
+#: (builder, the output of a pass, its rows' images as a PerRow) -> (rows, classes) scores.
+ScoreFn = Callable[[NodeBuilder, str, PerRow], str]
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,13 @@ def head_for(b: NodeBuilder, output: OutputInfo) -> Head:
     return _detections(b, out, output.kind, shape)
 
 
-def _class_scores(b: NodeBuilder, out: str, chunk: int) -> str:
+def _class_scores(b: NodeBuilder, out: str, per_row: PerRow) -> str:
     return b.reshape(out, [[0, -1]])
 
 
-def _per_item(b: NodeBuilder, t: str, chunk: int) -> str:
-    return t if chunk == 1 else repeat_items(b, t, chunk)
+def _same(t: str) -> str:
+    """The unperturbed batch: a row per image."""
+    return t
 
 
 def _dense(b: NodeBuilder, out: str, shape: tuple) -> Head:
@@ -88,11 +90,11 @@ def _dense(b: NodeBuilder, out: str, shape: tuple) -> Head:
         classes = b.const(np.arange(n_classes).reshape(1, -1, *[1] * n_spatial), np.int64)
         masks = b.op("Cast", [b.op("Equal", [winner, classes])], to=TensorProto.FLOAT)
 
-    def score(bb: NodeBuilder, o: str, chunk: int) -> str:
+    def score(bb: NodeBuilder, o: str, per_row: PerRow) -> str:
         o = bb.op("Cast", [o], to=TensorProto.FLOAT)
-        return targets.region_scores(bb, o, _per_item(bb, masks, chunk), n_spatial)
+        return targets.region_scores(bb, o, per_row(masks), n_spatial)
 
-    base = score(b, out, 1)
+    base = score(b, out, _same)
     return Head(DENSE, n_classes, base, base, score)
 
 
@@ -135,13 +137,12 @@ def _detections(b: NodeBuilder, out: str, layout: str, shape: tuple) -> Head:
         axis=2,
     )  # (N, K, 4) x1, y1, x2, y2
 
-    def score(bb: NodeBuilder, o: str, chunk: int) -> str:
+    def score(bb: NodeBuilder, o: str, per_row: PerRow) -> str:
         o = bb.op("Cast", [o], to=TensorProto.FLOAT)
-        per_row = _per_item(bb, boxes, chunk)
+        rows = per_row(boxes)
         corners = [
-            bb.op("Slice", [per_row, bb.ints([i]), bb.ints([i + 1]), bb.ints([2])])
-            for i in range(4)
+            bb.op("Slice", [rows, bb.ints([i]), bb.ints([i + 1]), bb.ints([2])]) for i in range(4)
         ]
         return targets.box_scores(bb, o, layout, corners, "d-rise")
 
-    return Head(layout, n_classes, top, score(b, out, 1), score)
+    return Head(layout, n_classes, top, score(b, out, _same), score)
