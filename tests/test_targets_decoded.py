@@ -10,11 +10,13 @@ import onnx
 import pytest
 import torch
 from target_models import export_detector, with_nms
-from test_targets import X, close, torch_grad_cam, torch_score_cam
+from test_targets import CNN_METHODS, X, close, torch_grad_cam, torch_score_cam
 
 from onnxcam import Explainer
 from onnxcam.cli import main
 from onnxcam.engine.graph import ModelInfo, outputs
+from onnxcam.engine.methods.parts.relevance import RelevanceMethod
+from onnxcam.engine.methods.registry import method_class
 from onnxcam.engine.runner import open_session
 from onnxcam.errors import TargetError
 
@@ -140,6 +142,28 @@ def test_packed_table_explains_as_the_three_outputs(decoded, method):
         for packed in (False, True)
     ]
     np.testing.assert_allclose(maps[0], maps[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("method", CNN_METHODS)
+def test_every_method_explains_a_box_of_decoded_detections(decoded, method):
+    """Each method runs through the decoded target's score: the one it reports is torch's
+    IoU x score over the kept detections, and its maps are maps; the relevance methods, whose
+    rules start at a raw output, say so."""
+    model, paths = decoded
+    options = {"rise": {"n_masks": 64}, "ss-cam": {"n_samples": 2}, "is-cam": {"n_steps": 2}}
+    cls, box = top_detection(paths[False], X[:1])
+    kept = kept_anchors(model, paths[False], X[:1])
+    with torch.no_grad():
+        want = decoded_score(model(torch.from_numpy(X[:1])), kept, cls, box).numpy()
+    explainer = Explainer(paths[True], layer="stem", progress=False)
+    target = f"box:{cls}:" + ",".join(map(str, box))
+    if issubclass(method_class(method), RelevanceMethod):
+        with pytest.raises(TargetError, match=rf"{method} starts relevance at the model's raw"):
+            explainer.explain(X[:1], method, target=target)
+        return
+    result = explainer.explain(X[:1], method, target=target, **options.get(method, {}))
+    close(np.asarray(result.metadata["target_scores"]), want)
+    assert result.maps.shape == (1, 32, 32) and 0 <= result.maps.min() <= result.maps.max() <= 1
 
 
 def test_decoded_targets_that_match_nothing_are_errors(decoded):

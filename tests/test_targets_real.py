@@ -96,3 +96,23 @@ def test_yolo_d_rise_peaks_in_the_box(yolo):
     peak_y, peak_x = np.unravel_index(maps.argmax(), maps.shape)
     print(f"d-rise: mean inside / outside {ratio:.2f}, peak at {peak_x}, {peak_y}")
     assert box[peak_y, peak_x] and ratio > 4  # 5.1
+
+
+def test_cli_explains_the_yolo_detection_of_a_photo(nudenet_bytes, tmp_path, capsys):
+    """As a user runs it: a PNG of the astronaut, the model file, `--target detection:0` and
+    `--layer auto`; the saved map lies in the face's box."""
+    from onnxcam.cli import main
+
+    x, box = yolo_photo(nudenet_bytes)
+    Image.fromarray((x[0].transpose(1, 2, 0) * 255).round().astype(np.uint8)).save(
+        tmp_path / "astronaut.png"
+    )
+    (tmp_path / "yolo.onnx").write_bytes(nudenet_bytes)
+    argv = ["explain", str(tmp_path / "yolo.onnx"), str(tmp_path / "astronaut.png")]
+    argv += ["--method", "grad-cam", "--target", "detection:0", "--preprocess", "unit"]
+    assert main([*argv, "--quiet", "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    (saved,) = (tmp_path / "out").glob("*.npy")
+    share = inside(np.load(saved), box)
+    print(f"CLI Grad-CAM share in the face box {share:.3f}")
+    assert share > 0.6

@@ -15,11 +15,12 @@ from onnxcam.engine import blas, box_layer, checks, graph, layout, metadata, tar
 from onnxcam.engine.explanation import Explanation
 from onnxcam.engine.graph import outputs, tokens
 from onnxcam.engine.methods import Context, MethodOutput, create
+from onnxcam.engine.methods.parts.relevance import RelevanceMethod
 from onnxcam.engine.model_input import ModelInput
 from onnxcam.engine.scoring import Scorer
 from onnxcam.engine.targets import Target, TargetSpec, resolve_targets
 from onnxcam.engine.views import ModelViews
-from onnxcam.errors import ArgumentError, ModelError, OnnxcamError, ProviderError
+from onnxcam.errors import ArgumentError, ModelError, OnnxcamError, ProviderError, TargetError
 from onnxcam.io import InputFormat, choose_preprocess
 from onnxcam.io.labels import IMAGENET_CLASSES, imagenet_labels, read_labels
 from onnxcam.io.preprocess import override_notice
@@ -309,6 +310,12 @@ class Explainer:
         spec = targets.parse(target) if isinstance(target, str) else target
         bound, views = None, self.views
         if isinstance(spec, (targets.Region, targets.Box, targets.Detection)):
+            if self.output.decoded is not None and isinstance(algorithm, RelevanceMethod):
+                raise TargetError(
+                    f"{method} starts relevance at the model's raw output, which decoded "
+                    f"detections ({', '.join(self.output.reads)}) hide behind NMS: expected "
+                    "a raw detector output (--output) or a gradient or perturbation method"
+                )
             bound = self.bind(x, spec, algorithm.uses_gradients)
             views = self.views_for(bound, x)
         logits, activations = self.forward(x, views)

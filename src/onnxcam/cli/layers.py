@@ -30,6 +30,8 @@ def print_outputs(info: ModelInfo) -> None:
             continue
         shape = "(" + ", ".join("?" if d is None else str(d) for d in output.shape or ()) + ")"
         held = output.text() if output.kind else "cannot tell: pass --output-kind"
+        if output.is_detections or output.decoded is not None:
+            held += "; under --layer auto a box target takes the layer its score flows through most"
         print(f"output {output.name}  {shape}  {held}")
 
 
