@@ -13,7 +13,7 @@ from target_models import export_detector, with_nms
 from test_targets import X
 
 from onnxcam import Explainer
-from onnxcam.engine import box_layer
+from onnxcam.exporters import from_torch
 
 #: TinyDetector's anchors: 8 x 8 cells of the stride-4 head, then 4 x 4 of the stride-8 head.
 STRIDE4_ANCHORS = 64
@@ -22,6 +22,19 @@ STRIDE4_ANCHORS = 64
 @pytest.fixture(scope="module", params=[False, True], ids=["anchors-last", "anchors-first"])
 def det(request, tmp_path_factory):
     return export_detector(tmp_path_factory.mktemp("box_layer"), request.param)
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["anchors-last", "anchors-first"])
+def det_stride4(request, tmp_path_factory):
+    """The detector with its stride-8 class scores lowered, so that its top detections come
+    from the stride-4 head."""
+    model, _ = export_detector(tmp_path_factory.mktemp("box_layer4"), request.param)
+    first = 5 if model.anchors_first else 4
+    with torch.no_grad():
+        model.head8.bias[first:] -= 4.0
+    path = tmp_path_factory.mktemp("box_layer4") / "stride4.onnx"
+    from_torch(model, torch.randn(2, 3, 32, 32), path, layers=["stem"])
+    return model, path
 
 
 def best_anchors(model, x: np.ndarray) -> np.ndarray:
@@ -45,17 +58,20 @@ def torch_contribution(model, module: str, x: np.ndarray, score) -> float:
     return float((grads * seen["a"]).flatten(1).sum(1).abs().sum().detach())
 
 
-def test_auto_takes_the_head_whose_anchor_detected_the_box(det):
-    model, path = det
+@pytest.mark.parametrize("which", ["stride-8", "stride-4"])
+def test_auto_takes_the_head_whose_anchor_detected_the_box(det, det_stride4, which):
+    """Stride 8: its features get the box's score, and `stem` under them holds as much
+    (the last in graph order is taken); stride 4: only `stem`, which head4 reads, gets it."""
+    model, path = det if which == "stride-8" else det_stride4
     explainer = Explainer(path, progress=False)
-    names = {"stem": "stem", "deeper": "max_pool2d_2"}
     for i in range(len(X)):
-        result = explainer.explain(X[i : i + 1], "grad-cam", target="detection:0")
         stride4 = best_anchors(model, X[i : i + 1])[0] < STRIDE4_ANCHORS
-        assert result.layer == names["stem" if stride4 else "deeper"]
+        assert stride4 == (which == "stride-4")
+        result = explainer.explain(X[i : i + 1], "grad-cam", target="detection:0")
         shares = result.metadata["layer_shares"]
-        assert set(shares) >= set(names.values())
-        assert box_layer.strongest(shares) == result.layer
+        assert result.layer == ("stem" if stride4 else "max_pool2d_2")
+        if stride4:  # the stride-8 features carry none of it
+            assert shares["max_pool2d_2"] < 0.01 * shares["stem"]
 
 
 def test_contributions_equal_torch_autograd(det):

@@ -47,18 +47,29 @@ def test_maps_equal_the_engine(request, fixture, layer, size, method):
 
 
 def test_chunk_sets_the_loop_and_the_graph_uses_standard_ops(resnet_onnx):
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
     recipro = build_explainer(onnx.load(resnet_onnx), "recipro-cam", "layer3", chunk=7)
-    (loop,) = [n for n in recipro.graph.node if n.op_type == "Loop"]
-    trips = {t.name: onnx.numpy_helper.to_array(t) for t in recipro.graph.initializer}
-    assert int(trips[loop.input[0]]) == 3  # 4 x 4 locations in blocks of 7
+    assert loop_trips(recipro, x) == 5  # 2 images x 4 x 4 locations in blocks of 7
     ablation = build_explainer(onnx.load(resnet_onnx), "ablation-cam", "layer3", chunk=7)
-    (loop,) = [n for n in ablation.graph.node if n.op_type == "Loop"]
-    assert loop.input[0] not in {t.name for t in ablation.graph.initializer}  # items decide it
+    nonzero = onnxcam.Explainer(resnet_onnx, layer="layer3", progress=False).explain(
+        x, "ablation-cam"
+    )
+    assert loop_trips(ablation, x) == -(-nonzero.metadata["passes_run"] // 7)
     explainer = build_explainer(onnx.load(resnet_onnx), "score-cam", "layer3", chunk=7)
     assert {o.domain for o in explainer.opset_import} <= {"", "ai.onnx"}
     assert [o.name for o in explainer.graph.output] == ["logits", "target", "map"]
     info = {p.key: p.value for p in explainer.metadata_props}[METADATA_KEY]
     assert '"method": "score-cam"' in info and '"layer": "layer3"' in info
+
+
+def loop_trips(model: onnx.ModelProto, x: np.ndarray) -> int:
+    """The trip count the explainer's Loop runs on x (its input exposed as an output)."""
+    (loop,) = [n for n in model.graph.node if n.op_type == "Loop"]
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(loop.input[0]))
+    session = open_session(probe)
+    return int(session.run([loop.input[0]], {session.get_inputs()[0].name: x})[0])
 
 
 def test_chunk_does_not_change_the_maps(vgg_onnx):
@@ -101,8 +112,11 @@ def test_the_cli_prints_the_cost_per_image(resnet_onnx, tmp_path, capsys, method
     args = ["export-explainer", str(resnet_onnx), "--method", method, "--layer", "layer3"]
     assert main([*args, "-o", str(tmp_path / "e.onnx")]) == 0
     line = capsys.readouterr().out.splitlines()[0]
-    most, skipped = ("at most ", ", constant channels and repeated masks skipped")
-    most, skipped = (most, skipped) if method == "score-cam" else ("", "")
+    skipped = {
+        "score-cam": ", constant channels and repeated masks skipped",
+        "ablation-cam": ", all-zero channels skipped",
+    }.get(method, "")
+    most = "at most " if skipped else ""
     per = "location" if method == "recipro-cam" else "channel"
     assert line == (
         f"cost per image: 1 forward pass + {most}{passes} passes of {part} (one per "
@@ -160,8 +174,8 @@ def test_channels_with_equal_masks_share_a_pass_and_keep_the_hosts_maps(tmp_path
     want = onnxcam.Explainer(path, progress=False).explain(x, "score-cam")
     assert want.metadata["passes_shared"] == 3 and want.metadata["passes_run"] == 3 * 4
     for chunk in (1, 4):
-        _, targets, maps = run_explainer(
-            build_explainer(onnx.load(path), "score-cam", chunk=chunk), x
-        )
+        explainer = build_explainer(onnx.load(path), "score-cam", chunk=chunk)
+        assert loop_trips(explainer, x) == -(-want.metadata["passes_run"] // chunk)  # as many
+        _, targets, maps = run_explainer(explainer, x)
         assert np.array_equal(targets, want.targets)
         assert np.abs(maps - want.maps).max() <= 1e-4

@@ -128,9 +128,10 @@ def test_export_explainer_cli_chooses_the_explained_output(tmp_path, capsys):
     assert main([*args, "--model-output", "nope"]) == 2
     assert "the model has no output 'nope'" in capsys.readouterr().err
     assert not out.exists()
-    assert main([*args, "--output-kind", "dense"]) == 0
+    assert main([*args, "--output-kind", "dense", "--model-output", "logits"]) == 0
     entry = onnx.load(out).metadata_props
-    assert '"output_kind": "dense"' in next(p.value for p in entry if p.key == "onnxcam.explainer")
+    info = next(p.value for p in entry if p.key == "onnxcam.explainer")
+    assert '"output": "logits"' in info and '"output_kind": "dense"' in info
 
 
 def test_decoded_detections_are_refused_with_what_to_give(tmp_path):

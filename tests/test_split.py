@@ -88,6 +88,66 @@ def test_yolo_head_tail_recomputes_its_reshapes_and_anchor_grid(nudenet_bytes):
     assert np.abs(full - tail).max() <= 1e-4 * np.abs(full).max()
 
 
+def test_a_shape_whose_axis_0_is_not_the_batch_is_refused():
+    """f = Reshape(a, [-1, 4]) leads with N * 12, not the batch: its shape cannot be read off
+    the cut's batch in the tail, so the split says so instead of building a wrong size."""
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("Reshape", ["a", "rows_of_4"], ["f"]),
+        helper.make_node("Sigmoid", ["a"], ["c"]),
+        helper.make_node("Shape", ["f"], ["s"]),
+        helper.make_node("Reshape", ["c", "s"], ["r"]),
+        helper.make_node("ReduceSum", ["r"], ["y"], keepdims=0),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [onnx.numpy_helper.from_array(np.array([-1, 4], np.int64), "rows_of_4")],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    with pytest.raises(LayerError, match=r"the tail reads 's'.*not a float activation"):
+        graph.split(model, "c", ["y"])
+
+
+def test_recomputed_shapes_keep_the_tails_order():
+    """A recomputed shape that reads a static node of the tail comes after it: the tail is a
+    valid, topologically sorted graph that gives the model's output."""
+    nodes = [
+        helper.make_node("Identity", ["minus_one"], ["k"]),
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("Sigmoid", ["a"], ["c"]),
+        helper.make_node("Shape", ["a"], ["batch"], end=1),
+        helper.make_node("Concat", ["batch", "k"], ["s"], axis=0),
+        helper.make_node("Reshape", ["c", "s"], ["r"]),
+        helper.make_node("Reshape", ["c", "k"], ["flat"]),
+        helper.make_node("ReduceSum", ["r"], ["y1"], keepdims=0),
+        helper.make_node("ReduceSum", ["flat"], ["y2"], keepdims=0),
+        helper.make_node("Add", ["y1", "y2"], ["y"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
+        [onnx.numpy_helper.from_array(np.array([-1], np.int64), "minus_one")],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)], ir_version=8)
+    tail = graph.split(model, "c", ["y"]).tail
+    produced = set()
+    for node in tail.graph.node:
+        assert all(
+            i in produced or i not in {o for n in tail.graph.node for o in n.output}
+            for i in node.input
+        )
+        produced.update(node.output)
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    (got,) = open_session(tail).run(None, {"c": 1 / (1 + np.exp(-np.maximum(x, 0)))})
+    (want,) = open_session(model).run(None, {"x": x})
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def test_tail_that_reads_integers_of_the_input_values_is_refused():
     nodes = [
         helper.make_node("Relu", ["x"], ["a"]),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,14 @@ from onnxcam.engine.model_input import ModelInput
 from onnxcam.engine.scoring import Scorer
 from onnxcam.engine.targets import Target, TargetSpec, resolve_targets
 from onnxcam.engine.views import ModelViews
-from onnxcam.errors import ArgumentError, ModelError, OnnxcamError, ProviderError, TargetError
+from onnxcam.errors import (
+    ArgumentError,
+    LayerError,
+    ModelError,
+    OnnxcamError,
+    ProviderError,
+    TargetError,
+)
 from onnxcam.io import InputFormat, choose_preprocess
 from onnxcam.io.labels import IMAGENET_CLASSES, imagenet_labels, read_labels
 from onnxcam.io.preprocess import override_notice
@@ -271,24 +280,25 @@ class Explainer:
         box_score = "iou-score" if uses_gradients else "d-rise"
         return targets.bind(target, self.output, values, box_score)
 
-    def views_for(self, bound: targets.BoundTarget, x: np.ndarray) -> ModelViews:
+    def views_for(
+        self, bound: targets.BoundTarget, x: np.ndarray, key: tuple | None = None
+    ) -> ModelViews:
         """The graphs of the model with the bound target's scores attached, for inputs of the
         channels-first batch x's shape (built once per target and size). Free spatial axes of
         the input are fixed to the size: a detector's anchors follow it, and the backward rules
         of its concatenations and reshapes read their sizes off the graph. A box target under
         `auto` takes the layer its score flows through most (box_layer.py), found on x."""
-        key = (bound.key, tuple(x.shape[1:]))
+        key = self._views_key(bound, x) if key is None else key
         if key in self._target_views:
             self._target_views.move_to_end(key)
         else:
             model = graph.with_input_size(bound.attach(self._explained), x.shape)
             layer = self._layer_tensor
             if self._box_layers and bound.boxes is not None:
-                rows = np.eye(len(bound.classes), dtype=np.float32)[bound.rows]
-                self._layer_shares[key] = shares = box_layer.contributions(
-                    model, targets.TARGET_OUTPUT, x, rows, self._session_args, len(x)
-                )
-                layer = box_layer.strongest(shares)
+                shares = self._box_layer_shares(model, bound, x)
+                if shares is not None:
+                    self._layer_shares[key] = shares
+                    layer = box_layer.last_reached(shares)
             self._target_views[key] = ModelViews(
                 model, layer, *self._session_args, relevance_start=self.output.name
             )
@@ -296,6 +306,34 @@ class Explainer:
                 old, _ = self._target_views.popitem(last=False)
                 self._layer_shares.pop(old, None)
         return self._target_views[key]
+
+    def _views_key(self, bound: targets.BoundTarget, x: np.ndarray) -> tuple:
+        """A target's graphs are kept per target and input size, and where a box chooses its
+        layer (box_layer.py) per batch too: the choice is made on the batch."""
+        key = (bound.key, tuple(x.shape[1:]))
+        if self._box_layers and bound.boxes is not None:
+            digest = hashlib.sha256(np.ascontiguousarray(x).tobytes())
+            digest.update(np.ascontiguousarray(bound.rows).tobytes())
+            key = (*key, digest.hexdigest())
+        return key
+
+    def _box_layer_shares(
+        self, model: onnx.ModelProto, bound: targets.BoundTarget, x: np.ndarray
+    ) -> dict[str, float] | None:
+        """Each candidate layer's share of the box's score on x (box_layer.py); None, with a
+        warning, where a perturbation method's box has no gradient to choose by (the layer
+        `auto` found stays)."""
+        rows = np.eye(len(bound.classes), dtype=np.float32)[bound.rows]
+        batch = self.batch_size_for(x.shape)
+        try:
+            return box_layer.contributions(
+                model, targets.TARGET_OUTPUT, x, rows, self._session_args, batch
+            )
+        except LayerError as err:
+            if bound.box_score != "d-rise":  # a gradient method needs the gradient anyway
+                raise
+            warnings.warn(f"{err}; explaining at {self.layer!r}", RuntimeWarning, stacklevel=3)
+            return None
 
     def explain(
         self, x: np.ndarray, method: str = "score-cam", target: Target = None, **options: Any
@@ -308,7 +346,7 @@ class Explainer:
         algorithm = create(method, **options)
         started = time.perf_counter()
         spec = targets.parse(target) if isinstance(target, str) else target
-        bound, views = None, self.views
+        bound, views, key = None, self.views, None
         if isinstance(spec, (targets.Region, targets.Box, targets.Detection)):
             if self.output.decoded is not None and isinstance(algorithm, RelevanceMethod):
                 raise TargetError(
@@ -317,7 +355,8 @@ class Explainer:
                     "a raw detector output (--output) or a gradient or perturbation method"
                 )
             bound = self.bind(x, spec, algorithm.uses_gradients)
-            views = self.views_for(bound, x)
+            key = self._views_key(bound, x)
+            views = self.views_for(bound, x, key)
         logits, activations = self.forward(x, views)
         chosen = resolve_targets(spec, logits) if bound is None else bound.rows
         ctx = Context(
@@ -345,7 +384,7 @@ class Explainer:
         if bound is not None:
             metadata["target"] = bound.label
             metadata["target_scores"] = logits[np.arange(len(x)), chosen].tolist()
-            shares = self._layer_shares.get((bound.key, tuple(x.shape[1:])))
+            shares = self._layer_shares.get(key)
             if shares is not None:  # the layer this box's score flows through most
                 layer = views.layer
                 metadata["layer_shares"] = shares

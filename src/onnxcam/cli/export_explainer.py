@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--chunk",
         type=int,
         default=DEFAULT_CHUNK,
-        help=f"channels (or locations) per Loop step: memory is batch x chunk inputs "
-        f"(default {DEFAULT_CHUNK})",
+        help=f"(image, channel) or (image, location) items per Loop step: memory is chunk "
+        f"perturbed inputs (default {DEFAULT_CHUNK})",
     )
     parser.add_argument(
         "--target-input",
@@ -61,8 +61,11 @@ def cost_line(model) -> str:
     entry = json.loads(next(p.value for p in model.metadata_props if p.key == METADATA_KEY))
     cost = entry["cost_per_image"]
     part = "the whole model" if cost["through"] == "model" else "the graph's tail after the layer"
-    most = "at most " if entry["method"] == "score-cam" else ""
-    skipped = ", constant channels and repeated masks skipped" if most else ""
+    skipped = {
+        "score-cam": ", constant channels and repeated masks skipped",
+        "ablation-cam": ", all-zero channels skipped",
+    }.get(entry["method"], "")
+    most = "at most " if skipped else ""
     return (
         f"cost per image: 1 forward pass + {most}{cost['passes']} passes of {part} (one per "
         f"{cost['per']} of {entry['layer']}{skipped}), in Loop steps of {entry['chunk']}"

@@ -5,10 +5,11 @@ A multi-scale detector predicts each box at one scale and splits its head there 
 branch and a class branch; the map `auto` finds walking back from the output is one branch at
 one scale, whose gradient for a box seen at another scale is zero. For a box target `auto`
 takes instead, among the feature maps that convolutions read (graph.prediction_features),
-the last in graph order whose first-order share of the target's score, |sum(dS/dA * A)| over
-the batch, reaches SHARE of the largest: the branch and scale that the detection came from
-(a map before it, such as the neck output under both branches, holds their sum). One backward
-pass over the model, on the unperturbed inputs.
+the last in graph order that the box's score reaches: whose first-order share of it,
+|sum(dS/dA * A)| over the batch, is at least REACHED of the largest. The maps of other scales
+and the branches after them carry none of it; the maps before the detection's branch (the
+neck, the backbone) carry all of it but come earlier. One backward pass over the model, on
+the unperturbed inputs.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from onnxcam.engine import backward, graph
 from onnxcam.engine.runner import Runner
 from onnxcam.errors import LayerError
 
-#: Share of the largest contribution a nearer layer needs to be taken.
-SHARE = 0.5
+#: Share of the largest contribution above which the box's score reaches a layer (float32
+#: sums of layers it does not reach are exactly 0).
+REACHED = 1e-3
 
 
 def contributions(
@@ -56,7 +58,7 @@ def contributions(
     }
 
 
-def strongest(shares: dict[str, float]) -> str:
-    """The last layer in graph order whose contribution reaches SHARE of the largest."""
+def last_reached(shares: dict[str, float]) -> str:
+    """The last layer in graph order that the box's score reaches."""
     top = max(shares.values())
-    return [name for name, value in shares.items() if value >= SHARE * top][-1]
+    return [name for name, value in shares.items() if value >= REACHED * top][-1]

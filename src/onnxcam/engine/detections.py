@@ -75,7 +75,6 @@ def decoded(values: list[np.ndarray], packed: bool) -> list[Detections]:
     for box, score, cls in zip(boxes, scores, classes, strict=True):
         keep = np.flatnonzero((score > 0) & np.isfinite(box).all(axis=1))
         keep = keep[np.argsort(-score[keep], kind="stable")]
-        found.append(
-            Detections(box[keep], score[keep], np.asarray(cls)[keep].astype(np.int64), None)
-        )
+        labels = np.rint(np.asarray(cls, np.float64)[keep]).astype(np.int64)
+        found.append(Detections(box[keep], score[keep], labels, None))
     return found

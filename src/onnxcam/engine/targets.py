@@ -310,6 +310,7 @@ def decoded_scores(
             for i in range(4)
         ]
         scores, labels = (b.unsqueeze(t, [1]) for t in (scores, labels[0]))
+    scores = b.op("Relu", [scores])  # padding rows of score -1 count as none
     overlap = _iou(b, found, _area(b, found), corners)  # (N, M, D)
     wanted = b.const(classes.reshape(1, -1, 1), np.float32)
     same = b.op("Cast", [b.op("Equal", [labels, wanted])], to=TensorProto.FLOAT)

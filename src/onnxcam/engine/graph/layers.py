@@ -162,7 +162,8 @@ def _read_by_convolutions(info: ModelInfo) -> set[str]:
     """Tensors a convolution reads: for dense and detection outputs `auto` takes the last of
     them, the features that the prediction convolutions read (a detector's branch before its
     1x1 box or class convolution), not the predictions reshaped after them."""
-    return {node.input[0] for node in info.model.graph.node if node.op_type == "Conv"}
+    convolutions = ("Conv", "ConvTranspose")
+    return {node.input[0] for node in info.model.graph.node if node.op_type in convolutions}
 
 
 def _normalised(info: ModelInfo, name: str, found: dict) -> str:

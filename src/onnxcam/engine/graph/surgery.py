@@ -16,6 +16,7 @@ from onnx import helper, numpy_helper, version_converter
 
 from onnxcam.engine.graph.info import (
     FLOAT_TYPES,
+    PROBE_BATCH,
     ModelInfo,
     TensorSpec,
     attributes,
@@ -170,17 +171,17 @@ def _with_shape_arithmetic(info: ModelInfo, tail: list, cut: str) -> list:
     in_tail = {id(node) for node in tail}
     produced = {out for node in tail for out in node.output}
     batch_dim = None if info.input.shape is None else info.input.shape[0]
+    lead = batch_dim if isinstance(batch_dim, int) else PROBE_BATCH
 
     def known_size(name: str) -> tuple[int, ...] | None:
-        """A tensor's axes after the batch, where the batch leads and the rest are fixed."""
-        spec = info.specs.get(name)
+        """A tensor's axes after the batch, where its axis 0 follows the batch (as inference
+        with the batch fixed at PROBE_BATCH tells) and the rest are fixed."""
+        spec = info.batch_probe.get(name)
         shape = None if spec is None else spec.shape
-        if not shape:
+        if not shape or shape[0] != lead:
             return None
-        free = isinstance(shape[0], str) and not isinstance(batch_dim, int)
         rest = tuple(shape[1:])
-        fixed = all(isinstance(d, int) for d in rest)
-        return rest if fixed and (free or shape[0] == batch_dim) else None
+        return rest if all(isinstance(d, int) for d in rest) else None
 
     shape_only: dict[str, bool] = {}  # computed from fixed shapes and constants alone
 
@@ -241,33 +242,34 @@ def _with_shape_arithmetic(info: ModelInfo, tail: list, cut: str) -> list:
         value = numpy_helper.from_array(np.array(values, np.int64))
         return helper.make_node("Constant", [], [name], value=value)
 
-    arithmetic = [
+    prologue = [
         helper.make_node("Shape", [cut], [f"{prefix}_cut"]),
         ints(f"{prefix}_0", [0]),
         ints(f"{prefix}_1", [1]),
         helper.make_node("Slice", [f"{prefix}_cut", f"{prefix}_0", f"{prefix}_1"], [batch]),
     ]
+    index = {id(node): i for i, node in enumerate(nodes)}
+    placed = [(index[id(node)], [node]) for node in tail]  # graph order kept
     shapes: dict[str, str] = {}  # tensor before the cut -> the name of its shape in the tail
     for i in sorted(added):
         node = nodes[i]
         if not replaced(node):
-            arithmetic.append(node)
+            placed.append((i, [node]))
             continue
         source = node.input[0]
         if source not in shapes:
             shapes[source] = whole = f"{prefix}_of_{len(shapes)}"
-            arithmetic.append(ints(f"{whole}_fixed", list(known_size(source))))
-            arithmetic.append(
-                helper.make_node("Concat", [batch, f"{whole}_fixed"], [whole], axis=0)
-            )
-        rank = len(info.specs[source].shape)
+            prologue.append(ints(f"{whole}_fixed", list(known_size(source))))
+            prologue.append(helper.make_node("Concat", [batch, f"{whole}_fixed"], [whole], axis=0))
+        rank = len(info.batch_probe[source].shape)
         start = attributes(node).get("start", 0)
         end = attributes(node).get("end", rank)
         bounds = [f"{node.output[0]}__from", f"{node.output[0]}__to"]
-        for name, value in zip(bounds, (start, end), strict=True):
-            arithmetic.append(ints(name, [value]))
-        arithmetic.append(helper.make_node("Slice", [shapes[source], *bounds], [node.output[0]]))
-    return arithmetic + tail
+        sliced = [ints(name, [value]) for name, value in zip(bounds, (start, end), strict=True)]
+        sliced.append(helper.make_node("Slice", [shapes[source], *bounds], [node.output[0]]))
+        placed.append((i, sliced))
+    placed.sort(key=lambda item: item[0])
+    return prologue + [node for _, group in placed for node in group]
 
 
 def scale_channels(

@@ -12,6 +12,7 @@ from onnx import TensorProto
 from onnxcam.engine.graph.builder import NodeBuilder
 from onnxcam.engine.methods.parts.activations import SAFE_SCORE
 from onnxcam.serving.explainer.blocks import (
+    at_least_one,
     item_blocks,
     item_table,
     loop_items,
@@ -29,7 +30,7 @@ def ablation_cam(site: Site) -> str:
     peak = b.reduce("ReduceMax", b.op("Abs", [acts]), [2, 3], keepdims=False)  # (N, K)
     unchanged = b.op("Equal", [peak, zero])
     items = b.reshape(b.op("NonZero", [b.reshape(b.op("Not", [unchanged]), [[-1]])]), [[-1]])
-    ids = b.op("Concat", [items, b.ints([0])], axis=0)  # item 0 stands in when all are zero
+    ids, count = at_least_one(b, items)
     blocks, table, _ = item_blocks(b, ids, min(site.chunk, k))
     forward = site.tail_forward()
     channels = b.const(np.arange(k).reshape(1, k, 1, 1), np.int64)
@@ -45,7 +46,6 @@ def ablation_cam(site: Site) -> str:
         scores = forward.item_scores(bb, [edited, *crossing], images)
         return pick_items(bb, scores, site.picked, images)
 
-    count = b.op("Shape", [items])
     scored = loop_items(b, body, blocks, count)
     placed = scatter_items(b, scored, items, b.op("Shape", [b.reshape(peak, [[-1]])]), k)
     ablated = item_table(b, placed, k, site.classes is not None)

@@ -1,8 +1,10 @@
 """The parts every explainer graph is made of: the model's nodes copied into a Loop body, the
-Loop over blocks of perturbations, and the map arithmetic (resize, min-max, weighted sum).
+Loop over blocks of (image, channel) or (image, location) items decided in the graph, and the
+map arithmetic (resize, min-max, weighted sum).
 
-A Loop body reads the outer graph's weights from its outer scope, so the model's nodes are
-copied with their tensors renamed under a prefix and their weights keep their names.
+A Loop body reads the outer graph's tensors from its outer scope, so the model's nodes are
+copied with their tensors renamed under a prefix; their weights are then given to each body
+as its own copies (weights_into_bodies).
 """
 
 from __future__ import annotations
@@ -15,20 +17,6 @@ from onnx import TensorProto, helper
 
 from onnxcam.engine import graph
 from onnxcam.engine.graph.builder import NodeBuilder
-
-
-class Plan:
-    """`n_items` perturbations run `chunk` at a time: a constant table of one row per block."""
-
-    def __init__(self, n_items: int, chunk: int) -> None:
-        self.n_items, self.chunk = n_items, min(chunk, n_items)
-        self.n_blocks = -(-n_items // self.chunk)
-
-    def padded(self, rows: np.ndarray) -> np.ndarray:
-        """(n_items, ...) rows -> (n_blocks, chunk, ...): the last row repeated as padding."""
-        extra = self.n_blocks * self.chunk - len(rows)
-        rows = np.concatenate([rows, np.repeat(rows[-1:], extra, axis=0)])
-        return rows.reshape(self.n_blocks, self.chunk, *rows.shape[1:])
 
 
 def inline(
@@ -72,11 +60,6 @@ class Forward:
         b.nodes.extend(copies)
         return names[self.output]
 
-    def scores(self, b: NodeBuilder, feeds: list[str], chunk: int) -> str:
-        """(N, chunk, classes) scores of N x chunk rows, image-major."""
-        flat = self.head(b, self._output(b, feeds), lambda t: repeat_items(b, t, chunk))
-        return b.reshape(flat, [[-1, chunk], b.dims(flat, 1, 2)])
-
     def item_scores(self, b: NodeBuilder, feeds: list[str], images: str) -> str:
         """(rows, classes) scores of rows from the images `images` (rows,)."""
         return self.head(b, self._output(b, feeds), lambda t: b.op("Gather", [t, images], axis=0))
@@ -85,24 +68,20 @@ class Forward:
 BodyScores = Callable[[NodeBuilder, str], str]
 
 
-def loop_scores(
-    b: NodeBuilder,
-    plan: Plan,
-    body_scores: BodyScores,
-) -> str:
-    """(N, n_items) scores: a Loop over the plan's blocks, each scored (N, chunk) by
-    body_scores(bb, i)."""
-    stacked = _loop(b, body_scores, b.ints(plan.n_blocks))  # (blocks, N, chunk)
-    flat = b.reshape(b.op("Transpose", [stacked], perm=[1, 0, 2]), [[0, -1]])
-    return b.op("Slice", [flat, b.ints([0]), b.ints([plan.n_items]), b.ints([1])])
-
-
 def loop_items(b: NodeBuilder, body_scores: BodyScores, blocks: str, items: str) -> str:
     """(items, columns) scores: a Loop over `blocks` (1-D int64, decided in the graph), each
     block scored (chunk, columns) by body_scores(bb, i), the padding past `items` dropped."""
     stacked = _loop(b, body_scores, b.reshape(blocks, [[]]))  # (blocks, chunk, columns)
     flat = b.reshape(stacked, [[-1], b.dims(stacked, 2, 3)])
     return b.op("Slice", [flat, b.ints([0]), items, b.ints([0])])
+
+
+def at_least_one(b: NodeBuilder, items: str) -> tuple[str, str]:
+    """The items (n,), or item 0 standing in where n is 0 (its scores are not read), and n
+    as a 1-D tensor."""
+    count = b.op("Shape", [items])
+    padded = b.op("Concat", [items, b.ints([0])], axis=0)
+    return b.op("Slice", [padded, b.ints([0]), b.op("Max", [count, b.ints([1])])]), count
 
 
 def item_blocks(b: NodeBuilder, items: str, chunk: int) -> tuple[str, str, str]:
@@ -198,37 +177,10 @@ def minmax(b: NodeBuilder, x: str, axes: list[int], eps: float) -> str:
     return b.op("Mul", [b.op("Sub", [x, lo]), scale])
 
 
-def pick(b: NodeBuilder, scores: str, targets: str | None, n_items: int) -> str:
-    """scores (N, c, classes) -> (N, c): the value at each image's target class; for targets
-    None, every class: (N * classes, c), a row per (image, class)."""
-    if targets is None:
-        return b.reshape(b.op("Transpose", [scores], perm=[0, 2, 1]), [[-1, n_items]])
-    shape = b.op("Concat", [b.dims(scores, 0, 1), b.ints([n_items, 1])], axis=0)
-    index = b.op("Expand", [b.reshape(targets, [[-1, 1, 1]]), shape])
-    return b.reshape(b.op("GatherElements", [scores, index], axis=2), [[0, -1]])
-
-
 def weighted_relu(b: NodeBuilder, acts: str, weights: str) -> str:
     """ReLU(sum_k w_k A^k) as (N, 1, h, w)."""
     scaled = b.op("Mul", [acts, b.reshape(weights, [[0, 0, 1, 1]])])
     return b.op("Relu", [b.reduce("ReduceSum", scaled, [1])])
-
-
-def tail_body(plan: Plan, forward: Forward, acts: str, crossing, targets, table: str, prob: bool):
-    """Loop body: A times the block's rows of `table`, through the tail; class logit or prob."""
-
-    def body(bb: NodeBuilder, i: str) -> str:
-        rows = bb.op("Gather", [table, i], axis=0)  # (chunk, K or 1, h or 1, w or 1)
-        lifted = bb.reshape(acts, [bb.dims(acts, 0, 1), [1], bb.dims(acts, 1, 4)])
-        items = bb.reshape(bb.op("Mul", [lifted, rows]), [[-1], bb.dims(acts, 1, 4)])
-        feeds = [items, *(repeat_items(bb, t, plan.chunk) for t in crossing)]
-        scores = forward.scores(bb, feeds, plan.chunk)
-        if prob:  # in float64, as the engine: probabilities over locations differ by little
-            wide = bb.op("Cast", [scores], to=TensorProto.DOUBLE)
-            scores = bb.op("Cast", [bb.op("Softmax", [wide], axis=-1)], to=TensorProto.FLOAT)
-        return pick(bb, scores, targets, plan.chunk)
-
-    return body
 
 
 def weights_into_bodies(model: onnx.ModelProto) -> None:

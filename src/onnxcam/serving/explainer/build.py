@@ -2,7 +2,8 @@
 
 The graph holds the model's forward pass with the target layer kept, ArgMax for the class, the
 method's perturbations built in-graph, their passes run in a Loop over blocks of `chunk`
-channels (or locations) so that memory stays at batch x chunk perturbed inputs, then weighting,
+(image, channel) or (image, location) items so that memory stays at chunk perturbed inputs
+(blocks.py), then weighting,
 ReLU, resize (linear, half_pixel: PyTorch's align_corners=False) and min-max normalisation with
 the engine's epsilon and constant-map rule. Any ONNX runtime or inference server runs it with no
 Python. The numbers are the engine's default profiles (each method's module says which).
@@ -46,6 +47,8 @@ METADATA_KEY = "onnxcam.explainer"
 MIN_OPSET = 13  # Resize without roi, ReduceSum with axes as input
 DEFAULT_CHUNK = 16
 PREFIX = "onnxcam/"
+#: The model's tensors named like the explainer's outputs and input, renamed out of the way.
+RENAMED = {name: f"{PREFIX}model/{name}" for name in (*OUTPUTS, TARGET_INPUT)}
 
 
 def build_explainer(
@@ -77,7 +80,7 @@ def build_explainer(
         channels = input_channels(graph.ModelInfo(model).input.shape)
         model = graph.with_input_size(model, (1, channels, *size))
     info = graph.ModelInfo(_free_output_names(model))
-    explained = outputs.choose(info, output, output_kind)
+    explained = outputs.choose(info, RENAMED.get(output, output), output_kind)
     info = graph.ModelInfo(outputs.with_first_output(info.model, explained.name))
     chosen = graph.find_layer(info, layer)
     layer = chosen.name
@@ -148,7 +151,7 @@ def build_explainer(
         "target_input": target_input,
         "all_classes": all_classes,
         "uint8": uint8,
-        "output": explained.name,
+        "output": next((k for k, v in RENAMED.items() if v == explained.name), explained.name),
         "output_kind": explained.kind,
     }
     explainer.metadata_props.add(key=METADATA_KEY, value=json.dumps(info_entry))
@@ -160,8 +163,9 @@ def build_explainer(
 def cost_per_image(method: str, layer_shape: tuple[int, ...]) -> dict[str, int | str]:
     """What the graph runs per input image: one forward pass, then `passes` runs of the whole
     model (`through` model) or of the part after the layer (`tail`), one per channel or
-    location of the (K, h, w) layer (for Score-CAM at most: as on the host, a channel constant
-    in the image runs none and channels with equal normalised maps share one)."""
+    location of the (K, h, w) layer (at most, as on the host: for Score-CAM a channel
+    constant in the image runs none and channels with equal normalised maps share one, for
+    Ablation-CAM an all-zero channel runs none)."""
     channels, height, width = layer_shape
     if method == "recipro-cam":
         return {"forward": 1, "passes": height * width, "through": "tail", "per": "location"}
@@ -217,13 +221,12 @@ def _free_output_names(model: onnx.ModelProto) -> onnx.ModelProto:
             f"the model's input is named {graph.model_input(model).name!r}: expected a name "
             f"other than the explainer's outputs {', '.join(OUTPUTS)}"
         )
-    renamed = {name: f"{PREFIX}model/{name}" for name in (*OUTPUTS, TARGET_INPUT)}
     for node in g.node:
         for field in (node.input, node.output):
             for i, name in enumerate(field):
-                field[i] = renamed.get(name, name)
+                field[i] = RENAMED.get(name, name)
     for value in [*g.output, *g.value_info, *g.initializer]:
-        value.name = renamed.get(value.name, value.name)
+        value.name = RENAMED.get(value.name, value.name)
     return model
 
 

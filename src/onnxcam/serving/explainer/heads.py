@@ -63,7 +63,7 @@ def head_for(b: NodeBuilder, output: OutputInfo) -> Head:
         )
     out = b.op("Cast", [output.name], to=TensorProto.FLOAT)
     if output.kind == CLASS_SCORES:
-        scores = b.reshape(out, [[0, -1]])
+        scores = _class_scores(b, out, _same)
         return Head(output.kind, int(np.prod(shape[1:])), scores, scores, _class_scores)
     if output.kind == DENSE:
         return _dense(b, out, shape)
@@ -71,7 +71,7 @@ def head_for(b: NodeBuilder, output: OutputInfo) -> Head:
 
 
 def _class_scores(b: NodeBuilder, out: str, per_row: PerRow) -> str:
-    return b.reshape(out, [[0, -1]])
+    return b.reshape(b.op("Cast", [out], to=TensorProto.FLOAT), [[0, -1]])
 
 
 def _same(t: str) -> str:

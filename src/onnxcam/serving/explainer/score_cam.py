@@ -14,6 +14,7 @@ from onnx import TensorProto
 from onnxcam.engine.graph.builder import NodeBuilder
 from onnxcam.engine.methods.parts.channels import MASK_EPS
 from onnxcam.serving.explainer.blocks import (
+    at_least_one,
     item_blocks,
     item_table,
     loop_items,
@@ -36,8 +37,7 @@ def score_cam(site: Site) -> str:
     zero = b.const(0.0, np.float32)
     varies = b.reshape(b.op("Greater", [span, zero]), [[-1]])
     items = b.reshape(b.op("NonZero", [varies]), [[-1]])  # (count,) the varying items
-    count = b.op("Shape", [items])
-    ids = b.op("Concat", [items, b.ints([0])], axis=0)  # item 0 stands in when none varies
+    ids, count = at_least_one(b, items)
     safe = b.op("Where", [b.op("Greater", [span, zero]), span, b.const(1.0, np.float32)])
     normalised = b.op("Gather", [b.op("Div", [b.op("Sub", [flat, lo]), safe]), ids], axis=0)
     image_of = b.op("Div", [ids, b.ints(k)])
