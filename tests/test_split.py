@@ -13,6 +13,21 @@ from onnxcam.engine.runner import open_session
 from onnxcam.errors import LayerError
 
 
+def small_model(nodes, input_shape, output: str, output_shape, ints=None, opset: int = 13):
+    """A one-input float graph of `nodes` with int64 initializers `ints` (name: values)."""
+    initializers = [
+        onnx.numpy_helper.from_array(np.array(v, np.int64), k) for k, v in (ints or {}).items()
+    ]
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, output_shape)],
+        initializers,
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
 def tail_of_head(model: onnx.ModelProto, tensor: str, x: np.ndarray) -> tuple[np.ndarray, ...]:
     cut = graph.split(model, tensor)
     logits = graph.logits_tensor(model)
@@ -59,13 +74,7 @@ def test_tail_recomputes_shape_arithmetic_from_the_cut():
         helper.make_node("Reshape", ["a", "shape"], ["b"]),
         helper.make_node("ReduceMean", ["b"], ["logits"], axes=[2, 3], keepdims=0),
     ]
-    g = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3, 3])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])],
-    )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    model = small_model(nodes, ["N", 2, 3, 3], "logits", ["N", 2])
     split = graph.split(model, "a")
     assert split.crossing == ()
     a = np.random.default_rng(0).uniform(0, 1, (4, 2, 3, 3)).astype(np.float32)
@@ -99,14 +108,7 @@ def test_a_shape_whose_axis_0_is_not_the_batch_is_refused():
         helper.make_node("Reshape", ["c", "s"], ["r"]),
         helper.make_node("ReduceSum", ["r"], ["y"], keepdims=0),
     ]
-    g = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [onnx.numpy_helper.from_array(np.array([-1, 4], np.int64), "rows_of_4")],
-    )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    model = small_model(nodes, ["N", 3, 4, 4], "y", None, {"rows_of_4": [-1, 4]})
     with pytest.raises(LayerError, match=r"the tail reads 's'.*not a float activation"):
         graph.split(model, "c", ["y"])
 
@@ -126,14 +128,7 @@ def test_recomputed_shapes_keep_the_tails_order():
         helper.make_node("ReduceSum", ["flat"], ["y2"], keepdims=0),
         helper.make_node("Add", ["y1", "y2"], ["y"]),
     ]
-    g = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
-        [onnx.numpy_helper.from_array(np.array([-1], np.int64), "minus_one")],
-    )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)], ir_version=8)
+    model = small_model(nodes, ["N", 3, 4, 4], "y", [], {"minus_one": [-1]}, opset=15)
     tail = graph.split(model, "c", ["y"]).tail
     produced = set()
     for node in tail.graph.node:
@@ -155,13 +150,7 @@ def test_tail_that_reads_integers_of_the_input_values_is_refused():
         helper.make_node("GatherElements", ["a", "pick"], ["b"], axis=1),
         helper.make_node("ReduceMean", ["b"], ["logits"], axes=[2, 3], keepdims=0),
     ]
-    g = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3, 3])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1])],
-    )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    model = small_model(nodes, ["N", 2, 3, 3], "logits", ["N", 1])
     with pytest.raises(LayerError, match="not a float activation"):
         graph.split(model, "a")
 
