@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from onnxcam.engine.graph import model_input
+from onnxcam.engine.graph import model_input, read_through
 from onnxcam.errors import ArgumentError, InputError, ModelError
 
 CHANNELS_FIRST = "channels_first"
@@ -109,12 +109,6 @@ def _rank(model: onnx.ModelProto) -> int:
     return len(shape)
 
 
-def _reroute(graph: onnx.GraphProto, tensor: str, replacement: str) -> None:
-    """Make every node read `replacement` instead of `tensor` (graph outputs keep `tensor`)."""
-    for node in graph.node:
-        node.input[:] = [replacement if name == tensor else name for name in node.input]
-
-
 def channels_first(model: onnx.ModelProto, layer: str) -> tuple[onnx.ModelProto, str]:
     """A copy of a channels-last model that takes (N, C, *S), and its channels-first layer.
 
@@ -126,8 +120,7 @@ def channels_first(model: onnx.ModelProto, layer: str) -> tuple[onnx.ModelProto,
     data = model_input(rewritten).name
     native = f"{data}__channels_last"
     to_model = helper.make_node("Transpose", [data], [native], perm=first_to_last(rank))
-    _reroute(graph, data, native)
-    graph.node.insert(0, to_model)
+    read_through(graph, data, [to_model], native)
     value = next(v for v in graph.input if v.name == data)
     dims = list(value.type.tensor_type.shape.dim)
     order = [copy.deepcopy(dims[i]) for i in last_to_first(rank)]
@@ -140,8 +133,5 @@ def channels_first(model: onnx.ModelProto, layer: str) -> tuple[onnx.ModelProto,
         helper.make_node("Transpose", [layer], [twin], perm=last_to_first(rank)),
         helper.make_node("Transpose", [twin], [back], perm=first_to_last(rank)),
     ]
-    _reroute(graph, layer, back)
-    producer = max((i for i, n in enumerate(graph.node) if layer in n.output), default=0)
-    for offset, node in enumerate(nodes, start=1):
-        graph.node.insert(producer + offset, node)
+    read_through(graph, layer, nodes, back)
     return rewritten, twin

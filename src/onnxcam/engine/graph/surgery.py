@@ -272,6 +272,20 @@ def _with_shape_arithmetic(info: ModelInfo, tail: list, cut: str) -> list:
     return prologue + [node for _, group in placed for node in group]
 
 
+def read_through(
+    g: onnx.GraphProto, tensor: str, nodes: Sequence[onnx.NodeProto], replacement: str
+) -> None:
+    """Make the graph's readers of `tensor` read `replacement`, which `nodes` compute from it,
+    and put `nodes` right after `tensor`'s producer (first where a graph input is read): a
+    view of a tensor (a transposed or re-gridded twin) that the rest of the graph goes
+    through, so that its gradient and its perturbations reach the model."""
+    for node in g.node:
+        node.input[:] = [replacement if name == tensor else name for name in node.input]
+    at = max((i for i, node in enumerate(g.node) if tensor in node.output), default=-1) + 1
+    for offset, node in enumerate(nodes):
+        g.node.insert(at + offset, node)
+
+
 def scale_channels(
     model: onnx.ModelProto | ModelInfo, tensor: str, scale_input: str = CHANNEL_SCALE
 ) -> onnx.ModelProto:

@@ -27,6 +27,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from onnxcam.engine.graph.info import FLOAT_TYPES, PROBE_BATCH, ModelInfo, attributes
+from onnxcam.engine.graph.surgery import read_through
 
 FIRST, LAST, TOKENS = "first", "last", "tokens"
 #: Prefix tokens looked for before the grid's cells: class, distillation and register tokens.
@@ -264,12 +265,6 @@ def as_feature_map(
             nodes.append(helper.make_node("Concat", [head, flat], [restored], axis=1))
         else:
             nodes.append(helper.make_node("Identity", [flat], [restored]))
-    for node in g.node:
-        for i, value in enumerate(node.input):
-            if value == name:
-                node.input[i] = restored
-    at = max((i for i, node in enumerate(g.node) if name in node.output), default=-1) + 1
-    for offset, node in enumerate(nodes):
-        g.node.insert(at + offset, node)
+    read_through(g, name, nodes, restored)
     g.initializer.extend(inits)
     return model, feature_map
