@@ -51,10 +51,8 @@ class Scorer:
     ) -> np.ndarray:
         """(n_items,) score of classes[i] for perturbed item i: its logit or probability."""
 
-        kind = "logit" if self.raw else kind
-
         def read(out: np.ndarray, start: int, stop: int) -> np.ndarray:
-            scores = class_scores(out, classes[start:stop], kind)
+            scores = self.read(out, classes[start:stop], kind)
             if each is not None:
                 each(start, stop, scores, out)
             return scores
@@ -66,6 +64,11 @@ class Scorer:
     def scores_of(self, x: np.ndarray, classes: np.ndarray, kind: str = "prob") -> np.ndarray:
         """(N,) score of classes[i] for input x[i] (channels-first, as `validate` returns)."""
         (out,) = self.runner.run(x, [self.output], self.batch_size)
+        return self.read(out, classes, kind)
+
+    def read(self, out: np.ndarray, classes: np.ndarray, kind: str = "logit") -> np.ndarray:
+        """(N,) score of classes[i] in row i of an output: its logit or probability, or a
+        target's score as it is (`raw`)."""
         return class_scores(out, classes, "logit" if self.raw else kind)
 
 

@@ -47,10 +47,6 @@ class Context:
         ratio = np.prod(self.x.shape[1:]) / np.prod(self.activations.shape[1:])
         return int(max(self.batch_size, min(1024, self.batch_size * ratio)))
 
-    def score_kind(self, kind: str) -> str:
-        """The score kind a method asked for, or the raw score where the target is not a class."""
-        return "logit" if self.raw_scores else kind
-
     @cached_property
     def scorer(self) -> Scorer:
         """Class scores of perturbed inputs through the whole model."""

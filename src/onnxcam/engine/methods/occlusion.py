@@ -11,7 +11,7 @@ from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes_of
 from onnxcam.engine.methods.registry import register
 from onnxcam.engine.options import OptionError, choice, integer, number
 from onnxcam.engine.runner import Perturbation
-from onnxcam.engine.targets import SCORE_KINDS, class_scores
+from onnxcam.engine.targets import SCORE_KINDS
 from onnxcam.errors import ArgumentError
 from onnxcam.kernels import minmax_normalize
 
@@ -86,7 +86,7 @@ class Occlusion(Method):
         perturbation = OccludedInputs(
             ctx.x, images, np.tile(windows, (n_images, 1)), [patch] * len(spatial), self.value
         )
-        original = class_scores(ctx.logits, ctx.targets, ctx.score_kind(self.score))
+        original = ctx.scorer.read(ctx.logits, ctx.targets, self.score)
         total = np.zeros((n_images, *spatial), np.float64)
         count = np.zeros(spatial, np.float64)
         for w in range(n_windows):
