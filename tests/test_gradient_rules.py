@@ -77,6 +77,8 @@ LN_SCALE, LN_BIAS = randn(6) + 1, randn(6)
 WHERE = RNG.random((3, 4)) > 0.5
 GATHER_ROWS = np.array([[0, 2], [3, 3]], np.int64)
 GATHER_ELEMENTS = RNG.integers(0, 5, (2, 3, 4)).astype(np.int64)
+TIES_A = randn(2, 3, 4)
+TIES_B = np.where(RNG.random((2, 3, 4)) > 0.5, TIES_A, randn(2, 3, 4))  # half the pairs tie
 
 CASES = [
     Case("Abs", {"x": away_from_zero(2, 3, 4)}, torch.abs),
@@ -288,6 +290,13 @@ CASES = [
     Case("Reciprocal", {"x": away_from_zero(2, 3, 4)}, torch.reciprocal),
     Case("Exp", {"x": randn(2, 3, 4)}, torch.exp),
     Case("Log", {"x": np.abs(away_from_zero(2, 3, 4))}, torch.log),
+    Case(
+        "Max",
+        {"x": TIES_A, "z": TIES_B},
+        torch.maximum,
+        label="Max-with-ties",
+    ),
+    Case("Min", {"x": randn(2, 3, 4), "z": randn(3, 1)}, torch.minimum, label="Min-broadcast"),
     Case(
         "Where",
         {"x": randn(2, 3, 4), "z": randn(2, 3, 4)},

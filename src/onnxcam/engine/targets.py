@@ -242,18 +242,6 @@ def region_scores(
     return b.reduce("ReduceSum", masked, list(range(2, n_spatial + 2)), keepdims=False)
 
 
-def _minimum(b: NodeBuilder, x: str, y: str) -> str:
-    """min(x, y) = (x + y - |x - y|) / 2, written so that the rules of Add, Sub and Abs apply."""
-    gap = b.op("Abs", [b.op("Sub", [x, y])])
-    return b.op("Mul", [b.op("Sub", [b.op("Add", [x, y]), gap]), b.const(0.5, np.float32)])
-
-
-def _maximum(b: NodeBuilder, x: str, y: str) -> str:
-    """max(x, y) = (x + y + |x - y|) / 2."""
-    gap = b.op("Abs", [b.op("Sub", [x, y])])
-    return b.op("Mul", [b.op("Add", [b.op("Add", [x, y]), gap]), b.const(0.5, np.float32)])
-
-
 def _box_scores(
     b: NodeBuilder, out: str, layout: str, classes: np.ndarray, boxes: np.ndarray, how: str
 ) -> str:
@@ -271,14 +259,12 @@ def _area(b: NodeBuilder, corners: Sequence[str]) -> str:
 def _iou(b: NodeBuilder, found: Sequence[str], found_area: str, corners: Sequence[str]) -> str:
     """IoU of the model's boxes (corners each (N, 1, D), areas) with the instances' boxes
     (corners each broadcasting to (N, M, 1)): (N, M, D)."""
-    ix = b.op(
-        "Relu",
-        [b.op("Sub", [_minimum(b, found[2], corners[2]), _maximum(b, found[0], corners[0])])],
-    )
-    iy = b.op(
-        "Relu",
-        [b.op("Sub", [_minimum(b, found[3], corners[3]), _maximum(b, found[1], corners[1])])],
-    )
+
+    def overlap(low: int, high: int) -> str:  # a tie splits the gradient (the Max/Min rule)
+        top = b.op("Min", [found[high], corners[high]])
+        return b.op("Relu", [b.op("Sub", [top, b.op("Max", [found[low], corners[low]])])])
+
+    ix, iy = overlap(0, 2), overlap(1, 3)
     inter = b.op("Mul", [ix, iy])
     both = b.op("Add", [found_area, _area(b, corners)])
     return b.op("Div", [inter, b.op("Sub", [both, inter])])

@@ -1,5 +1,5 @@
-"""Add, Sub, Mul, Div, Pow, Where (with broadcasting), Sum, Mean, Neg, Sqrt, Reciprocal, Exp,
-Log, Identity-like ops, Cast."""
+"""Add, Sub, Mul, Div, Pow, Where, Max, Min (with broadcasting), Sum, Mean, Neg, Sqrt,
+Reciprocal, Exp, Log, Identity-like ops, Cast."""
 
 from __future__ import annotations
 
@@ -107,6 +107,21 @@ def exp(em, node, grads, needs):
 @GRADIENT.register("Log")
 def log(em, node, grads, needs):
     return [em.op("Div", [grads[0], node.input[0]])]
+
+
+@GRADIENT.register("Max", "Min")
+def max_min(em, node, grads, needs):
+    """The gradient goes to the inputs equal to the output, split evenly where several are
+    (torch.maximum's and torch.minimum's rule at a tie)."""
+    (g,) = grads
+    y = node.output[0]
+    hits = [em.op("Cast", [em.op("Equal", [x, y])], to=em.float_type) for x in node.input]
+    count = hits[0] if len(hits) == 1 else em.op("Sum", hits)
+    share = em.op("Div", [g, count])
+    return [
+        em.unbroadcast(em.op("Mul", [share, hit]), x, y) if need else None
+        for x, hit, need in zip(node.input, hits, needs, strict=False)
+    ]
 
 
 @GRADIENT.register("Where")
