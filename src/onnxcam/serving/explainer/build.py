@@ -20,6 +20,7 @@ rounds it in the graph, so a server sends a quarter of the bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -79,8 +80,10 @@ def build_explainer(
     if size is not None:
         channels = input_channels(graph.ModelInfo(model).input.shape)
         model = graph.with_input_size(model, (1, channels, *size))
+    explained = outputs.choose(graph.ModelInfo(model), output, output_kind)  # the user's names
+    output_name = explained.name
     info = graph.ModelInfo(_free_output_names(model))
-    explained = outputs.choose(info, RENAMED.get(output, output), output_kind)
+    explained = dataclasses.replace(explained, name=RENAMED.get(output_name, output_name))
     info = graph.ModelInfo(outputs.with_first_output(info.model, explained.name))
     chosen = graph.find_layer(info, layer)
     layer = chosen.name
@@ -151,7 +154,7 @@ def build_explainer(
         "target_input": target_input,
         "all_classes": all_classes,
         "uint8": uint8,
-        "output": next((k for k, v in RENAMED.items() if v == explained.name), explained.name),
+        "output": output_name,
         "output_kind": explained.kind,
     }
     explainer.metadata_props.add(key=METADATA_KEY, value=json.dumps(info_entry))
