@@ -179,3 +179,26 @@ def test_channels_with_equal_masks_share_a_pass_and_keep_the_hosts_maps(tmp_path
         _, targets, maps = run_explainer(explainer, x)
         assert np.array_equal(targets, want.targets)
         assert np.abs(maps - want.maps).max() <= 1e-4
+
+
+@pytest.mark.parametrize("method", ["score-cam", "ablation-cam", "recipro-cam"])
+def test_a_model_ending_in_softmax_is_explained_at_its_logits(tmp_path, method):
+    """The graph reads class scores where the host does, before the final Softmax: its
+    `logits` output is the logits, and its maps are the host's."""
+    import torch
+
+    from onnxcam.exporters import from_torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(conv_gap_linear(3, 6, 5), torch.nn.Softmax(dim=1)).eval()
+    path = tmp_path / "softmax.onnx"
+    from_torch(net, torch.randn(2, 3, 16, 16), path)
+    x = np.random.default_rng(6).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    logits, targets, maps = run_explainer(build_explainer(onnx.load(path), method, chunk=4), x)
+    with torch.no_grad():
+        want_logits = net[0](torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(logits, want_logits, rtol=1e-5, atol=1e-5)
+    want = onnxcam.Explainer(path, progress=False).explain(x, method)
+    assert np.array_equal(targets, want.targets)
+    assert np.abs(maps - want.maps).max() <= 1e-4
+    assert (maps.max(axis=(1, 2)) > 0.9).all()

@@ -115,7 +115,7 @@ def build_explainer(
     initializers = list(info.model.graph.initializer)
     b = NodeBuilder(info.opset, PREFIX, initializers)
     x = spec.name
-    head = head_for(b, explained)
+    head = head_for(b, explained, info.logits)
     logits = head.top
     targets = b.op("ArgMax", [logits], axis=1, keepdims=0)
     if target_input:  # -1: the top class
@@ -137,7 +137,7 @@ def build_explainer(
         helper.make_node("Identity", [src], [dst], name=f"{PREFIX}{dst}")
         for src, dst in zip(final, OUTPUTS, strict=True)
     )
-    main = graph.needed_nodes(info.model.graph.node, [info.logits, layer, *_outer_reads(b.nodes)])
+    main = graph.needed_nodes(info.model.graph.node, [head.source, layer, *_outer_reads(b.nodes)])
     explainer = _assemble(
         info, main + b.nodes, initializers, method, x, head.n_classes, target_input, uint8
     )

@@ -37,8 +37,10 @@ ScoreFn = Callable[[NodeBuilder, str, PerRow], str]
 
 @dataclass(frozen=True)
 class Head:
-    """The explained output read as class scores: kind, classes, top, base and score."""
+    """The explained output read as class scores: the tensor read (`source`), kind, classes,
+    top, base and score."""
 
+    source: str
     kind: str
     n_classes: int
     top: str
@@ -46,8 +48,9 @@ class Head:
     score: ScoreFn
 
 
-def head_for(b: NodeBuilder, output: OutputInfo) -> Head:
-    """The head of the explained output (its unperturbed tensor is `output.name`)."""
+def head_for(b: NodeBuilder, output: OutputInfo, logits: str) -> Head:
+    """The head of the explained output. Class scores are read at `logits`, the input of a
+    Softmax that ends the model (as the host reads them); other kinds at the output itself."""
     shape = output.shape
     if output.kind == DECODED:
         raise ModelError(
@@ -61,13 +64,14 @@ def head_for(b: NodeBuilder, output: OutputInfo) -> Head:
             f"an explainer graph needs the explained output's shape known past the batch: "
             f"{output.name!r} has shape {shape}"
         )
-    out = b.op("Cast", [output.name], to=TensorProto.FLOAT)
     if output.kind == CLASS_SCORES:
-        scores = _class_scores(b, out, _same)
-        return Head(output.kind, int(np.prod(shape[1:])), scores, scores, _class_scores)
+        scores = _class_scores(b, logits, _same)
+        n_classes = int(np.prod(shape[1:]))
+        return Head(logits, output.kind, n_classes, scores, scores, _class_scores)
+    out = b.op("Cast", [output.name], to=TensorProto.FLOAT)
     if output.kind == DENSE:
-        return _dense(b, out, shape)
-    return _detections(b, out, output.kind, shape)
+        return _dense(b, output.name, out, shape)
+    return _detections(b, output.name, out, output.kind, shape)
 
 
 def _class_scores(b: NodeBuilder, out: str, per_row: PerRow) -> str:
@@ -79,7 +83,7 @@ def _same(t: str) -> str:
     return t
 
 
-def _dense(b: NodeBuilder, out: str, shape: tuple) -> Head:
+def _dense(b: NodeBuilder, source: str, out: str, shape: tuple) -> Head:
     n_classes, n_spatial = shape[1], len(shape) - 2
     spatial = list(range(2, n_spatial + 2))
     if n_classes == 1:
@@ -95,10 +99,10 @@ def _dense(b: NodeBuilder, out: str, shape: tuple) -> Head:
         return targets.region_scores(bb, o, per_row(masks), n_spatial)
 
     base = score(b, out, _same)
-    return Head(DENSE, n_classes, base, base, score)
+    return Head(source, DENSE, n_classes, base, base, score)
 
 
-def _detections(b: NodeBuilder, out: str, layout: str, shape: tuple) -> Head:
+def _detections(b: NodeBuilder, source: str, out: str, layout: str, shape: tuple) -> Head:
     rows, first = targets.box_rows(b, out, layout)
     n_rows = shape[2] if layout == ANCHORS_FIRST else shape[1]
     n_classes = n_rows - first
@@ -145,4 +149,4 @@ def _detections(b: NodeBuilder, out: str, layout: str, shape: tuple) -> Head:
         ]
         return targets.box_scores(bb, o, layout, corners, "d-rise")
 
-    return Head(layout, n_classes, top, score(b, out, _same), score)
+    return Head(source, layout, n_classes, top, score(b, out, _same), score)

@@ -34,7 +34,7 @@ class Site:
 
     @property
     def picked(self) -> str | None:
-        """What `blocks.pick` reads: the targets, or None for every class."""
+        """What `blocks.pick_items` reads: the targets, or None for every class."""
         return None if self.classes is not None else self.targets
 
     def per_row(self, t: str) -> str:
@@ -43,8 +43,8 @@ class Site:
 
     @property
     def output(self) -> str:
-        """The explained output of the model."""
-        return self.info.logits
+        """The tensor the head reads (the class scores before a final Softmax)."""
+        return self.head.source
 
     def row_scores(self) -> str:
         """(rows, 1) unperturbed score of each row's class."""
