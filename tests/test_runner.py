@@ -127,3 +127,27 @@ def test_cuda_with_io_binding_equals_cpu(resnet_onnx, images):
     got, want = gpu.explain(images), cpu.explain(images)
     np.testing.assert_allclose(got.weights, want.weights, atol=1e-4)
     np.testing.assert_allclose(got.maps, want.maps, atol=1e-3)
+
+
+def test_overlapping_explain_calls_keep_blas_on_one_thread_until_the_last_leaves():
+    """BLAS's thread count is one process setting: with two calls inside at once (threads of a
+    dataset run), the first to leave must not restore it under the second, nor the second
+    leave it at one."""
+    from threadpoolctl import threadpool_limits
+
+    from onnxcam.engine import blas
+
+    def threads() -> set[int]:
+        return {lib["num_threads"] for lib in blas.controller().select(user_api="blas").info()}
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        if not threads():
+            pytest.skip("no BLAS library loaded")
+        first, second = blas.single_threaded(), blas.single_threaded()
+        first.__enter__()
+        second.__enter__()
+        assert threads() == {1}
+        first.__exit__(None, None, None)
+        assert threads() == {1}  # the second call is still inside
+        second.__exit__(None, None, None)
+        assert threads() == {2}
