@@ -8,7 +8,7 @@ import attention_reference as ref
 import numpy as np
 import pytest
 import torch
-from transformer_models import SIZE, SPECS, build
+from transformer_models import SIZE, SPECS, export
 
 from onnxcam import Explainer
 from onnxcam.engine import graph
@@ -26,11 +26,8 @@ METHODS = ("attention-rollout", "gradient-rollout", "legrad")
 def model(request, tmp_path_factory):
     """(torch model, its ONNX export, inputs, prefix tokens)."""
     spec = request.param
-    torch_model = build(spec)
-    x = torch.randn(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
-    path = tmp_path_factory.mktemp("attention") / f"{spec.name}.onnx"
-    from_torch(torch_model, x[:2], path)
-    return torch_model, path, x.numpy(), 1 if spec.name == "vit" else 2
+    torch_model, path, x = export(spec, tmp_path_factory.mktemp("attention"))
+    return torch_model, path, x, 1 if spec.name == "vit" else 2
 
 
 def grid_of(matrix: torch.Tensor, prefix: int) -> np.ndarray:

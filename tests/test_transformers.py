@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from transformer_models import SIZE, SPECS, RegisterViT, build
+from transformer_models import SIZE, SPECS, RegisterViT, export
 
 from onnxcam import Explainer, methods
 from onnxcam.engine import backward, graph
@@ -38,11 +38,8 @@ SHORT = {
 def exported(request, tmp_path_factory):
     """(spec, torch model, its ONNX export, inputs)."""
     spec = request.param
-    model = build(spec)
-    x = torch.randn(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
-    path = tmp_path_factory.mktemp("transformers") / f"{spec.name}.onnx"
-    from_torch(model, x[:2], path)
-    return spec, model, path, x.numpy()
+    model, path, x = export(spec, tmp_path_factory.mktemp("transformers"))
+    return spec, model, path, x
 
 
 def hooked(model: torch.nn.Module, path: str, x: torch.Tensor):

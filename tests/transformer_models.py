@@ -5,7 +5,9 @@ tokens written here, each with the module whose output `auto` should pick and it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from toy_models import he_init, unit_outputs
@@ -162,3 +164,15 @@ SPECS = (
 def build(spec: Spec, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     return spec.build().eval()
+
+
+def export(spec: Spec, folder: Path) -> tuple[nn.Module, Path, np.ndarray]:
+    """The spec's model with random weights, its ONNX export (an example batch of 2) and three
+    fixed inputs."""
+    from onnxcam.exporters import from_torch
+
+    model = build(spec)
+    x = torch.randn(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
+    path = folder / f"{spec.name}.onnx"
+    from_torch(model, x[:2], path)
+    return model, path, x.numpy()

@@ -23,12 +23,13 @@ def print_outputs(info: ModelInfo) -> None:
     the layers an onnxcam exporter exposed as outputs are left out."""
     from onnxcam.engine import metadata
     from onnxcam.engine.graph import outputs
+    from onnxcam.engine.graph.layers import shape_text
 
     exposed = set(metadata.stored_layers(info.model).values())
     for output in outputs.outputs_of(info):
         if output.name in exposed:
             continue
-        shape = "(" + ", ".join("?" if d is None else str(d) for d in output.shape or ()) + ")"
+        shape = shape_text(output.shape or ())
         held = output.text() if output.kind else "cannot tell: pass --output-kind"
         if output.is_detections or output.decoded is not None:
             held += "; under --layer auto a box target takes the layer its score flows through most"
@@ -38,6 +39,7 @@ def print_outputs(info: ModelInfo) -> None:
 def run(args: argparse.Namespace) -> int:
     from onnxcam.engine import graph
     from onnxcam.engine.graph import attention
+    from onnxcam.engine.graph.layers import shape_text
 
     model = graph.ModelInfo(graph.load(args.model))
     inlined = graph.ModelInfo(graph.inline_function_ops(model.model))
@@ -63,6 +65,6 @@ def run(args: argparse.Namespace) -> int:
         width = max(len(a.name) for a in found)
         for a in found:
             scope = f"  [{a.scope}]" if a.scope else ""
-            shape = graph.LayerInfo(a.name, "", inlined.specs[a.name].shape).shape_text()
+            shape = shape_text(inlined.specs[a.name].shape)
             print(f"  block {a.block:<3} {a.name:<{width}}  {shape}  {a.grid.text()}{scope}")
     return 0

@@ -243,13 +243,14 @@ class Runner:
         if n == 0:
             return scores
         block = min(n, max(batch_size, MIN_BLOCK))
-        buffers = [np.empty((block, *perturbation.item_shape), np.float32) for _ in range(2)]
+        starts = list(_starts(n, block))
+        slots = 2 if len(starts) > 1 else 1  # the worker fills one while ORT reads the other
+        buffers = [np.empty((block, *perturbation.item_shape), np.float32) for _ in range(slots)]
 
         def build(start: int, slot: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             stop = min(start + block, n)
             return perturbation.fill(start, stop, buffers[slot]), perturbation.feeds(start, stop)
 
-        starts = list(_starts(n, block))
         with tqdm(total=n, desc=desc, unit="pass", disable=not progress, leave=False) as bar:
             # one block: nothing to overlap, so no hand-over to a thread that may lack a core
             worker = _worker(self._device is None) if len(starts) > 1 else None

@@ -270,6 +270,22 @@ def _iou(b: NodeBuilder, found: Sequence[str], found_area: str, corners: Sequenc
     return b.op("Div", [inter, b.op("Sub", [both, inter])])
 
 
+def along(b: NodeBuilder, t: str, start: int, stop: int, axis: int) -> str:
+    """t[start:stop] along `axis`."""
+    return b.op("Slice", [t, b.ints([start]), b.ints([stop]), b.ints([axis])])
+
+
+def corners_of(b: NodeBuilder, cx: str, cy: str, w: str, h: str) -> list[str]:
+    """x1, y1, x2, y2 of boxes given as centre and size."""
+    half_w, half_h = (b.op("Mul", [v, b.const(0.5, np.float32)]) for v in (w, h))
+    return [
+        b.op("Sub", [cx, half_w]),
+        b.op("Sub", [cy, half_h]),
+        b.op("Add", [cx, half_w]),
+        b.op("Add", [cy, half_h]),
+    ]
+
+
 def decoded_scores(
     b: NodeBuilder, parts: Sequence[str], packed: bool, corners: Sequence[str], classes: np.ndarray
 ) -> str:
@@ -277,24 +293,17 @@ def decoded_scores(
     x score_d where class_d is c_m (IoU x cosine of one-hot class vectors x the score, D-RISE's
     similarity, is the same number): (N, M). parts: boxes, scores, classes (float32), or one
     (N, D, 6) table where packed."""
+
+    def column(t: str, i: int) -> str:  # (N, D, columns) -> (N, 1, D)
+        return b.op("Transpose", [along(b, t, i, i + 1, 2)], perm=[0, 2, 1])
+
     if packed:
-        table = parts[0]
-        column = [
-            b.op("Slice", [table, b.ints([i]), b.ints([i + 1]), b.ints([2])]) for i in range(6)
-        ]
-        found = [b.op("Transpose", [c], perm=[0, 2, 1]) for c in column[:4]]  # (N, 1, D)
-        scores, labels = (b.op("Transpose", [c], perm=[0, 2, 1]) for c in column[4:])
+        found = [column(parts[0], i) for i in range(4)]
+        scores, labels = column(parts[0], 4), column(parts[0], 5)
     else:
         boxes, scores, *labels = parts  # no classes output: one class, 0
         labels = labels or [b.op("Mul", [scores, b.const(0.0, np.float32)])]
-        found = [
-            b.op(
-                "Transpose",
-                [b.op("Slice", [boxes, b.ints([i]), b.ints([i + 1]), b.ints([2])])],
-                perm=[0, 2, 1],
-            )
-            for i in range(4)
-        ]
+        found = [column(boxes, i) for i in range(4)]
         scores, labels = (b.unsqueeze(t, [1]) for t in (scores, labels[0]))
     scores = b.op("Relu", [scores])  # padding rows of score -1 count as none
     overlap = _iou(b, found, _area(b, found), corners)  # (N, M, D)
@@ -326,13 +335,10 @@ def box_scores(
     rows, first = box_rows(b, out, layout)
 
     def rows_of(start: int, stop: int) -> str:
-        return b.op("Slice", [rows, b.ints([start]), b.ints([stop]), b.ints([1])])
+        return along(b, rows, start, stop, 1)
 
-    half = b.const(0.5, np.float32)
     cx, cy, w, h = (rows_of(i, i + 1) for i in range(4))  # (N, 1, A)
-    x1, x2 = b.op("Sub", [cx, b.op("Mul", [w, half])]), b.op("Add", [cx, b.op("Mul", [w, half])])
-    y1, y2 = b.op("Sub", [cy, b.op("Mul", [h, half])]), b.op("Add", [cy, b.op("Mul", [h, half])])
-    overlap = _iou(b, (x1, y1, x2, y2), b.op("Mul", [w, h]), corners)
+    overlap = _iou(b, corners_of(b, cx, cy, w, h), b.op("Mul", [w, h]), corners)
     probs = rows_of(first, 2**62)  # (N, K, A)
     picked = probs if classes is None else b.op("Gather", [rows, b.ints(classes + first)], axis=1)
     if how == "iou-score":

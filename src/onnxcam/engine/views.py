@@ -139,9 +139,10 @@ class ModelViews:
         name = backward.grad_name(self.layer)
         tail = self._tail_backward
         if tail is not None:
-            return tail.run(activations, [name], batch_size, self.score_seed(tail, seed))[0]
+            feeds = tail.seed_feeds({self.logits: seed})
+            return tail.run(activations, [name], batch_size, feeds)[0]
         runner = self.backward((self.logits,), (self.layer,))
-        return runner.run(x, [name], batch_size, self.score_seed(runner, seed))[0]
+        return runner.run(x, [name], batch_size, runner.seed_feeds({self.logits: seed}))[0]
 
     def relevance_seed(
         self, runner: Runner, x: np.ndarray, rows: np.ndarray, score: np.ndarray, batch_size: int
@@ -151,17 +152,12 @@ class ModelViews:
         output times the target's gradient there (for a region, whose score is linear in the
         output, these sum to the score)."""
         if self.relevance_start is None:
-            return self.score_seed(runner, rows * score[:, None].astype(np.float32))
+            return runner.seed_feeds({self.logits: rows * score[:, None].astype(np.float32)})
         start = self.relevance_start
         gradient = self.backward((self.logits,), (start,))
         names = [graph.exposed_name(self.model, start), backward.grad_name(start)]
-        out, grads = gradient.run(x, names, batch_size, self.score_seed(gradient, rows))
+        out, grads = gradient.run(x, names, batch_size, gradient.seed_feeds({self.logits: rows}))
         return {backward.seed_name(start): (out * grads).astype(np.float32)}
-
-    def score_seed(self, runner: Runner, seed: np.ndarray) -> dict[str, np.ndarray]:
-        """The feed that seeds a backward graph at the class scores with (N, classes) rows,
-        reshaped to the score tensor's own shape (e.g. (N, classes, 1, 1))."""
-        return runner.seed_feeds({self.logits: seed})
 
     @cached_property
     def attention(self) -> AttentionViews:

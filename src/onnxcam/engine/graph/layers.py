@@ -32,6 +32,13 @@ CHANNELS_LAST = "channels_last"
 NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 
 
+def shape_text(shape: tuple[Dim, ...] | None) -> str:
+    """A shape as `onnxcam layers` prints it: (batch, 3, ?, ?); "?" where nothing is known."""
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
 @dataclass(frozen=True)
 class LayerInfo:
     """A tensor that can be explained: its name, producing op, inferred shape and module scope."""
@@ -44,9 +51,7 @@ class LayerInfo:
     grid: tokens.Grid | None = None  # None: a map in the model's own layout
 
     def shape_text(self) -> str:
-        if self.shape is None:
-            return "?"
-        return "(" + ", ".join("?" if d is None else str(d) for d in self.shape) + ")"
+        return shape_text(self.shape)
 
     def kind_text(self) -> str:
         """How the layer is read: "map", "channels last 7x7", "tokens 1+14x14"."""
@@ -242,7 +247,7 @@ def find_layer(
         chosen = LayerInfo(name, "input", source.shape)  # the input itself, as occlusion reads it
     if chosen is None:
         spec = info.specs.get(name)
-        shape = LayerInfo(name, "", spec.shape if spec else None).shape_text()
+        shape = shape_text(spec.shape if spec else None)
         raise LayerError(
             f"layer {layer!r} of shape {shape} is not a feature map with spatial axes: expected "
             "(N, K, H, W) or (N, K, T) following the input's grid (spatial size > 1), a "

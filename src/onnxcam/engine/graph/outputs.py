@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import onnx
 
 from onnxcam.engine.graph.info import FLOAT_TYPES, ModelInfo, TensorSpec
+from onnxcam.engine.graph.surgery import needed_indices
 from onnxcam.errors import ModelError
 
 CLASS_SCORES = "class-scores"
@@ -126,18 +127,8 @@ def _decoded(specs: list[TensorSpec]) -> Decoded | None:
 
 def _after_decoding(info: ModelInfo, name: str) -> bool:
     """Whether a NonMaxSuppression or TopK node computes into `name`."""
-    stack, seen = [name], {name}
-    while stack:
-        node = info.producers.get(stack.pop())
-        if node is None:
-            continue
-        if node.op_type in DECODING_OPS:
-            return True
-        for inp in node.input:
-            if inp and inp not in seen and inp not in info.constants:
-                seen.add(inp)
-                stack.append(inp)
-    return False
+    nodes = info.model.graph.node
+    return any(nodes[i].op_type in DECODING_OPS for i in needed_indices(nodes, [name]))
 
 
 def _packed(spec: TensorSpec) -> Decoded | None:

@@ -133,8 +133,7 @@ def split(
         if any(out in wanted for out in nodes[i].output):  # weights computed in-graph: recompute
             wanted.update(nodes[i].input)
             tail.append(i)
-    tail_nodes = [nodes[i] for i in sorted(tail)]
-    tail_nodes = _with_shape_arithmetic(info, tail_nodes, tensor)
+    tail_nodes = _with_shape_arithmetic(info, nodes, sorted(tail), tensor)
     produced = {out for node in tail_nodes for out in node.output}
     constants = {n.output[0]: n for n in graph.node if n.op_type == "Constant"}
     reads = [name for node in tail_nodes for name in node.input if name and name not in produced]
@@ -161,15 +160,17 @@ def split(
     return Split(tail, tensor, tuple(crossing), tuple(outputs))
 
 
-def _with_shape_arithmetic(info: ModelInfo, tail: list, cut: str) -> list:
+def _with_shape_arithmetic(
+    info: ModelInfo, nodes: list[onnx.NodeProto], tail: list[int], cut: str
+) -> list[onnx.NodeProto]:
     """The tail's nodes plus those that compute, from shapes alone, what the tail reads
     (indices that follow the batch size, as torch's as_strided writes; a detector head's
     reshape sizes and anchor grids): the shape of a tensor computed before the cut is, in the
-    tail, the cut tensor's batch size with that tensor's other axes, which must be fixed."""
-    nodes = list(info.model.graph.node)
+    tail, the cut tensor's batch size with that tensor's other axes, which must be fixed.
+    `nodes` are the model's, `tail` the positions of the tail's among them."""
     producers = {out: i for i, node in enumerate(nodes) for out in node.output if out}
-    in_tail = {id(node) for node in tail}
-    produced = {out for node in tail for out in node.output}
+    in_tail = set(tail)
+    produced = {out for i in tail for out in nodes[i].output}
     batch_dim = None if info.input.shape is None else info.input.shape[0]
     lead = batch_dim if isinstance(batch_dim, int) else PROBE_BATCH
 
@@ -220,21 +221,21 @@ def _with_shape_arithmetic(info: ModelInfo, tail: list, cut: str) -> list:
 
     wanted = [
         name
-        for node in tail
-        for name in node.input
+        for i in tail
+        for name in nodes[i].input
         if name and name not in produced and name != cut and name in producers
     ]
     added: set[int] = set()
     stack = [producers[name] for name in wanted if from_shapes(name)]
     while stack:
         i = stack.pop()
-        if i in added or id(nodes[i]) in in_tail:
+        if i in added or i in in_tail:
             continue
         added.add(i)
         if not replaced(nodes[i]):
             stack.extend(producers[n] for n in nodes[i].input if n in producers)
     if not added:
-        return tail
+        return [nodes[i] for i in tail]
     prefix = f"{cut}__onnxcam_shape"
     batch = f"{prefix}_batch"
 
@@ -248,8 +249,7 @@ def _with_shape_arithmetic(info: ModelInfo, tail: list, cut: str) -> list:
         ints(f"{prefix}_1", [1]),
         helper.make_node("Slice", [f"{prefix}_cut", f"{prefix}_0", f"{prefix}_1"], [batch]),
     ]
-    index = {id(node): i for i, node in enumerate(nodes)}
-    placed = [(index[id(node)], [node]) for node in tail]  # graph order kept
+    placed = [(i, [nodes[i]]) for i in tail]  # graph order kept
     shapes: dict[str, str] = {}  # tensor before the cut -> the name of its shape in the tail
     for i in sorted(added):
         node = nodes[i]
@@ -299,23 +299,15 @@ def scale_channels(
     spec = info.specs.get(tensor)
     rank = len(spec.shape) if spec is not None and spec.shape is not None else 4
     target = f"{tensor}__scaled"
-    for node in graph.node:
-        for i, name in enumerate(node.input):
-            if name == tensor:
-                node.input[i] = target
     shape = numpy_helper.from_array(
         np.array([0, -1] + [1] * (rank - 2), dtype=np.int64), f"{target}_shape"
     )
     graph.initializer.append(shape)
-    producer_index = max(
-        (i for i, node in enumerate(graph.node) if tensor in node.output), default=-1
-    )
     new_nodes = [
         helper.make_node("Reshape", [scale_input, shape.name], [f"{target}_factor"]),
         helper.make_node("Mul", [tensor, f"{target}_factor"], [target]),
     ]
-    for offset, node in enumerate(new_nodes, start=1):
-        graph.node.insert(producer_index + offset, node)
+    read_through(graph, tensor, new_nodes, target)
     channels = None if spec is None or spec.shape is None else spec.shape[1]
     graph.input.append(helper.make_tensor_value_info(scale_input, elem_type(spec), ["N", channels]))
     return scaled

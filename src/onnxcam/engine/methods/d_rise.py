@@ -8,7 +8,6 @@ from onnxcam.engine.methods.base import Context, MethodOutput, passes_of
 from onnxcam.engine.methods.parts.random_masks import RandomMaskMethod, RiseMasks, check_cells
 from onnxcam.engine.methods.registry import register
 from onnxcam.engine.options import integer
-from onnxcam.engine.targets import softmax
 from onnxcam.kernels import minmax_normalize
 
 
@@ -38,21 +37,23 @@ class DRISE(RandomMaskMethod):
         perturbation = RiseMasks(ctx.x, self.n_masks, self.cells, self.p, self.seed, images)
         saliency = np.zeros((n_images, n_maps, *ctx.input_size), np.float64)
 
-        def accumulate(start: int, stop: int, _: np.ndarray, out: np.ndarray) -> None:
-            weights = out.reshape(len(out), -1).astype(np.float64)
-            if not ctx.raw_scores:  # the explained class's probability
-                rows = np.arange(len(weights))
-                weights = softmax(weights)[rows, ctx.targets[images[start:stop]], None]
+        def accumulate(start: int, stop: int, scores: np.ndarray, out: np.ndarray) -> None:
+            if ctx.raw_scores:  # every instance's score
+                weights = out.reshape(len(out), -1).astype(np.float64)
+            else:  # the explained class's probability, as the scorer read it
+                weights = scores[:, None]
             perturbation.accumulate(saliency, start, stop, weights)
 
-        ctx.scorer.score(perturbation, ctx.targets[images], "logit", self.name, accumulate)
+        ctx.scorer.score(perturbation, ctx.targets[images], "prob", self.name, accumulate)
         every = (saliency / (self.n_masks * self.p)).astype(np.float32)
-        raw = every[np.arange(n_images), ctx.targets if ctx.raw_scores else 0]
-        maps, constant = minmax_normalize(raw, 1e-8)
-        flat, _ = minmax_normalize(every.reshape(-1, *ctx.input_size), 1e-8)
+        flat, constant = minmax_normalize(every.reshape(-1, *ctx.input_size), 1e-8)
+        instances = flat.reshape(every.shape)
+        explained = (np.arange(n_images), ctx.targets if ctx.raw_scores else 0)
         metadata = {
             **self.mask_metadata(),
             **passes_of(images, n_images),
-            "constant_maps": constant.tolist(),
+            "constant_maps": constant.reshape(every.shape[:2])[explained].tolist(),
         }
-        return MethodOutput(raw, maps, None, metadata, instances=flat.reshape(every.shape))
+        return MethodOutput(
+            every[explained], instances[explained], None, metadata, instances=instances
+        )

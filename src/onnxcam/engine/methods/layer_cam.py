@@ -57,7 +57,7 @@ class LayerCAM(Method):
         runner = views.backward((views.logits,), tensors)
         values = [graph.exposed_name(views.model, t) for t in tensors]
         grads = [backward.grad_name(t) for t in tensors]
-        feeds = views.score_seed(runner, score_seed(ctx))
+        feeds = runner.seed_feeds({views.logits: score_seed(ctx)})
         outputs = runner.run(ctx.x, values + grads, ctx.batch_size, feeds)
         per_layer = [
             layer_cam_map(a, g)

@@ -29,7 +29,6 @@ class LRP(RelevanceMethod):
     """
 
     name = "lrp"
-    uses_gradients = True
     passes = "1 relevance pass"
 
     def explain(self, ctx: Context) -> MethodOutput:

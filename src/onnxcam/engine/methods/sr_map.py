@@ -40,7 +40,6 @@ class SRMap(RelevanceMethod, ContextSaliency):
     """
 
     name = "sr-map"
-    uses_gradients = True
     passes = "1 relevance pass + CPU patch search"
 
     heatmap: str = choice("channels", HEATMAPS, "|R| per channel or summed", what="heatmap")

@@ -82,9 +82,8 @@ def build_explainer(
         model = graph.with_input_size(model, (1, channels, *size))
     explained = outputs.choose(graph.ModelInfo(model), output, output_kind)  # the user's names
     output_name = explained.name
-    info = graph.ModelInfo(_free_output_names(model))
     explained = dataclasses.replace(explained, name=RENAMED.get(output_name, output_name))
-    info = graph.ModelInfo(outputs.with_first_output(info.model, explained.name))
+    info = graph.ModelInfo(outputs.with_first_output(_free_output_names(model), explained.name))
     chosen = graph.find_layer(info, layer)
     layer = chosen.name
     if chosen.grid is not None:  # transformer tokens: explained as their (N, D, h, w) map

@@ -107,15 +107,9 @@ def _detections(b: NodeBuilder, source: str, out: str, layout: str, shape: tuple
     n_rows = shape[2] if layout == ANCHORS_FIRST else shape[1]
     n_classes = n_rows - first
 
-    def rows_of(start: int, stop: int, t: str = rows) -> str:
-        return b.op("Slice", [t, b.ints([start]), b.ints([stop]), b.ints([1])])
-
-    def rows_at(t: str, i: int) -> str:
-        return rows_of(i, i + 1, t)
-
-    confidence = rows_of(first, n_rows)  # (N, K, A)
+    confidence = targets.along(b, rows, first, n_rows, 1)  # (N, K, A)
     if layout == ANCHORS_FIRST:
-        confidence = b.op("Mul", [confidence, rows_of(4, 5)])
+        confidence = b.op("Mul", [confidence, targets.along(b, rows, 4, 5, 1)])
     best = b.op("ArgMax", [confidence], axis=2, keepdims=1)  # (N, K, 1)
     top = b.reduce("ReduceMax", confidence, [2], keepdims=False)
     index = b.op(
@@ -125,28 +119,16 @@ def _detections(b: NodeBuilder, source: str, out: str, layout: str, shape: tuple
             b.op("Concat", [b.dims(rows, 0, 1), b.ints([4, n_classes])], axis=0),
         ],
     )
-    picked = b.op("GatherElements", [rows_of(0, 4), index], axis=2)  # (N, 4, K)
-    cx, cy, w, h = (
-        b.op("Transpose", [rows_at(picked, i)], perm=[0, 2, 1]) for i in range(4)
-    )  # (N, K, 1) each
-    half_w, half_h = (b.op("Mul", [v, b.const(0.5, np.float32)]) for v in (w, h))
-    boxes = b.op(
-        "Concat",
-        [
-            b.op("Sub", [cx, half_w]),
-            b.op("Sub", [cy, half_h]),
-            b.op("Add", [cx, half_w]),
-            b.op("Add", [cy, half_h]),
-        ],
-        axis=2,
-    )  # (N, K, 4) x1, y1, x2, y2
+    picked = b.op("GatherElements", [targets.along(b, rows, 0, 4, 1), index], axis=2)  # (N, 4, K)
+    sides = [
+        b.op("Transpose", [targets.along(b, picked, i, i + 1, 1)], perm=[0, 2, 1]) for i in range(4)
+    ]
+    boxes = b.op("Concat", targets.corners_of(b, *sides), axis=2)  # (N, K, 4) x1, y1, x2, y2
 
     def score(bb: NodeBuilder, o: str, per_row: PerRow) -> str:
         o = bb.op("Cast", [o], to=TensorProto.FLOAT)
         rows = per_row(boxes)
-        corners = [
-            bb.op("Slice", [rows, bb.ints([i]), bb.ints([i + 1]), bb.ints([2])]) for i in range(4)
-        ]
+        corners = [targets.along(bb, rows, i, i + 1, 2) for i in range(4)]  # (rows, K, 1) each
         return targets.box_scores(bb, o, layout, corners, "d-rise")
 
     return Head(source, layout, n_classes, top, score(b, out, _same), score)

@@ -35,10 +35,11 @@ def score_cam(site: Site) -> str:
     lo = b.reduce("ReduceMin", flat, [1])
     span = b.op("Sub", [b.reduce("ReduceMax", flat, [1]), lo])
     zero = b.const(0.0, np.float32)
-    varies = b.reshape(b.op("Greater", [span, zero]), [[-1]])
+    spans = b.op("Greater", [span, zero])
+    varies = b.reshape(spans, [[-1]])
     items = b.reshape(b.op("NonZero", [varies]), [[-1]])  # (count,) the varying items
     ids, count = at_least_one(b, items)
-    safe = b.op("Where", [b.op("Greater", [span, zero]), span, b.const(1.0, np.float32)])
+    safe = b.op("Where", [spans, span, b.const(1.0, np.float32)])
     normalised = b.op("Gather", [b.op("Div", [b.op("Sub", [flat, lo]), safe]), ids], axis=0)
     image_of = b.op("Div", [ids, b.ints(k)])
     keys = b.op(

@@ -94,17 +94,22 @@ class RiseMasks(Perturbation):
 
     def accumulate(self, saliency: np.ndarray, start: int, stop: int, weights: np.ndarray) -> None:
         """saliency[n] += sum of weights[i] * M_i over the items i of image n in [start, stop):
-        weights (B,) or (B, M) for M maps per image; items are image-major, so each image's
-        are one slice."""
+        weights (B,) or (B, M) for M maps per image."""
         masks = self.block_masks(start, stop)
+        for image, lo, hi in self._segments(start, stop):
+            saliency[image] += np.tensordot(weights[lo:hi], masks[lo:hi], axes=(0, 0))
+
+    def _segments(self, start: int, stop: int) -> list[tuple[int, int, int]]:
+        """(image, lo, hi): the items of [start, stop) that are image's, at lo:hi of the block
+        (items are image-major, so each image's are one slice)."""
         owners = self.images[start:stop]
         bounds = [0, *(np.flatnonzero(np.diff(owners)) + 1), len(owners)]
-        for lo, hi in itertools.pairwise(bounds):
-            saliency[owners[lo]] += np.tensordot(weights[lo:hi], masks[lo:hi], axes=(0, 0))
+        return [(int(owners[lo]), lo, hi) for lo, hi in itertools.pairwise(bounds)]
 
     def fill(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
         masks = self.masks(self.mask_index(start, stop))
         self._blocks[(start, stop)] = masks
         batch = out[: stop - start]
-        np.multiply(self.x[self.images[start:stop]], masks[:, None], out=batch)
+        for image, lo, hi in self._segments(start, stop):  # each image times its masks, in place
+            np.multiply(self.x[image], masks[lo:hi, None], out=batch[lo:hi])
         return batch

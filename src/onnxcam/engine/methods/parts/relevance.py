@@ -26,6 +26,7 @@ class RelevanceMethod(Method):
     """A method built on input relevance; its options choose the composite."""
 
     uses_layer: ClassVar[bool] = False
+    uses_gradients: ClassVar[bool] = True  # relevance is a backward sweep; boxes score IoU x score
 
     composite: str = reuse(Composite, "name")
     epsilon: float = reuse(Composite, "epsilon")
