@@ -166,4 +166,5 @@ def test_rank_correlation_is_spearmans_median():
     b[1] = -b[1]
     assert rank_correlation(a, a) == 1.0
     assert rank_correlation(b[1:], a[1:]) == -1.0
+    assert rank_correlation(b, a) == 0.0  # the median of the two maps' 1 and -1
     assert rank_correlation(np.zeros_like(a), a) is None  # constant maps have no ranks
