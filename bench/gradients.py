@@ -99,7 +99,7 @@ def measure(model: Model, images: int, rounds: int) -> None:
             speedup=round(torch_seconds / onnx_seconds, 2),
             max_map_diff=float(np.abs(ours.maps - reference).max()),
         )
-        feeds = explainer.views.score_seed(full_runner, seed)
+        feeds = full_runner.seed_feeds({explainer.views.logits: seed})
         name = backward.grad_name(source)
         full_seconds = best_of(rounds, partial(full_runner.run, x, [name], batch, feeds))
         torch_full = best_of(rounds, partial(torch_input_gradient, model, x, batch))

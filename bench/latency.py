@@ -58,7 +58,7 @@ def reference(explainer: onnxcam.Explainer, method: str, x: np.ndarray) -> Calla
     if method == "grad-cam":
         tail = views._tail_backward
         seed = np.zeros((1, result.logits.shape[1]), np.float32)
-        feeds = views.score_seed(tail, seed)
+        feeds = tail.seed_feeds({views.logits: seed})
         name = onnxcam.engine.backward.grad_name(views.layer)
         return lambda: (forward(), tail.run_batch(acts, [name], feeds))
     if method in ("recipro-cam", "ablation-cam"):

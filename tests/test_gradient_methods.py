@@ -133,7 +133,8 @@ def test_gradients_from_the_tail_equal_the_full_graph(resnet_onnx, images):
     seed = np.eye(logits.shape[1], dtype=np.float32)[logits.argmax(1)]
     tail = views.layer_gradients(images, acts, seed, 2)
     runner = views.backward((views.logits,), (views.layer,))
-    (full,) = runner.run(images, [grad_name(views.layer)], 2, views.score_seed(runner, seed))
+    feeds = runner.seed_feeds({views.logits: seed})
+    (full,) = runner.run(images, [grad_name(views.layer)], 2, feeds)
     np.testing.assert_allclose(tail, full, rtol=1e-5, atol=1e-7)
 
 
