@@ -4,7 +4,8 @@ the passes it runs, warm, on the first call, and on cores that other processes k
 For each method, in one process: 50 calls of `explain` on one image, interleaved with its
 reference, the bare ONNX Runtime work of the passes it needs (one forward for Eigen-CAM; one
 forward plus the tail's backward graph for Grad-CAM; one forward plus the tail runs of its
-mosaics or ablated channels for ReciproCAM and tail Ablation-CAM; one forward plus its masked
+mosaics or ablated channels for ReciproCAM and tail Ablation-CAM, from the tail's global average
+pool where they start there; one forward plus its masked
 passes for Faster Score-CAM), through the same sessions at the same batch sizes. Then the same
 again while two other processes spin on the same cores. The first call is measured in a fresh
 process right after building its Explainer (the Numba cache already warm, as after install).
@@ -62,14 +63,18 @@ def reference(explainer: onnxcam.Explainer, method: str, x: np.ndarray) -> Calla
         name = onnxcam.engine.backward.grad_name(views.layer)
         return lambda: (forward(), tail.run_batch(acts, [name], feeds))
     if method in ("recipro-cam", "ablation-cam"):
-        batch = int(max(8, min(1024, 8 * np.prod(x.shape[1:]) / np.prod(acts.shape[1:]))))
-        block = np.repeat(acts, batch, 0)
+        tail, items = views.tail, acts
+        if result.metadata["pooled"]:  # the graph after the tail's global average pool
+            mean, tail = views.pooled
+            items = mean.of(acts)
+        batch = int(max(8, min(1024, 8 * np.prod(x.shape[1:]) / np.prod(items.shape[1:]))))
+        block = np.repeat(items, batch, 0)
 
         def tail_passes():
             forward()
             for start in range(0, passes, batch):
                 rows = min(batch, passes - start)
-                views.tail.run_batch(block[:rows], [views.logits])
+                tail.run_batch(block[:rows], [views.logits])
 
         return tail_passes
     block = np.repeat(x, explainer.batch_size, 0)

@@ -257,3 +257,66 @@ def test_salience_cam_equals_its_documented_reading(resnet_model, resnet_onnx, i
         salience = dx.sum(1).numpy()
     np.testing.assert_allclose(result.raw, np.maximum(salience, 0), rtol=1e-4, atol=1e-7)
     assert "not verified" in result.metadata["reading"]
+    if absolute:  # a channel whose ReLU is shut at every position has S^k = 0: no pass
+        alive = (seen["a"] > 0).flatten(2).any(2).numpy() & (alpha != 0)
+        assert 0 < alive.sum() < alive.size
+        assert result.metadata["passes_per_input"] == (1 + alive.sum(1)).tolist()
+        source = explainer.input.name
+        layer_shape = tuple(result.metadata["layer_shape"])  # MaxPool: no shared forward
+        assert not explainer.views.shares_forward(("layer3",), (source,), x, layer_shape)
+
+
+class SmallCNN(torch.nn.Module):
+    """Conv -> `pool` (a strided conv, or MaxPool) -> BN -> ReLU6 -> depthwise conv + residual
+    -> ReLU ("act", two channels dead everywhere) -> GAP -> fc. MaxPool's gradient scatters
+    to positions in the forward's own batch, so one forward pass cannot serve many seeds."""
+
+    def __init__(self, maxpool: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 6, 3, padding=1, stride=1 if maxpool else 2)
+        self.pool = torch.nn.MaxPool2d(2) if maxpool else torch.nn.Identity()
+        self.bn = torch.nn.BatchNorm2d(6).eval()
+        self.depthwise = torch.nn.Conv2d(6, 6, 3, padding=1, groups=6)
+        self.act = torch.nn.ReLU()
+        self.fc = torch.nn.Linear(6, 4)
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-0.2, 0.2)
+            self.bn.running_var.uniform_(0.5, 1.5)
+            self.depthwise.bias[:2] = -50.0
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        z = torch.nn.functional.relu6(self.bn(self.pool(self.conv(x))))
+        return self.act(self.depthwise(z) + z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).mean((2, 3)))
+
+
+@pytest.mark.parametrize("maxpool", [False, True])
+def test_salience_cam_with_and_without_one_forward_pass_per_input(tmp_path, maxpool):
+    model = SmallCNN(maxpool).eval()
+    path = tmp_path / "small.onnx"
+    from_torch(model, torch.randn(2, 3, 8, 8), path, layers=["act"])
+    explainer = Explainer(path, layer="act", progress=False)
+    x = np.random.default_rng(0).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    result = explainer.explain(x, method="salience-cam")
+    layer_shape = tuple(result.metadata["layer_shape"])
+    shared = explainer.views.shares_forward(
+        (explainer.views.layer,), (explainer.input.name,), x, layer_shape
+    )
+    assert shared is not maxpool
+    xt = torch.tensor(x, requires_grad=True)
+    acts = model.features(xt)
+    score = model.fc(acts.mean((2, 3)))[np.arange(3), result.targets].sum()
+    (grads,) = torch.autograd.grad(score, acts, retain_graph=True)
+    alpha = grads.mean((2, 3)).numpy()
+    np.testing.assert_allclose(result.weights, alpha, rtol=1e-5, atol=1e-9)
+    salience = np.zeros((3, 8, 8))
+    for k in range(6):
+        (dx,) = torch.autograd.grad(acts[:, k].sum(), xt, retain_graph=True)
+        salience += alpha[:, k, None, None] * dx.abs().sum(1).numpy()
+    np.testing.assert_allclose(result.raw, np.maximum(salience, 0), rtol=1e-4, atol=1e-7)
+    alive = (acts > 0).flatten(2).any(2).numpy()
+    assert not alive[:, :2].any() and alive[:, 2:].all()
+    assert result.metadata["passes_per_input"] == [1 + 4] * 3

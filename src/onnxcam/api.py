@@ -143,11 +143,12 @@ class Explainer:
 
     def _warm(self) -> None:
         """What the first call would otherwise pay: the kernels loaded, the BLAS libraries
-        found, the graph's tail and its backward graph opened (where the layer allows), and
+        found, the graph's tail, the graph after its global average pool and the tail's
+        backward graph opened (where the layer allows), and
         one forward pass where the input size is fixed (ORT sizes its buffers)."""
         warmup.warm_process()
         with contextlib.suppress(OnnxcamError):  # a call that needs them says what is wrong
-            _ = self.views.tail, self.views.uses_tail_backward
+            _ = self.views.tail, self.views.pooled, self.views.uses_tail_backward
             zeros = self._zero_input()
             if zeros is not None:
                 self.forward(self.validate(zeros))

@@ -1,7 +1,8 @@
 """The graphs of one model that an explanation may need, each built and opened once.
 
 `full` is the model with the target layer exposed; `tail` runs from the layer to the class
-scores (feature-space methods perturb activations and run only this part); `scaled` is the full
+scores (feature-space methods perturb activations and run only this part), `pooled` from the
+global average pool that the tail may start with; `scaled` is the full
 model with a per-channel scale on the layer (ablation through the whole model); `backward`
 graphs return gradients (engine/backward), cached per (seeded tensors, tensors asked about);
 `relevance` graphs return LRP input relevance, cached per composite; `attention` holds the
@@ -18,8 +19,9 @@ import onnx
 from onnxcam.engine import backward, graph
 from onnxcam.engine.attention_views import AttentionViews
 from onnxcam.engine.backward import relevance
+from onnxcam.engine.graph.pooling import SpatialMean, spatial_mean
 from onnxcam.engine.runner import Runner
-from onnxcam.errors import LayerError
+from onnxcam.errors import LayerError, OnnxcamError
 
 
 class ModelViews:
@@ -55,6 +57,22 @@ class ModelViews:
         return Runner(self.split.tail, *self._session_args, input_name=self.layer)
 
     @cached_property
+    def pooled(self) -> tuple[SpatialMean, Runner] | None:
+        """The mean over the layer's positions that the tail starts with, and the graph after
+        it, or None when the tail reads the layer otherwise (graph/pooling.py)."""
+        try:
+            split = self.split
+        except LayerError:
+            return None
+        spec = self.info.specs.get(self.layer)
+        rank = None if spec is None or spec.shape is None else len(spec.shape)
+        mean = spatial_mean(split, rank)
+        if mean is None:
+            return None
+        tail = graph.split(self.info, mean.output, [self.logits]).tail
+        return mean, Runner(tail, *self._session_args, input_name=mean.output)
+
+    @cached_property
     def _head(self) -> Runner:
         return Runner(graph.expose(self.info, list(self.split.crossing)), *self._session_args)
 
@@ -87,6 +105,33 @@ class ModelViews:
 
     @cached_property
     def _backward(self) -> dict[tuple, Runner]:
+        return {}
+
+    def shares_forward(
+        self, seeds: tuple[str, ...], wrt: tuple[str, ...], x: np.ndarray, seed_shape: tuple
+    ) -> bool:
+        """Whether `backward(seeds, wrt)` runs one input's forward pass under a batch of seeds
+        (ONNX broadcasting carries the forward's batch of 1 over the seeds' batch): checked
+        once, on x[:1] with two random seed rows against that input repeated twice."""
+        key = (seeds, wrt)
+        if key not in self._shares_forward:
+            runner = self.backward(seeds, wrt)
+            rows = np.random.default_rng(0).standard_normal((2, *seed_shape)).astype(np.float32)
+            feeds = {backward.seed_name(s): rows for s in seeds}
+            outputs = [backward.grad_name(t) for t in wrt]
+            try:
+                shared = runner.run_batch(x[:1], outputs, feeds)
+                repeated = runner.run_batch(np.repeat(x[:1], 2, axis=0), outputs, feeds)
+            except OnnxcamError:  # e.g. a reshape to the forward's own shape: batch 1
+                shared, repeated = None, []
+            self._shares_forward[key] = shared is not None and all(
+                a.shape == b.shape and np.allclose(a, b, rtol=1e-5, atol=1e-6 * np.abs(b).max())
+                for a, b in zip(shared, repeated, strict=True)
+            )
+        return self._shares_forward[key]
+
+    @cached_property
+    def _shares_forward(self) -> dict[tuple, bool]:
         return {}
 
     def relevance(self, composite: relevance.Composite) -> Runner:

@@ -9,7 +9,7 @@ import numpy as np
 
 from onnxcam.engine.graph import CHANNEL_SCALE
 from onnxcam.engine.methods.base import ChannelWeightMethod, Context, passes_of
-from onnxcam.engine.methods.parts.activations import SAFE_SCORE, ActivationEdits
+from onnxcam.engine.methods.parts.activations import SAFE_SCORE, ActivationEdits, tail_route
 from onnxcam.engine.methods.parts.channels import top_std_channels
 from onnxcam.engine.methods.registry import register
 from onnxcam.engine.options import OptionError, choice, integer, number
@@ -71,15 +71,15 @@ class AblationCAM(ChannelWeightMethod):
         unchanged = (flat == self.value).all(axis=-1)  # ablating changes nothing: weight 0
         images, channels = np.nonzero(top_std_channels(acts, self.max_channels) & ~unchanged)
 
-        def ablate(batch: np.ndarray, start: int, stop: int) -> None:
-            np.take(acts, images[start:stop], axis=0, out=batch)
-            batch[np.arange(stop - start), channels[start:stop]] = self.value
-
         scorer: Scorer
-        if self.mode == "tail":
-            crossing = ctx.views.crossing(ctx.x, ctx.batch_size)
-            scorer = ctx.tail_scorer
-            perturbation: Perturbation = ActivationEdits(acts, images, ablate, crossing)
+        if self.mode == "tail":  # an ablated channel's mean over positions is `value`
+            source, scorer, crossing = tail_route(ctx)
+
+            def ablate(batch: np.ndarray, start: int, stop: int) -> None:
+                np.take(source, images[start:stop], axis=0, out=batch)
+                batch[np.arange(stop - start), channels[start:stop]] = self.value
+
+            perturbation: Perturbation = ActivationEdits(source, images, ablate, crossing)
         else:
             scorer = Scorer(ctx.views.scaled, ctx.views.logits, ctx.batch_size, ctx.progress)
             perturbation = ScaledInputs(ctx.x, images, channels, n_channels)
@@ -102,6 +102,7 @@ class AblationCAM(ChannelWeightMethod):
         )
         metadata = {
             "mode": self.mode,
+            "pooled": self.mode == "tail" and ctx.pooled is not None,
             "channels": int(n_channels),
             **passes_of(images, n_images, n_images * n_channels - len(images)),
             "zero_score_inputs": np.flatnonzero(~safe).tolist(),

@@ -17,6 +17,7 @@ import numpy as np
 
 from onnxcam.engine.options import Options
 from onnxcam.engine.postprocess import PostProcess, combine
+from onnxcam.engine.runner import Runner
 from onnxcam.engine.scoring import Scorer
 from onnxcam.engine.views import ModelViews
 
@@ -39,12 +40,11 @@ class Context:
     def input_size(self) -> tuple[int, ...]:
         return self.x.shape[2:]
 
-    @property
-    def tail_batch_size(self) -> int:
-        """Activations per tail run: as many bytes as batch_size inputs (the tail is cheap)."""
+    def tail_batch_size(self, item_shape: tuple[int, ...]) -> int:
+        """Items per tail run: as many bytes as batch_size inputs (the tail is cheap)."""
         if self.fixed_batch:
             return self.batch_size
-        ratio = np.prod(self.x.shape[1:]) / np.prod(self.activations.shape[1:])
+        ratio = np.prod(self.x.shape[1:]) / np.prod(item_shape)
         return int(max(self.batch_size, min(1024, self.batch_size * ratio)))
 
     @cached_property
@@ -57,13 +57,22 @@ class Context:
     @cached_property
     def tail_scorer(self) -> Scorer:
         """Class scores of perturbed activations through the graph's tail after the layer."""
-        return Scorer(
-            self.views.tail,
-            self.views.logits,
-            self.tail_batch_size,
-            self.progress,
-            raw=self.raw_scores,
-        )
+        return self._scorer(self.views.tail, self.activations.shape[1:])
+
+    @cached_property
+    def pooled(self) -> tuple[np.ndarray, Scorer] | None:
+        """The layer's mean over its positions as the tail's global average pool computes it,
+        and the scores of such means through the graph after the pool; None when the tail
+        does not start with one (ModelViews.pooled)."""
+        if self.views.pooled is None:
+            return None
+        mean, runner = self.views.pooled
+        means = mean.of(self.activations)
+        return means, self._scorer(runner, means.shape[1:])
+
+    def _scorer(self, runner: Runner, item_shape: tuple[int, ...]) -> Scorer:
+        batch = self.tail_batch_size(item_shape)
+        return Scorer(runner, self.views.logits, batch, self.progress, raw=self.raw_scores)
 
 
 def passes(per_input: Sequence[int] | np.ndarray, skipped: int = 0) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from onnxcam.engine.methods.base import Context, Method, MethodOutput, passes_of
-from onnxcam.engine.methods.parts.activations import ActivationEdits
+from onnxcam.engine.methods.parts.activations import ActivationEdits, tail_route
 from onnxcam.engine.methods.registry import register
 from onnxcam.engine.options import flag
 from onnxcam.engine.postprocess import PostProcess, finish_maps
@@ -26,6 +26,12 @@ def spread_kernel(ndim: int) -> np.ndarray:
     return kernel.astype(np.float32)
 
 
+def _inside(spatial: tuple[int, ...], offset: np.ndarray) -> np.ndarray:
+    """(positions,) 1 where the position moved by `offset` is still inside the map, else 0."""
+    coords = np.indices(spatial).reshape(len(spatial), -1).T + offset
+    return np.all((coords >= 0) & (coords < np.array(spatial)), axis=1).astype(np.float64)
+
+
 @register
 class ReciproCAM(Method):
     """ReciproCAM (Byun & Lee, arXiv 2209.14074): one feature map per location keeps only that
@@ -33,6 +39,8 @@ class ReciproCAM(Method):
 
     S(i, j) = p^c(tail(F_ij)), F_ij zero but at (i, j) (or the vector spread over the 3x3
     neighbourhood with [1, 2, 1] / 4 per axis, `gaussian`); min-max normalised, upsampled.
+    When the tail starts with a global average pool, F_ij's mean (A[:, i, j] times the kernel
+    weight that stays inside the map, over the number of positions) runs the graph after it.
     """
 
     name = "recipro-cam"
@@ -58,24 +66,35 @@ class ReciproCAM(Method):
         else:
             taps = [(np.zeros(len(spatial), int), 1.0)]
 
-        def mosaic(batch: np.ndarray, start: int, stop: int) -> None:
-            batch[:] = 0
-            for b, i in enumerate(range(start, stop)):
-                centre = np.array(np.unravel_index(locations[i], spatial))
-                vector = acts[images[i]][(slice(None), *centre)]
-                for offset, weight in taps:
-                    where = centre + offset
-                    if np.all(where >= 0) and np.all(where < spatial):
-                        batch[(b, slice(None), *where)] = vector * weight
+        source, scorer, crossing = tail_route(ctx)
+        if ctx.pooled is not None:  # F_ij's mean: A[:, i, j] times its taps inside the map
+            flat = acts.reshape(*acts.shape[:2], n_locations)
+            inside = sum(weight * _inside(spatial, offset) for offset, weight in taps)
+            means = flat[images, :, locations] * (inside / n_locations)[locations, None]
+            items = means.astype(acts.dtype).reshape(len(images), *source.shape[1:])
 
-        crossing = ctx.views.crossing(ctx.x, ctx.batch_size)
-        scores = ctx.tail_scorer.score(
-            ActivationEdits(acts, images, mosaic, crossing), ctx.targets[images], "prob", self.name
-        )
+            def mosaic(batch: np.ndarray, start: int, stop: int) -> None:
+                batch[:] = items[start:stop]
+
+        else:
+
+            def mosaic(batch: np.ndarray, start: int, stop: int) -> None:
+                batch[:] = 0
+                for b, i in enumerate(range(start, stop)):
+                    centre = np.array(np.unravel_index(locations[i], spatial))
+                    vector = acts[images[i]][(slice(None), *centre)]
+                    for offset, weight in taps:
+                        where = centre + offset
+                        if np.all(where >= 0) and np.all(where < spatial):
+                            batch[(b, slice(None), *where)] = vector * weight
+
+        edits = ActivationEdits(source, images, mosaic, crossing)
+        scores = scorer.score(edits, ctx.targets[images], "prob", self.name)
         raw = scores.reshape(n_images, *spatial).astype(np.float32)
         maps, constant = finish_maps(raw, ctx.input_size, POST)
         metadata = {
             "gaussian": self.gaussian,
+            "pooled": ctx.pooled is not None,
             **passes_of(images, n_images),
             "constant_maps": constant.tolist(),
         }

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+from onnx import numpy_helper
+
 from onnxcam.engine.backward.rulesets import GRADIENT
+from onnxcam.engine.graph import attributes
 
 GELU_TANH = 0.044715  # y = x / 2 (1 + tanh(sqrt(2 / pi) (x + GELU_TANH x^3)))
 
@@ -164,3 +168,23 @@ def gelu(em, node, grads, needs):
         ],
     )
     return [_times(em, grads[0], em.op("Add", [cdf, em.op("Mul", [x, pdf])]))]
+
+
+def passes_gradient(info, tensor: str, values: np.ndarray) -> np.ndarray | None:
+    """Where the Relu or Clip that produced `tensor` passes a gradient by the rules above,
+    read from its output `values` (y > 0 for Relu, min < y < max for Clip: the same positions
+    as the rules' conditions on the input); None for any other producer or unknown bounds."""
+    node = info.producers.get(tensor)
+    if node is None or node.op_type not in ("Relu", "Clip"):
+        return None
+    if node.op_type == "Relu":
+        return values > 0
+    bounds = [attributes(node).get(k) for k in ("min", "max")]  # opset < 11
+    for i in (1, 2):
+        if len(node.input) > i and node.input[i]:
+            constant = info.constant_tensors.get(node.input[i])
+            if constant is None:
+                return None
+            bounds[i - 1] = float(numpy_helper.to_array(constant))
+    low, high = (-np.inf if bounds[0] is None else bounds[0]), bounds[1]
+    return (values > low) & (values < (np.inf if high is None else high))

@@ -69,7 +69,7 @@ def conv(em, node, grads, needs):
     tail = [None] * (len(node.input) - 1)
     reach = [d * (k - 1) for d, k in zip(dilations, kernel, strict=True)]
     fits = all(p <= r for p, r in zip(pads, reach * 2, strict=True))
-    if group > 1 and weights is not None and fits:
+    if weights is not None and fits and (group > 1 or all(s == 1 for s in strides)):
         g = _spaced(em, grads[0], weights.shape[0], strides, x)
         conv_pads = [r - p for r, p in zip(reach * 2, pads, strict=True)]
         conv_pads[n:] = [p + e for p, e in zip(conv_pads[n:], extra, strict=True)]
