@@ -1,6 +1,7 @@
 """Tails that start with a global average pool: Ablation-CAM and ReciproCAM average their
-perturbed activations first and run only the graph after the pool, with the maps of the
-paper's algorithm run on the whole tail (torch references, the full maps per position)."""
+perturbed activations first and run only the graph after the pool, on the host and in the
+served graph, with the maps of the paper's algorithm run on the whole tail (torch references
+on the full perturbed maps)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxcam import Explainer
+from onnxcam.engine.runner import open_session
+from onnxcam.serving.explainer import build_explainer
 
 CLASSES, CHANNELS, SIZE = 4, 6, 5
 
@@ -134,3 +137,22 @@ def test_only_a_mean_over_every_position_read_alone_is_pooled(pool, found):
     assert (explainer.views.pooled is not None) is found
     result = explainer.explain(X, method="recipro-cam")
     assert result.metadata["pooled"] is found
+
+
+@pytest.mark.parametrize("pool, opset", [("gap", 17), ("mean-input", 18), ("two-readers", 17)])
+@pytest.mark.parametrize("method", ["ablation-cam", "recipro-cam"])
+def test_the_served_graph_averages_first_and_keeps_the_hosts_maps(pool, opset, method):
+    model, _ = pooled_model(pool, opset)
+    served = build_explainer(model, method, "layer", chunk=4)
+    (loop,) = [n for n in served.graph.node if n.op_type == "Loop"]
+    (body,) = [a.g for a in loop.attribute if a.name == "body"]
+    pools = {"GlobalAveragePool", "ReduceMean", "Conv"} & {n.op_type for n in body.node}
+    assert bool(pools) is (pool == "two-readers")  # the pooled body runs only Flatten + Gemm
+    session = open_session(served)
+    logits, targets, maps = session.run(None, {session.get_inputs()[0].name: X})
+    host = Explainer(model, layer="layer", progress=False).explain(X, method)
+    assert host.metadata["pooled"] is (pool != "two-readers")
+    assert np.array_equal(targets, host.targets)
+    np.testing.assert_allclose(logits, host.logits, atol=1e-5)
+    np.testing.assert_allclose(maps, host.maps, atol=1e-4)
+    assert (maps.max(axis=(1, 2)) > 0.9).all()

@@ -144,14 +144,21 @@ class Explainer:
     def _warm(self) -> None:
         """What the first call would otherwise pay: the kernels loaded, the BLAS libraries
         found, the graph's tail, the graph after its global average pool and the tail's
-        backward graph opened (where the layer allows), and
-        one forward pass where the input size is fixed (ORT sizes its buffers)."""
+        backward graph opened (where the layer allows), ImageNet's class names read for a
+        model of 1000 classes, and, where the input size is fixed, each of those sessions run
+        a few times on zeros (warmup.settle)."""
         warmup.warm_process()
+        shape = self.output.shape
+        if shape is not None and len(shape) == 2 and shape[1] == IMAGENET_CLASSES:
+            imagenet_labels()
         with contextlib.suppress(OnnxcamError):  # a call that needs them says what is wrong
             _ = self.views.tail, self.views.pooled, self.views.uses_tail_backward
             zeros = self._zero_input()
-            if zeros is not None:
-                self.forward(self.validate(zeros))
+            if zeros is None:
+                return
+            x = self.validate(zeros)
+            warmup.settle(lambda: self.forward(x))
+            self.views.settle_tails(*self.forward(x))
 
     def _zero_input(self) -> np.ndarray | None:
         """One zero input in the model's own layout, where the model fixes its size."""

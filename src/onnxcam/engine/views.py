@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 import onnx
 
-from onnxcam.engine import backward, graph
+from onnxcam.engine import backward, graph, warmup
 from onnxcam.engine.attention_views import AttentionViews
 from onnxcam.engine.backward import relevance
 from onnxcam.engine.graph.pooling import SpatialMean, spatial_mean
@@ -168,6 +168,19 @@ class ModelViews:
             return None
         model = backward.build(split.tail, backward.GRADIENT, [self.logits], [self.layer])
         return Runner(model, *self._session_args, input_name=self.layer)
+
+    def settle_tails(self, logits: np.ndarray, activations: np.ndarray) -> None:
+        """Run the tail's backward graph and the graph after the pool a few times on one
+        input's values (warmup.settle), where the layer has them."""
+        tail = self._tail_backward
+        if tail is not None:
+            feeds = tail.seed_feeds({self.logits: np.zeros_like(logits)})
+            name = backward.grad_name(self.layer)
+            warmup.settle(lambda: tail.run_batch(activations, [name], feeds))
+        if self.pooled is not None:
+            mean, pooled = self.pooled
+            means = mean.of(activations)
+            warmup.settle(lambda: pooled.run_batch(means, [self.logits]))
 
     @property
     def uses_tail_backward(self) -> bool:

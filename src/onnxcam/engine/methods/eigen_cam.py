@@ -30,11 +30,11 @@ def first_singular_pair(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def first_component(activations: np.ndarray, sign: str = "mean") -> tuple[np.ndarray, np.ndarray]:
     """(projection (*s), vector (K,)) of one image's centred (positions, K) activations (finite:
     the forward pass checks them)."""
-    by_channel = activations.reshape(activations.shape[0], -1).astype(np.float64)  # (K, P)
-    centred = by_channel - by_channel.mean(axis=1, keepdims=True)
+    centred = activations.reshape(activations.shape[0], -1).astype(np.float64)  # (K, P)
+    total = centred.sum(axis=0)  # the channel sum per position, before centring in place
+    centred -= centred.mean(axis=1, keepdims=True)
     projection, vector = first_singular_pair(centred.T)
     if sign == "mean":
-        total = by_channel.sum(axis=0)
         flip = np.dot(projection, total - total.mean()) < 0
     elif sign == "maxabs":
         flip = abs(projection.min()) > abs(projection.max())

@@ -2,7 +2,8 @@
 after the layer, weight 0 where |y| is ~0 or channel k is all zeros; ReLU(sum_k w_k A_k). As
 the host does, the passes run per (image, channel) item, and a channel that is all zeros in its
 image runs none (ablating it changes nothing); the Loop runs blocks of `chunk` items, its trip
-count computed in the graph."""
+count computed in the graph. Where the tail starts with a global average pool, the pool's means
+are ablated and only the graph after the pool runs."""
 
 from __future__ import annotations
 
@@ -32,16 +33,20 @@ def ablation_cam(site: Site) -> str:
     items = b.reshape(b.op("NonZero", [b.reshape(b.op("Not", [unchanged]), [[-1]])]), [[-1]])
     ids, count = at_least_one(b, items)
     blocks, table, _ = item_blocks(b, ids, min(site.chunk, k))
-    forward = site.tail_forward()
-    channels = b.const(np.arange(k).reshape(1, k, 1, 1), np.int64)
+    if site.pooled is None:
+        source, forward, trailing = acts, site.tail_forward(), [1, 1]
+    else:  # an ablated channel's mean is 0: ablate the pool's means
+        source, forward = site.mean_of(acts), site.pooled_forward()
+        trailing = [1, 1] if site.pooled.keepdims else []
+    channels = b.const(np.arange(k).reshape(1, k, *trailing), np.int64)
 
     def body(bb: NodeBuilder, i: str) -> str:
         row = bb.op("Gather", [table, i], axis=0)  # (chunk,) items
         images = bb.op("Div", [row, bb.ints(k)])
-        ablated = bb.reshape(bb.op("Mod", [row, bb.ints(k)]), [[-1, 1, 1, 1]])
+        ablated = bb.reshape(bb.op("Mod", [row, bb.ints(k)]), [[-1, 1, *trailing]])
         kept = bb.op("Not", [bb.op("Equal", [channels, ablated])])
         keep = bb.op("Cast", [kept], to=TensorProto.FLOAT)
-        edited = bb.op("Mul", [bb.op("Gather", [acts, images], axis=0), keep])
+        edited = bb.op("Mul", [bb.op("Gather", [source, images], axis=0), keep])
         crossing = [bb.op("Gather", [t, images], axis=0) for t in site.cut.crossing]
         scores = forward.item_scores(bb, [edited, *crossing], images)
         return pick_items(bb, scores, site.picked, images)

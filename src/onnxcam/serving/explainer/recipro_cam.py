@@ -1,7 +1,8 @@
 """ReciproCAM in graph form (no spreading kernel): the class probability (a region's or a
 box's score as it is) of the tail on one feature map per location, min-max normalised at
 layer resolution (before the resize). The passes run per (image, location) item, `chunk` of
-them per Loop step."""
+them per Loop step; where the tail starts with a global average pool, each item is its map's
+mean (the location's vector over the number of positions) through the graph after the pool."""
 
 from __future__ import annotations
 
@@ -23,14 +24,26 @@ def recipro_cam(site: Site) -> str:
     items = b.op("Range", [b.const(0, np.int64), total, b.const(1, np.int64)])
     blocks, table, count = item_blocks(b, items, min(site.chunk, n_locations))
     one_hot = b.const(np.eye(n_locations, dtype=np.float32).reshape(-1, 1, h, w), np.float32)
-    forward = site.tail_forward()
     prob = site.head.kind == CLASS_SCORES  # a region's or a box's score is read as it is
+    if site.pooled is None:
+        forward = site.tail_forward()
+    else:  # item (n, l)'s mean: A[n, :, l] over the number of positions, one row per item
+        forward = site.pooled_forward()
+        by_location = b.op("Transpose", [b.reshape(acts, [[0, 0, -1]])], perm=[0, 2, 1])
+        means = b.op("Div", [by_location, b.const(float(n_locations), np.float32)])
+        trailing = [1, 1] if site.pooled.keepdims else []
+        item_means = b.reshape(means, [[-1], b.dims(acts, 1, 2), trailing])
+
+    def edit(bb: NodeBuilder, row: str, images: str) -> str:
+        if site.pooled is not None:
+            return bb.op("Gather", [item_means, row], axis=0)
+        mask = bb.op("Gather", [one_hot, bb.op("Mod", [row, bb.ints(n_locations)])], axis=0)
+        return bb.op("Mul", [bb.op("Gather", [acts, images], axis=0), mask])
 
     def body(bb: NodeBuilder, i: str) -> str:
         row = bb.op("Gather", [table, i], axis=0)  # (chunk,) items
         images = bb.op("Div", [row, bb.ints(n_locations)])
-        mask = bb.op("Gather", [one_hot, bb.op("Mod", [row, bb.ints(n_locations)])], axis=0)
-        edited = bb.op("Mul", [bb.op("Gather", [acts, images], axis=0), mask])
+        edited = edit(bb, row, images)
         crossing = [bb.op("Gather", [t, images], axis=0) for t in site.cut.crossing]
         scores = forward.item_scores(bb, [edited, *crossing], images)
         if prob:  # in float64, as the engine: probabilities over locations differ by little

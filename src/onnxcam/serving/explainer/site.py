@@ -9,6 +9,7 @@ import onnx
 
 from onnxcam.engine import graph
 from onnxcam.engine.graph.builder import NodeBuilder
+from onnxcam.engine.graph.pooling import SpatialMean, spatial_mean
 from onnxcam.serving.explainer.blocks import Forward, repeat_items
 from onnxcam.serving.explainer.heads import Head
 
@@ -74,4 +75,21 @@ class Site:
             [self.acts, *self.cut.crossing],
             self.output,
             self.head.score,
+        )
+
+    @cached_property
+    def pooled(self) -> SpatialMean | None:
+        """The global average pool the tail starts with, if it reads the layer through
+        nothing else (graph/pooling.py): the tail methods then run only the graph after it."""
+        return spatial_mean(self.cut, 1 + len(self.layer_shape))  # (N, K, h, w)
+
+    def mean_of(self, t: str) -> str:
+        """t's mean over its positions, kept as the pool keeps it ((N, K, 1, 1) or (N, K))."""
+        return self.b.reduce("ReduceMean", t, [2, 3], keepdims=self.pooled.keepdims)
+
+    def pooled_forward(self) -> Forward:
+        """The graph after the tail's pool, (means) -> scores, for a Loop body."""
+        after = graph.split(self.info, self.pooled.output, [self.output])
+        return Forward(
+            list(after.tail.graph.node), [self.pooled.output], self.output, self.head.score
         )
