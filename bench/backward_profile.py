@@ -1,7 +1,8 @@
 """Where a CNN's backward pass spends its time in ONNX Runtime: EfficientNet-Lite0's graph from
 the input to its last layer with the reverse sweep back to the input (what salience-cam runs
-per channel), 8 seeds, ORT's own profiler summed per op; then one depthwise convolution's
-gradient as ConvTranspose against the equal Conv with the flipped kernel.
+per channel), 8 seeds under 8 inputs and under one input, ORT's own profiler summed per op;
+then one depthwise convolution's gradient as ConvTranspose against the equal Conv with the
+flipped kernel.
 
     cd bench && PYTHONPATH=../src python backward_profile.py
 """
@@ -36,7 +37,9 @@ def options(profile_to: Path | None = None) -> ort.SessionOptions:
     return chosen
 
 
-def profile_backward(rounds: int = 3) -> None:
+def profile_backward(inputs: int, rounds: int = 3) -> None:
+    """8 seeds under `inputs` inputs: 8 (one forward pass per seed) or 1 (one forward pass
+    broadcast over the seeds, as salience-cam runs where the graph allows)."""
     with contextlib.redirect_stdout(sys.stderr):
         explainer = onnxcam.Explainer(efficientnet_lite0_onnx(), progress=False)
     views, source = explainer.views, graph.model_input(explainer.views.model).name
@@ -44,7 +47,7 @@ def profile_backward(rounds: int = 3) -> None:
     x = np.random.default_rng(0).standard_normal((8, 3, 224, 224)).astype(np.float32)
     _, acts = explainer.forward(x[:1])
     seed = np.random.default_rng(1).random((8, *acts.shape[1:]), np.float32)
-    feeds = {source: x, backward.seed_name(views.layer): seed}
+    feeds = {source: x[:inputs], backward.seed_name(views.layer): seed}
     with tempfile.TemporaryDirectory() as folder:
         session = ort.InferenceSession(
             model.SerializeToString(), options(Path(folder) / "p"), ["CPUExecutionProvider"]
@@ -58,10 +61,12 @@ def profile_backward(rounds: int = 3) -> None:
             per_op[event["args"]["op_name"]] += event["dur"]
     total = sum(per_op.values())
     forward = best_of(lambda: explainer.runner.run_batch(x, [explainer.logits_name]), rounds)
-    emit("backward", pass_ms=round(total / rounds / 1e3, 1), forward_ms=round(forward * 1e3, 1))
+    pass_ms = round(total / rounds / 1e3, 1)
+    emit("backward", inputs=inputs, seeds=8, pass_ms=pass_ms, forward_ms=round(forward * 1e3, 1))
     for op, micros in per_op.most_common(8):
         share = round(micros / total, 3)
-        emit("backward_op", op=op, ms_per_pass=round(micros / rounds / 1e3, 1), share=share)
+        ms = round(micros / rounds / 1e3, 1)
+        emit("backward_op", inputs=inputs, op=op, ms_per_pass=ms, share=share)
 
 
 def depthwise(channels: int = 672, size: int = 14, kernel: int = 5) -> None:
@@ -94,7 +99,8 @@ def depthwise(channels: int = 672, size: int = 14, kernel: int = 5) -> None:
 
 
 def main() -> None:
-    profile_backward()
+    profile_backward(8)
+    profile_backward(1)
     depthwise()
 
 

@@ -61,14 +61,18 @@ def reference(explainer: onnxcam.Explainer, graph: str, passes: int, x: np.ndarr
     method used, at the batch size it used.
 
     graph: "full" (the model), "tail" (after the layer; fed random activations and the tensors
-    that cross the cut) or "scaled" (the model with a channel scale at the layer).
+    that cross the cut), "pooled" (after the tail's global average pool; fed random means) or
+    "scaled" (the model with a channel scale at the layer).
     """
     rng = np.random.default_rng(5)
     views = explainer.views
     extra: dict[str, np.ndarray] = {}
     batch_size = BATCH_SIZE
-    if graph == "tail":
+    if graph in ("tail", "pooled"):
         runner: Runner = views.tail
+        if graph == "pooled":
+            mean, runner = views.pooled
+            layer_shape = mean.of(np.zeros((1, *layer_shape), np.float32)).shape[1:]
         pool = rng.random((POOL * 8, *layer_shape), np.float32)
         extra = views.crossing(x[:1], 1)
         ratio = np.prod(x.shape[1:]) / np.prod(layer_shape)  # as Context.tail_batch_size
@@ -106,6 +110,8 @@ def measure(onnx_path: Path, layer: str, x: np.ndarray, variant: str) -> dict[st
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     passes = result.metadata["passes_run"]
     layer_shape = result.metadata["layer_shape"]
+    if result.metadata.get("pooled"):
+        graph = "pooled"
     limit = reference(explainer, graph, passes, x, layer_shape)
     return {
         "method": method,

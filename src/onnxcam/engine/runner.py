@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numba
 import numpy as np
@@ -26,6 +27,7 @@ from onnxcam.engine.backward.sweep import seed_name
 from onnxcam.engine.graph import model_input, numpy_dtype, tensor_specs, unshare_weights
 from onnxcam.engine.ort import onnxruntime as ort
 from onnxcam.errors import ModelError, ProviderError
+from onnxcam.kernels._jit import one_thread
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -251,12 +253,18 @@ class Runner:
             stop = min(start + block, n)
             return perturbation.fill(start, stop, buffers[slot]), perturbation.feeds(start, stop)
 
+        def build_here() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+            """The one block, on this thread; Numba on one thread where ORT runs on the CPU
+            (its OpenMP threads spin on after a kernel and slow the ORT run that follows)."""
+            with one_thread() if self._device is None else nullcontext():
+                return build(0, 0)
+
         with tqdm(total=n, desc=desc, unit="pass", disable=not progress, leave=False) as bar:
             # one block: nothing to overlap, so no hand-over to a thread that may lack a core
             worker = _worker(self._device is None) if len(starts) > 1 else None
             pending = worker.submit(build, 0, 0) if worker else None
             for i, start in enumerate(starts):
-                inputs, feeds = pending.result() if worker else build(0, 0)
+                inputs, feeds = pending.result() if worker else build_here()
                 if worker and i + 1 < len(starts):
                     pending = worker.submit(build, starts[i + 1], (i + 1) % 2)
                 for lo in range(0, len(inputs), batch_size):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -45,15 +45,17 @@ PARALLEL_MIN_WORK = 1 << 20
 
 
 @contextmanager
-def threads_for(work: int) -> Iterator[None]:
-    """Numba's thread count for a kernel call of `work` output elements: one below
-    PARALLEL_MIN_WORK, else the current setting."""
-    if work >= PARALLEL_MIN_WORK:
-        yield
-        return
+def one_thread() -> Iterator[None]:
+    """Numba's kernels on the calling thread alone while the context lasts."""
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
         yield
     finally:
         numba.set_num_threads(before)
+
+
+def threads_for(work: int) -> AbstractContextManager:
+    """Numba's thread count for a kernel call of `work` output elements: one below
+    PARALLEL_MIN_WORK, else the current setting."""
+    return nullcontext() if work >= PARALLEL_MIN_WORK else one_thread()
