@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import warnings
 
+import numba
 import numpy as np
 import onnx
 import pytest
@@ -50,10 +51,12 @@ class Constant(Perturbation):
         self.item_shape = (2, 3, 3)
         self.buffers: set[int] = set()
         self.threads: set[str] = set()
+        self.numba_threads: set[int] = set()
 
     def fill(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
         self.buffers.add(id(out))
         self.threads.add(threading.current_thread().name)
+        self.numba_threads.add(numba.get_num_threads())
         out[: stop - start] = np.arange(start, stop, dtype=np.float32)[:, None, None, None]
         return out[: stop - start]
 
@@ -72,6 +75,9 @@ def test_map_batches_scores_in_order_with_two_buffers(n, batch):
         assert perturbation.threads == {"onnxcam-blocks_0"}
     elif n:  # one block: nothing to overlap, built where it is run
         assert perturbation.threads == {threading.current_thread().name}
+    if n:  # Numba on one thread beside ORT's (its OpenMP threads would spin on its cores)
+        assert perturbation.numba_threads == {1}
+    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # restored after
 
 
 def test_score_function_sees_its_slice():
