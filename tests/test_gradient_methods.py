@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 import torch
+from onnx import TensorProto, helper, numpy_helper
 from toy_models import hook_outputs, linear_onnx, torch_gradients
 
 from onnxcam import Explainer
@@ -320,3 +322,76 @@ def test_salience_cam_with_and_without_one_forward_pass_per_input(tmp_path, maxp
     alive = (acts > 0).flatten(2).any(2).numpy()
     assert not alive[:, :2].any() and alive[:, 2:].all()
     assert result.metadata["passes_per_input"] == [1 + 4] * 3
+
+
+def _activation_model(op: str, bounds: dict, opset: int = 17) -> onnx.ModelProto:
+    """x -> `op` (Relu or Clip with `bounds`: name -> value, or "input" for a graph input)."""
+    inputs, inits, attrs = ["x"], [], {}
+    for name in ("min", "max"):
+        value = bounds.get(name)
+        if opset < 11 and value is not None:
+            attrs[name] = value
+        elif value == "input":
+            inputs.append(name)
+        elif value is not None:
+            inits.append(numpy_helper.from_array(np.array(value, np.float32), name))
+            inputs.append(name)
+        elif op == "Clip" and opset >= 11:
+            inputs.append("")
+    while inputs and inputs[-1] == "":
+        inputs.pop()
+    graph_inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 2])]
+    if bounds.get("min") == "input" or bounds.get("max") == "input":
+        graph_inputs.append(helper.make_tensor_value_info("max", TensorProto.FLOAT, []))
+    g = helper.make_graph(
+        [helper.make_node(op, inputs, ["y"], **attrs)],
+        "act",
+        graph_inputs,
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 2])],
+        inits,
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+@pytest.mark.parametrize(
+    ("op", "bounds", "opset", "passing"),
+    [
+        ("Relu", {}, 17, [[0, 1], [1, 1]]),
+        ("Clip", {"min": 0.0, "max": 6.0}, 17, [[0, 1], [1, 0]]),
+        ("Clip", {"min": 0.0}, 17, [[0, 1], [1, 1]]),  # only a lower bound
+        ("Clip", {"max": 6.0}, 17, [[1, 1], [1, 0]]),  # min left out ("")
+        ("Clip", {"min": 0.0, "max": 6.0}, 10, [[0, 1], [1, 0]]),  # bounds as attributes
+        ("Clip", {"max": "input"}, 17, None),  # a bound computed at run time: unknown
+        ("Sigmoid", {}, 17, None),
+    ],
+)
+def test_where_the_layers_activation_passes_a_gradient(op, bounds, opset, passing):
+    """Read off the activation's output, where its gradient rule's condition holds: torch's
+    (relu6 passes nothing at 0 and 6)."""
+    from onnxcam.engine import graph
+    from onnxcam.engine.backward.gradients.activations import passes_gradient
+
+    y = np.array([[[0.0, 2.0], [5.0, 6.0]]], np.float32)
+    found = passes_gradient(graph.ModelInfo(_activation_model(op, bounds, opset)), "y", y)
+    if passing is None:
+        assert found is None
+        return
+    np.testing.assert_array_equal(found[0], np.array(passing, bool))
+    if op == "Clip" and bounds.get("min") == 0.0 and bounds.get("max") == 6.0:
+        z = torch.tensor(y, requires_grad=True)
+        torch.nn.functional.relu6(z).sum().backward()
+        np.testing.assert_array_equal(found, z.grad.numpy() != 0)
+
+
+def test_an_input_with_no_gradient_does_not_decide_the_shared_forward_pass(tmp_path):
+    model = SmallCNN(maxpool=False).eval()
+    with torch.no_grad():
+        model.conv.bias.fill_(-1.0)  # every ReLU6 shut for a zero input: no gradient at all
+    path = tmp_path / "shut.onnx"
+    from_torch(model, torch.randn(2, 3, 8, 8), path, layers=["act"])
+    explainer = Explainer(path, layer="act", progress=False)
+    key = ((explainer.views.layer,), (explainer.input.name,))
+    zeros = np.zeros((1, 3, 8, 8), np.float32)
+    assert not explainer.views.shares_forward(*key, zeros, (6, 4, 4))
+    x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32) * 4
+    assert explainer.views.shares_forward(*key, x, (6, 4, 4))

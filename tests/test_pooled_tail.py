@@ -40,6 +40,15 @@ def pooled_model(pool: str, opset: int = 17) -> tuple[onnx.ModelProto, dict[str,
     elif pool == "mean-input":  # opset 18: axes as an input, negative, not kept
         extra.append(numpy_helper.from_array(np.array([-1, -2], np.int64), "axes"))
         nodes.append(helper.make_node("ReduceMean", ["layer", "axes"], ["pooled"], keepdims=0))
+    elif pool == "mean-constant":  # opset 18, axes from a Constant node (TorchScript's way)
+        axes = numpy_helper.from_array(np.array([2, 3], np.int64))
+        nodes.append(helper.make_node("Constant", [], ["axes"], value=axes))
+        nodes.append(helper.make_node("ReduceMean", ["layer", "axes"], ["pooled"]))
+    elif pool == "gap-reshape":  # GAP then view(n, -1) with a Constant shape
+        shape = numpy_helper.from_array(np.array([-1, CHANNELS, 1, 1], np.int64))
+        nodes.append(helper.make_node("GlobalAveragePool", ["layer"], ["mean"]))
+        nodes.append(helper.make_node("Constant", [], ["shape"], value=shape))
+        nodes.append(helper.make_node("Reshape", ["mean", "shape"], ["pooled"]))
     elif pool == "mean-one-axis":  # over the width, then GAP: the layer's reader is partial
         nodes.append(helper.make_node("ReduceMean", ["layer"], ["rows"], axes=[3]))
         nodes.append(helper.make_node("GlobalAveragePool", ["rows"], ["pooled"]))
@@ -91,9 +100,17 @@ def torch_parts(pool: str, weights: dict[str, np.ndarray]):
 X = np.random.default_rng(1).standard_normal((3, 3, SIZE, SIZE)).astype(np.float32)
 
 
-@pytest.mark.parametrize(
-    "pool, opset", [("gap", 17), ("mean-attribute", 17), ("mean-input", 18), ("two-readers", 17)]
-)
+POOLS = [
+    ("gap", 17),
+    ("mean-attribute", 17),
+    ("mean-input", 18),
+    ("mean-constant", 18),
+    ("gap-reshape", 17),
+    ("two-readers", 17),
+]
+
+
+@pytest.mark.parametrize("pool, opset", POOLS)
 @pytest.mark.parametrize("gaussian", [False, True])
 def test_recipro_cam_on_the_pool_equals_the_paper_on_the_whole_tail(pool, opset, gaussian):
     model, weights = pooled_model(pool, opset)
@@ -106,7 +123,7 @@ def test_recipro_cam_on_the_pool_equals_the_paper_on_the_whole_tail(pool, opset,
     np.testing.assert_allclose(result.raw, want, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("pool, opset", [("gap", 17), ("mean-input", 18), ("two-readers", 17)])
+@pytest.mark.parametrize("pool, opset", POOLS)
 @pytest.mark.parametrize("value", [0.0, 0.5])
 def test_ablation_cam_on_the_pool_equals_ablating_the_whole_map(pool, opset, value):
     model, weights = pooled_model(pool, opset)
@@ -139,7 +156,7 @@ def test_only_a_mean_over_every_position_read_alone_is_pooled(pool, found):
     assert result.metadata["pooled"] is found
 
 
-@pytest.mark.parametrize("pool, opset", [("gap", 17), ("mean-input", 18), ("two-readers", 17)])
+@pytest.mark.parametrize("pool, opset", POOLS)
 @pytest.mark.parametrize("method", ["ablation-cam", "recipro-cam"])
 def test_the_served_graph_averages_first_and_keeps_the_hosts_maps(pool, opset, method):
     model, _ = pooled_model(pool, opset)

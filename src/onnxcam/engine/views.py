@@ -69,7 +69,10 @@ class ModelViews:
         mean = spatial_mean(split, rank)
         if mean is None:
             return None
-        tail = graph.split(self.info, mean.output, [self.logits]).tail
+        try:
+            tail = graph.split(self.info, mean.output, [self.logits]).tail
+        except LayerError:  # e.g. the graph after the pool reads sizes that are not fixed
+            return None
         return mean, Runner(tail, *self._session_args, input_name=mean.output)
 
     @cached_property
@@ -112,8 +115,9 @@ class ModelViews:
     ) -> bool:
         """Whether `backward(seeds, wrt)` runs one input's forward pass under a batch of seeds
         (ONNX broadcasting carries the forward's batch of 1 over the seeds' batch): checked
-        once, on x[:1] with two random seed rows against that input repeated twice."""
-        key = (seeds, wrt)
+        once per input size, on x[:1] with two random seed rows against that input repeated
+        twice. An input whose gradients are all zero tells nothing: False, not kept."""
+        key = (seeds, wrt, x.shape[1:])
         if key not in self._shares_forward:
             runner = self.backward(seeds, wrt)
             rows = np.random.default_rng(0).standard_normal((2, *seed_shape)).astype(np.float32)
@@ -124,6 +128,8 @@ class ModelViews:
                 repeated = runner.run_batch(np.repeat(x[:1], 2, axis=0), outputs, feeds)
             except OnnxcamError:  # e.g. a reshape to the forward's own shape: batch 1
                 shared, repeated = None, []
+            if shared is not None and not any(np.any(r) for r in repeated):
+                return False
             self._shares_forward[key] = shared is not None and all(
                 a.shape == b.shape and np.allclose(a, b, rtol=1e-5, atol=1e-6 * np.abs(b).max())
                 for a, b in zip(shared, repeated, strict=True)

@@ -35,11 +35,16 @@ class SpatialMean:
 
 
 def spatial_mean(split: Split, rank: int | None) -> SpatialMean | None:
-    """The tail's only reader of the cut tensor when it is a GlobalAveragePool or a ReduceMean
-    over all spatial axes, and nothing else crosses the cut; otherwise None."""
+    """The tail's only reader of the cut tensor's values when it is a GlobalAveragePool or a
+    ReduceMean over all spatial axes, and nothing else crosses the cut; otherwise None. (A
+    Shape of the cut tensor reads no values: the batch size it gives is the means'.)"""
     if split.crossing or rank is None or rank < 3:
         return None
-    readers = [node for node in split.tail.graph.node if split.tensor in node.input]
+    readers = [
+        node
+        for node in split.tail.graph.node
+        if split.tensor in node.input and node.op_type != "Shape"
+    ]
     if len(readers) != 1:
         return None
     node = readers[0]

@@ -234,8 +234,8 @@ def _with_shape_arithmetic(
         added.add(i)
         if not replaced(nodes[i]):
             stack.extend(producers[n] for n in nodes[i].input if n in producers)
-    if not added:
-        return [nodes[i] for i in tail]
+    if not any(replaced(nodes[i]) for i in added):  # constants only: no shape to read off
+        return [nodes[i] for i in sorted(in_tail | added)]
     prefix = f"{cut}__onnxcam_shape"
     batch = f"{prefix}_batch"
 

@@ -70,11 +70,12 @@ class ReciproCAM(Method):
         if ctx.pooled is not None:  # F_ij's mean: A[:, i, j] times its taps inside the map
             flat = acts.reshape(*acts.shape[:2], n_locations)
             inside = sum(weight * _inside(spatial, offset) for offset, weight in taps)
-            means = flat[images, :, locations] * (inside / n_locations)[locations, None]
-            items = means.astype(acts.dtype).reshape(len(images), *source.shape[1:])
+            scale = inside / n_locations
 
             def mosaic(batch: np.ndarray, start: int, stop: int) -> None:
-                batch[:] = items[start:stop]
+                where = locations[start:stop]
+                means = flat[images[start:stop], :, where] * scale[where, None]
+                batch[:] = means.reshape(batch.shape)
 
         else:
 

@@ -114,7 +114,7 @@ class SalienceCAM(Method):
             return np.abs(dx).sum(axis=1) * weights[rows].reshape(-1, *[1] * (dx.ndim - 2))
 
         views, source = ctx.views, graph.model_input(ctx.views.model).name
-        shared = ctx.batch_size > 1 and not ctx.fixed_batch
+        shared = len(images) > 0 and ctx.batch_size > 1 and not ctx.fixed_batch
         if shared and views.shares_forward((views.layer,), (source,), ctx.x, layer_shape):
             quiet = not ctx.progress
             bar = tqdm(total=len(images), desc=self.name, unit="pass", disable=quiet, leave=False)

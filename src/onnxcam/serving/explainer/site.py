@@ -10,6 +10,7 @@ import onnx
 from onnxcam.engine import graph
 from onnxcam.engine.graph.builder import NodeBuilder
 from onnxcam.engine.graph.pooling import SpatialMean, spatial_mean
+from onnxcam.errors import LayerError
 from onnxcam.serving.explainer.blocks import Forward, repeat_items
 from onnxcam.serving.explainer.heads import Head
 
@@ -78,10 +79,20 @@ class Site:
         )
 
     @cached_property
+    def _pool(self) -> tuple[SpatialMean, graph.Split] | None:
+        mean = spatial_mean(self.cut, 1 + len(self.layer_shape))  # (N, K, h, w)
+        if mean is None:
+            return None
+        try:
+            return mean, graph.split(self.info, mean.output, [self.output])
+        except LayerError:  # the graph after the pool reads sizes that are not fixed
+            return None
+
+    @property
     def pooled(self) -> SpatialMean | None:
         """The global average pool the tail starts with, if it reads the layer through
         nothing else (graph/pooling.py): the tail methods then run only the graph after it."""
-        return spatial_mean(self.cut, 1 + len(self.layer_shape))  # (N, K, h, w)
+        return None if self._pool is None else self._pool[0]
 
     def mean_of(self, t: str) -> str:
         """t's mean over its positions, kept as the pool keeps it ((N, K, 1, 1) or (N, K))."""
@@ -89,7 +100,5 @@ class Site:
 
     def pooled_forward(self) -> Forward:
         """The graph after the tail's pool, (means) -> scores, for a Loop body."""
-        after = graph.split(self.info, self.pooled.output, [self.output])
-        return Forward(
-            list(after.tail.graph.node), [self.pooled.output], self.output, self.head.score
-        )
+        mean, after = self._pool
+        return Forward(list(after.tail.graph.node), [mean.output], self.output, self.head.score)
