@@ -38,12 +38,14 @@ def distinct_maps(
     flat = activations[images, channels].reshape(len(images), -1).astype(np.float64)
     lo = flat.min(axis=1, keepdims=True)
     normalised = ((flat - lo) / (flat.max(axis=1, keepdims=True) - lo)).astype(np.float32)
-    keys = np.concatenate([images[:, None].astype(np.float64), normalised], axis=1)
-    _, first, group = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return first[order], rank[group.ravel()]
+    groups: dict[tuple[int, bytes], int] = {}  # (image, the map's bytes) -> its group
+    first: list[int] = []
+    group = np.empty(len(images), np.int64)
+    for item, (image, row) in enumerate(zip(images, normalised, strict=True)):
+        group[item] = groups.setdefault((int(image), row.tobytes()), len(groups))
+        if group[item] == len(first):  # a new group: this is its first item
+            first.append(item)
+    return np.array(first, np.int64), group
 
 
 def channel_softmax(scores: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
