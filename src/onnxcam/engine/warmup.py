@@ -20,11 +20,15 @@ SETTLE_SECONDS = 0.5
 
 
 def warm_process() -> None:
-    """Load the per-call kernels, find the BLAS libraries and start LAPACK (once per
-    process; Eigen-CAM's first decomposition would otherwise start it)."""
+    """Load the per-call kernels, find the BLAS libraries and start BLAS and LAPACK as the
+    methods call them, on one thread (once per process: Eigen-CAM's first product and
+    decomposition took 3 ms more than later ones, BLAS allocating its buffers)."""
     warm_kernels()
     blas.controller()
-    np.linalg.eigh(np.eye(2))
+    with blas.single_threaded():
+        rows = np.ones((64, 256))
+        _ = rows @ rows.T
+        np.linalg.eigh(np.eye(2))
 
 
 def settle(run: Callable[[], object]) -> None:
