@@ -77,6 +77,8 @@ def not_finite(values: np.ndarray) -> list[int]:
 
 def check_finite(values: np.ndarray, what: str) -> None:
     """Refuse NaN or Inf, naming the inputs where they are."""
+    if np.isfinite(values).all():  # the usual case, in two numpy calls
+        return
     bad = not_finite(values)
     if bad:
         raise ModelError(
