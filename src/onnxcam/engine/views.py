@@ -19,7 +19,7 @@ import onnx
 from onnxcam.engine import backward, graph, warmup
 from onnxcam.engine.attention_views import AttentionViews
 from onnxcam.engine.backward import relevance
-from onnxcam.engine.graph.pooling import SpatialMean, spatial_mean
+from onnxcam.engine.graph.pooling import SpatialMean, after_spatial_mean
 from onnxcam.engine.runner import Runner
 from onnxcam.errors import LayerError, OnnxcamError
 
@@ -66,14 +66,11 @@ class ModelViews:
             return None
         spec = self.info.specs.get(self.layer)
         rank = None if spec is None or spec.shape is None else len(spec.shape)
-        mean = spatial_mean(split, rank)
-        if mean is None:
+        found = after_spatial_mean(self.info, split, rank, [self.logits])
+        if found is None:
             return None
-        try:
-            tail = graph.split(self.info, mean.output, [self.logits]).tail
-        except LayerError:  # e.g. the graph after the pool reads sizes that are not fixed
-            return None
-        return mean, Runner(tail, *self._session_args, input_name=mean.output)
+        mean, after = found
+        return mean, Runner(after.tail, *self._session_args, input_name=mean.output)
 
     @cached_property
     def _head(self) -> Runner:

@@ -1,8 +1,8 @@
 """What one process, and one Explainer, pay once before the first explanation, done when an
 Explainer is built rather than on its first call: the kernels loaded (Numba reads them from
 its cache and starts its thread pool), the BLAS and LAPACK libraries found and started, and
-each session's first runs (ONNX Runtime's first few runs of a session are slower than later
-ones: 5.4 against 3.9 ms for EfficientNet-Lite0's forward pass, bench/README.md)."""
+each session's first runs (ONNX Runtime's first few runs of a session can be slower than later
+ones; docs/design.md, "Latency")."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ SETTLE_SECONDS = 0.5
 
 def warm_process() -> None:
     """Load the per-call kernels, find the BLAS libraries and start BLAS and LAPACK as the
-    methods call them, on one thread (once per process: Eigen-CAM's first product and
-    decomposition took 3 ms more than later ones, BLAS allocating its buffers)."""
+    methods call them, on one thread (once per process: BLAS allocates its buffers on its
+    first product, which would otherwise be a method's)."""
     warm_kernels()
     blas.controller()
     with blas.single_threaded():

@@ -15,8 +15,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from onnxcam.engine.graph.info import attributes
-from onnxcam.engine.graph.surgery import Split
+from onnxcam.engine.graph.info import ModelInfo, attributes
+from onnxcam.engine.graph.surgery import Split, split
+from onnxcam.errors import LayerError
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,20 @@ def spatial_mean(split: Split, rank: int | None) -> SpatialMean | None:
     if axes is None or {int(a) % rank for a in axes} != set(range(2, rank)):
         return None
     return SpatialMean(node.output[0], keepdims=bool(attrs.get("keepdims", 1)))
+
+
+def after_spatial_mean(
+    info: ModelInfo, cut: Split, rank: int | None, outputs: list[str]
+) -> tuple[SpatialMean, Split] | None:
+    """The tail's spatial mean (`spatial_mean`) and the model cut at its output, or None (no
+    such mean, or a graph after it that reads sizes which are not fixed)."""
+    mean = spatial_mean(cut, rank)
+    if mean is None:
+        return None
+    try:
+        return mean, split(info, mean.output, outputs)
+    except LayerError:
+        return None
 
 
 def _constant(g: onnx.GraphProto, name: str) -> list[int] | None:

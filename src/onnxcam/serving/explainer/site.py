@@ -9,8 +9,7 @@ import onnx
 
 from onnxcam.engine import graph
 from onnxcam.engine.graph.builder import NodeBuilder
-from onnxcam.engine.graph.pooling import SpatialMean, spatial_mean
-from onnxcam.errors import LayerError
+from onnxcam.engine.graph.pooling import SpatialMean, after_spatial_mean
 from onnxcam.serving.explainer.blocks import Forward, repeat_items
 from onnxcam.serving.explainer.heads import Head
 
@@ -80,13 +79,8 @@ class Site:
 
     @cached_property
     def _pool(self) -> tuple[SpatialMean, graph.Split] | None:
-        mean = spatial_mean(self.cut, 1 + len(self.layer_shape))  # (N, K, h, w)
-        if mean is None:
-            return None
-        try:
-            return mean, graph.split(self.info, mean.output, [self.output])
-        except LayerError:  # the graph after the pool reads sizes that are not fixed
-            return None
+        rank = 1 + len(self.layer_shape)  # (N, K, h, w)
+        return after_spatial_mean(self.info, self.cut, rank, [self.output])
 
     @property
     def pooled(self) -> SpatialMean | None:

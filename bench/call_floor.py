@@ -1,0 +1,111 @@
+"""What an explain call costs besides its method's work, on EfficientNet-Lite0 and one image:
+ONNX Runtime's first runs of a fresh session (before construction settled them), the call with
+a method that does nothing against the bare forward pass, and Eigen-CAM's decomposition alone,
+right after a forward pass, and right after sweeping 32 MB instead.
+
+    cd bench && PYTHONPATH=../src python call_floor.py [--calls 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+
+import numpy as np
+from scorecam import emit
+
+import onnxcam
+import onnxcam.api as api
+from onnxcam.demo import efficientnet_lite0_onnx
+from onnxcam.engine import blas, warmup
+from onnxcam.engine.methods.base import MethodOutput
+from onnxcam.engine.methods.eigen_cam import first_component
+
+
+class Nothing:
+    """A method that returns fixed maps: what is left of a call is the call itself."""
+
+    uses_layer, uses_gradients = True, False
+
+    def explain(self, ctx):
+        n = len(ctx.x)
+        return MethodOutput(
+            np.zeros((n, *ctx.activations.shape[2:]), np.float32),
+            np.zeros((n, *ctx.input_size), np.float32),
+        )
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1e3, 3)
+
+
+def median_ms(run, before, calls: int) -> float:
+    """Median of `run` over calls, each right after `before` (untimed)."""
+    times = []
+    for _ in range(calls):
+        if before is not None:
+            before()
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return ms(float(np.median(times[calls // 10 :])))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    args = parser.parse_args()
+    with contextlib.redirect_stdout(sys.stderr):
+        path = efficientnet_lite0_onnx()
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    runs = warmup.SETTLE_RUNS
+    warmup.SETTLE_RUNS = 1  # a fresh Explainer as before construction settled its sessions
+    fresh = onnxcam.Explainer(path, progress=False)
+    warmup.SETTLE_RUNS = runs
+    views = fresh.views
+    forward = lambda: views.full.run_batch(x, [views.logits, views.layer_output])  # noqa: E731
+    first_runs = []
+    for _ in range(6):
+        started = time.perf_counter()
+        forward()
+        first_runs.append(ms(time.perf_counter() - started))
+    emit("first_forward_runs", ms=first_runs)
+
+    explainer = onnxcam.Explainer(path, progress=False)
+    views = explainer.views
+    create = api.create
+    api.create = lambda method, **options: Nothing()
+    calls, bares = [], []
+    for _ in range(args.calls):  # interleaved, as bench/latency.py
+        started = time.perf_counter()
+        explainer.explain(x, "nothing")
+        calls.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        forward()
+        bares.append(time.perf_counter() - started)
+    api.create = create
+    call, bare = ms(float(np.median(calls))), ms(float(np.median(bares)))
+    emit("call_floor", call_ms=call, forward_ms=bare, floor_ms=round(call - bare, 3))
+
+    _, acts = forward()
+    big = np.ones(8_000_000, np.float32)
+
+    def decompose():
+        with blas.single_threaded():
+            first_component(acts[0])
+
+    def sweep():
+        big.__iadd__(1)
+
+    emit(
+        "eigen_decomposition",
+        alone_ms=median_ms(decompose, None, args.calls),
+        after_forward_ms=median_ms(decompose, forward, args.calls),
+        after_32mb_sweep_ms=median_ms(decompose, sweep, args.calls),
+    )
+
+
+if __name__ == "__main__":
+    main()
