@@ -4,13 +4,13 @@ on the same network, and a gradient graph's adjoint convolutions against their f
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+from toy_models import export_plain
 
 from onnxcam.engine import backward, graph
 
@@ -37,17 +37,7 @@ def network() -> nn.Module:
 def exported(tmp_path_factory) -> tuple[nn.Module, Path]:
     model = network()
     path = tmp_path_factory.mktemp("macs") / "net.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            model,
-            (torch.randn(2, 3, 20, 20),),
-            str(path),
-            dynamo=False,
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
-        )
+    export_plain(model, path, (3, 20, 20), input_names=["x"], output_names=["y"])
     return model, path
 
 

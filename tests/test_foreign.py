@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import onnx
-import torch
 from PIL import Image
 from skimage import data
-from toy_models import tiny_vgg
+from toy_models import export_plain, tiny_vgg
 
 from onnxcam import Explainer
 from onnxcam.engine import graph
@@ -59,17 +56,7 @@ def test_legacy_torchscript_export_without_onnxcam(tmp_path):
     """A plain torch.onnx.export(dynamo=False) file, no extra outputs, no metadata."""
     model = tiny_vgg(seed=2)
     path = tmp_path / "plain.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            model,
-            (torch.randn(2, 3, 64, 64),),
-            str(path),
-            dynamo=False,
-            input_names=["data"],
-            output_names=["out"],
-            dynamic_axes={"data": {0: "n"}, "out": {0: "n"}},
-        )
+    export_plain(model, path, (3, 64, 64), input_names=["data"], output_names=["out"])
     loaded = graph.load(path)
     explainer = Explainer(path, progress=False)
     # auto: the last max-pool's output feeds the flatten in front of the classifier

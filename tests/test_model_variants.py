@@ -4,15 +4,13 @@ spatial axes, initializers listed as inputs, (N, C, 1, 1) heads, a fixed batch o
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import TensorProto, helper, numpy_helper
-from toy_models import linear_onnx, tiny_resnet
+from toy_models import export_plain, linear_onnx, tiny_resnet
 
 from onnxcam import Explainer
 from onnxcam.engine import graph
@@ -128,18 +126,9 @@ def test_fixed_batch_above_one_is_refused():
 
 def test_initializers_listed_as_inputs(images):
     model = tiny_resnet(seed=6)
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "old.onnx"
-        torch.onnx.export(
-            model,
-            (torch.randn(2, 3, 32, 32),),
-            str(path),
-            dynamo=False,
-            input_names=["input"],
-            dynamic_axes={"input": {0: "n"}},
-            keep_initializers_as_inputs=True,
-        )
+        export_plain(model, path, (3, 32, 32), keep_initializers_as_inputs=True)
         proto = onnx.load(str(path))
     assert len(proto.graph.input) > 1
     # a Conv output that feeds a residual Add, exposed and used as the cut

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -163,6 +165,24 @@ def tiny_resnet(seed: int = 0) -> TinyResNet:
 def tiny_vgg(seed: int = 0) -> TinyVGG:
     torch.manual_seed(seed)
     return TinyVGG().eval()
+
+
+def export_plain(model: nn.Module, path, size: tuple[int, ...], **options) -> None:
+    """torch.onnx.export(dynamo=False) as users without onnxcam's exporter write it: input
+    "input" (or options' names), a dynamic batch axis, an example batch of 2 of `size`."""
+    names = options.pop("input_names", ["input"])
+    axes = {name: {0: "n"} for name in (*names, *options.get("output_names", []))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (torch.randn(2, *size),),
+            str(path),
+            dynamo=False,
+            input_names=names,
+            dynamic_axes=axes,
+            **options,
+        )
 
 
 def hook_outputs(model: nn.Module, x: torch.Tensor, paths: list[str]) -> dict[str, torch.Tensor]:
