@@ -11,12 +11,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from onnxcam.kernels import masked_inputs, minmax_normalize, resize, resize_normalize, weighted_sum
+from onnxcam.kernels import (
+    map_spread,
+    masked_inputs,
+    minmax_normalize,
+    resize,
+    resize_normalize,
+    weighted_sum,
+)
 from onnxcam.kernels._jit import cache_dir_is_writable
 from onnxcam.kernels.combine import weighted_sum_reference
 from onnxcam.kernels.masks import masked_inputs_reference
 from onnxcam.kernels.normalize import minmax_normalize_reference
 from onnxcam.kernels.resize import resize_reference
+from onnxcam.kernels.spread import map_spread_reference
 
 rng = np.random.default_rng(42)
 
@@ -90,6 +98,22 @@ def test_resize_normalize_equals_resize_then_normalize(shape):
     want, _ = minmax_normalize_reference(resize_reference(maps, size), 1e-8)
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert not constant.any()
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 7, 7), (3, 5, 40), (2, 4, 1, 9)])
+def test_map_spread_matches_torch_std_and_flags_constant_maps(shape):
+    maps = rng.standard_normal(shape).astype(np.float32) * 3
+    maps[0, 1] = 2.5  # constant
+    maps[-1, -1] = 0.0
+    maps[0, 2] = maps[0, 3]  # equal maps, equal std (the tie the channel choice breaks by k)
+    constant, std = map_spread(maps)
+    want_constant, want_std = map_spread_reference(maps)
+    np.testing.assert_array_equal(constant, want_constant)
+    assert constant[0, 1] and constant[-1, -1] and constant.sum() == 2
+    torch_std = torch.from_numpy(maps).double().flatten(2).std(dim=-1, unbiased=False)
+    np.testing.assert_allclose(std, torch_std.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(std, want_std, rtol=1e-12, atol=1e-12)
+    assert std[0, 2] == std[0, 3] and std[0, 1] == 0.0
 
 
 @pytest.mark.parametrize("relu", [True, False])

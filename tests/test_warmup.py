@@ -3,6 +3,9 @@ are open, and each session has run a few times (engine/warmup.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from onnxcam import Explainer
 from onnxcam.engine import warmup
 from onnxcam.engine.runner import Runner
@@ -35,3 +38,30 @@ def test_construction_opens_and_runs_the_tail_graphs(resnet_onnx, monkeypatch):
     for runner in (pooled, views._tail_backward):
         assert runs.get(id(runner)) == warmup.SETTLE_RUNS
     assert "tail" in views.__dict__  # opened, for the methods that run it
+
+
+def test_warming_compiles_every_per_call_kernel():
+    """In a fresh process, each kernel behind onnxcam.kernels' public functions has been
+    loaded or compiled once warm_kernels has run, so no first explain call pays for it."""
+    script = """
+import subprocess
+import sys
+from numba.core.registry import CPUDispatcher
+from onnxcam import kernels
+from onnxcam.kernels.warm import warm_kernels
+warm_kernels()
+modules = {sys.modules[getattr(kernels, name).__module__] for name in kernels.__all__}
+entries = {
+    f"{module.__name__}.{name}": value
+    for module in modules
+    for name, value in vars(module).items()
+    if isinstance(value, CPUDispatcher) and name.startswith("_")
+}
+print(sorted(entries))
+print(sorted(name for name, kernel in entries.items() if not kernel.signatures))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    entries, cold = done.stdout.splitlines()[-2:]
+    assert "onnxcam.kernels.spread._spread_rows" in entries
+    assert cold == "[]"

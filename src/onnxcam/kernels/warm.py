@@ -12,6 +12,7 @@ from onnxcam.kernels.combine import weighted_sum
 from onnxcam.kernels.masks import masked_inputs
 from onnxcam.kernels.normalize import minmax_normalize
 from onnxcam.kernels.resize import resize, resize_normalize
+from onnxcam.kernels.spread import map_spread
 
 
 @cache
@@ -25,6 +26,7 @@ def warm_kernels() -> None:
         minmax_normalize(maps)
         activations = np.ones((1, 1, *spatial), np.float32)
         weighted_sum(activations, np.ones((1, 1)))
+        map_spread(activations)
         x = np.ones((1, 1, *size), np.float32)
         index = np.zeros(1, np.int64)
         masked_inputs(x, activations, index, index, np.empty_like(x))

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from onnxcam.kernels import map_spread
+
 #: Score-CAM's mask normalisation epsilon (algorithms §1.3), also used by the served explainer.
 MASK_EPS = 1e-8
 
 
 def constant_channels(activations: np.ndarray) -> np.ndarray:
     """(N, K) True where a channel's map is constant (its mask would be all zeros)."""
-    flat = activations.reshape(activations.shape[0], activations.shape[1], -1)
-    return flat.max(axis=-1) <= flat.min(axis=-1)
+    return map_spread(activations)[0]
 
 
 def top_std_channels(activations: np.ndarray, max_channels: int | None) -> np.ndarray:
@@ -21,7 +22,7 @@ def top_std_channels(activations: np.ndarray, max_channels: int | None) -> np.nd
     n, k = activations.shape[:2]
     if max_channels is None or max_channels >= k:
         return np.ones((n, k), bool)
-    std = activations.reshape(n, k, -1).std(axis=-1)
+    std = map_spread(activations)[1]
     order = np.argsort(-std, axis=1, kind="stable")[:, :max_channels]
     chosen = np.zeros((n, k), bool)
     np.put_along_axis(chosen, order, True, axis=1)
