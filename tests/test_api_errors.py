@@ -94,7 +94,7 @@ def test_bad_batch_size(resnet_onnx):
         ("rise", {"n_masks": 0}, "n_masks must be a positive integer, got 0"),
         ("occlusion", {"patch": 0}, "patch must be a positive integer or None, got 0"),
         ("recipro-cam", {"gaussian": "false"}, "gaussian must be true or false, got 'false'"),
-        ("is-cam", {"schedule": "log"}, "schedule must be one of"),
+        ("is-cam", {"schedule": "log"}, "unknown IS-CAM schedule 'log': expected one of"),
     ],
 )
 def test_bad_method_options(explainer, method, options, message):

@@ -181,7 +181,7 @@ def test_constant_input_gives_a_zero_map():
         (np.zeros((3, 9, 9)), {"scales": (1.0, 1.5)}, r"scales must be fractions in \(0, 1\]"),
         (np.zeros((3, 9, 9)), {"threshold": 1.0}, "threshold"),
         (np.zeros((3, 9, 9)), {"side": 4}, "side must be an integer >= 8"),
-        (np.zeros((3, 9, 9)), {"colour": "hsv"}, "colour must be one of"),
+        (np.zeros((3, 9, 9)), {"colour": "hsv"}, "unknown colour 'hsv': expected one of"),
     ],
 )
 def test_bad_input_and_options_are_refused(x, options, message):

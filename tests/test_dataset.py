@@ -67,7 +67,7 @@ def test_items_from_folder_glob_and_list(dataset, tmp_path):
     assert [item.name for item in clash] == ["x00", "x00_1"]
     with pytest.raises(InputError, match="no inputs found"):
         dataset_items([str(dataset / "*.tif")])
-    with pytest.raises(InputError, match="expected a folder, a glob, a list file"):
+    with pytest.raises(InputError, match=r"missing: not found \(expected a folder, a glob"):
         dataset_items([str(tmp_path / "missing")])
 
 
@@ -228,7 +228,7 @@ def test_cli_summary_and_strict(resnet_onnx, dataset, tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "o"), "--strict"]) == 1
     assert "7 ok, 2 errors (7 done before this run)" in capsys.readouterr().out  # errors retried
     assert main([*args, "--out", str(tmp_path / "x"), "--option", "sign=bad"]) == 2
-    assert "eigen-cam sign must be one of" in capsys.readouterr().err
+    assert "unknown eigen-cam sign 'bad': expected one of mean" in capsys.readouterr().err
 
 
 def test_cli_setup_errors_stop_the_run_and_leave_no_settings_behind(

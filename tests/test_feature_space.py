@@ -77,7 +77,7 @@ def test_spread_kernel_per_axis():
 
 
 def test_bad_ablation_mode(resnet_onnx, images):
-    with pytest.raises(ValueError, match="mode must be one of"):
+    with pytest.raises(ValueError, match="unknown ablation-cam mode 'half': expected one of"):
         Explainer(resnet_onnx, progress=False).explain(images, method="ablation-cam", mode="half")
 
 

@@ -81,7 +81,7 @@ def test_sr_map_on_a_series(gunpoint, gunpoint_fcn):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"heatmap": "rgb"}, "heatmap must be one of"),
+        ({"heatmap": "rgb"}, "unknown heatmap 'rgb': expected one of"),
         ({"patch": -1}, "patch must be a positive integer"),
         ({"radius": 3}, "bad options for method 'sr-map'"),
         ({"composite": "z-plus"}, "unknown LRP composite"),

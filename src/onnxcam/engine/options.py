@@ -90,7 +90,7 @@ class Option:
         if checked is None:
             if self.choices is not None:
                 what = self.what or name
-                raise OptionError(f"unknown {what} {value!r}: {what} must be {self.describe()}")
+                raise OptionError(f"unknown {what} {value!r}: expected {self.describe()}")
             raise OptionError(f"{name} must be {self.describe()}, got {value!r}")
         return checked
 

@@ -54,7 +54,10 @@ def expand(spec: str) -> list[Path]:
     if glob.has_magic(spec):
         return glob_files(spec)
     if not path.is_file():
-        raise InputError(f"{spec}: expected a folder, a glob, a list file or an input file")
+        found = "not found" if not path.exists() else "not a regular file or folder"
+        raise InputError(
+            f"{spec}: {found} (expected a folder, a glob, a list file or an input file)"
+        )
     if path.suffix.lower() in LIST_SUFFIXES:
         return read_list(path)
     return [path]
