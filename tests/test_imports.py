@@ -191,3 +191,15 @@ def test_import_needs_only_the_core_install(blocked):
     code = BLOCKER.format(optional=set(blocked))
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_the_package_lists_its_public_names_and_each_resolves():
+    script = (
+        "import onnxcam; names = dir(onnxcam); print(names); "
+        "print(all(getattr(onnxcam, n) is not None for n in names))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    listed, resolved = done.stdout.splitlines()
+    assert resolved == "True", done.stderr
+    assert "'io'" in listed and "'Explainer'" in listed and "'__version__'" in listed
+    assert "'importlib'" not in listed and "'Any'" not in listed

@@ -22,6 +22,7 @@ _PUBLIC = {
     "dataset": ("onnxcam.dataset", None),
     "explain": ("onnxcam.api", "explain"),
     "exporters": ("onnxcam.exporters", None),
+    "io": ("onnxcam.io", None),
     "methods": ("onnxcam.engine.methods", "methods"),
     "metrics": ("onnxcam.evaluation.metrics", None),
 }
@@ -39,4 +40,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_PUBLIC])
+    """The public names only (not this module's own imports)."""
+    return sorted([*_PUBLIC, "__version__"])
