@@ -1,7 +1,9 @@
 """What an explain call costs besides its method's work, on EfficientNet-Lite0 and one image:
 ONNX Runtime's first runs of a fresh session (before construction settled them), the call with
 a method that does nothing against the bare forward pass, and Eigen-CAM's decomposition alone,
-right after a forward pass, and right after sweeping 32 MB instead.
+right after a forward pass, and right after sweeping 32 MB instead; then Faster Score-CAM's
+ONNX Runtime runs timed one by one inside its calls and inside its reference (the same runs, as
+bench/latency.py makes it), to tell their time from the work around them.
 
     cd bench && PYTHONPATH=../src python call_floor.py [--calls 300]
 """
@@ -22,6 +24,7 @@ from onnxcam.demo import efficientnet_lite0_onnx
 from onnxcam.engine import blas, warmup
 from onnxcam.engine.methods.base import MethodOutput
 from onnxcam.engine.methods.eigen_cam import first_component
+from onnxcam.engine.runner import Runner
 
 
 class Nothing:
@@ -104,6 +107,52 @@ def main() -> None:
         alone_ms=median_ms(decompose, None, args.calls),
         after_forward_ms=median_ms(decompose, forward, args.calls),
         after_32mb_sweep_ms=median_ms(decompose, sweep, args.calls),
+    )
+
+    runs_inside(explainer, x, args.calls // 3)
+
+
+def runs_inside(explainer: onnxcam.Explainer, x: np.ndarray, calls: int) -> None:
+    """Faster Score-CAM's calls against its reference, interleaved, with every ORT run timed."""
+    views, run = explainer.views, Runner._run
+    block = np.repeat(x, explainer.batch_size, 0)
+    spent = {"call": [], "reference": []}
+    inside = ["call"]
+
+    def timed(self, outputs, inputs):
+        started = time.perf_counter()
+        result = run(self, outputs, inputs)
+        spent[inside[0]][-1] += time.perf_counter() - started
+        return result
+
+    def reference():  # one forward pass, then 10 masked rows at the call's batch size
+        explainer.runner.run_batch(x, [explainer.logits_name, views.layer_output])
+        for start in range(0, 10, explainer.batch_size):
+            rows = min(explainer.batch_size, 10 - start)
+            explainer.runner.run_batch(block[:rows], [explainer.logits_name])
+
+    whole = {"call": [], "reference": []}
+    Runner._run = timed
+    try:
+        for _ in range(calls):
+            for name, work in (
+                ("call", lambda: explainer.explain(x, "faster-score-cam")),
+                ("reference", reference),
+            ):
+                inside[0] = name
+                spent[name].append(0.0)
+                started = time.perf_counter()
+                work()
+                whole[name].append(time.perf_counter() - started)
+    finally:
+        Runner._run = run
+    skip = calls // 10
+    emit(
+        "faster_score_cam_runs",
+        call_ms=ms(float(np.median(whole["call"][skip:]))),
+        call_ort_ms=ms(float(np.median(spent["call"][skip:]))),
+        reference_ms=ms(float(np.median(whole["reference"][skip:]))),
+        reference_ort_ms=ms(float(np.median(spent["reference"][skip:]))),
     )
 
 
