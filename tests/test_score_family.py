@@ -71,7 +71,7 @@ def test_is_cam_schedules():
 def test_faster_score_cam_uses_the_top_std_channels(explainer):
     result = explainer.explain(X, method="faster-score-cam", max_channels=2)
     full = explainer.explain(X, method="score-cam")
-    chosen = top_std_channels(X, 2)
+    chosen = top_std_channels(X.reshape(*X.shape[:2], -1).std(axis=-1), 2)
     assert chosen.sum(axis=1).tolist() == [2, 2]
     for n in range(2):
         c = result.targets[n]
@@ -85,7 +85,12 @@ def test_faster_score_cam_uses_the_top_std_channels(explainer):
 def test_top_std_ties_prefer_lower_channels():
     acts = np.zeros((1, 4, 2, 2), np.float32)
     acts[0, 1, 0, 0] = acts[0, 3, 0, 0] = acts[0, 2, 0, 0] = 1.0
-    assert top_std_channels(acts, 2)[0].tolist() == [False, True, True, False]
+    assert top_std_channels(acts.reshape(1, 4, -1).std(axis=-1), 2)[0].tolist() == [
+        False,
+        True,
+        True,
+        False,
+    ]
 
 
 def test_channels_with_equal_normalised_maps_share_a_pass(explainer):

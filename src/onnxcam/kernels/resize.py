@@ -9,6 +9,7 @@ identity, so every caller is free of 1-D/2-D special cases.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from numba import prange
@@ -39,10 +40,12 @@ def as_2d_maps(maps: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected maps of shape (M, T) or (M, H, W), got {maps.shape}")
 
 
+@lru_cache(maxsize=64)
 def tables_2d(
     size_in: tuple[int, int], size_out: tuple[int, int], align_corners: bool
 ) -> tuple[np.ndarray, ...]:
-    """Row and column tables for a (h, w) -> (H, W) resize."""
+    """Row and column tables for a (h, w) -> (H, W) resize, shared by the calls of the last 64
+    size pairs (the kernels only read them)."""
     return axis_table(size_in[0], size_out[0], align_corners) + axis_table(
         size_in[1], size_out[1], align_corners
     )

@@ -68,7 +68,7 @@ class AbsCAM(MaskScoring):
         metadata: dict[str, Any] = {"phase2": self.phase2, "reading": reading}
         if self.phase2 == "none":
             return weights, {**metadata, **backward_passes(ctx)}
-        chosen = top_std_channels(ctx.activations, self.max_channels) & (weights > 0)
+        chosen = top_std_channels(ctx.spread[1], self.max_channels) & (weights > 0)
         scores, masked = self.score_channels(ctx, chosen)
         metadata.update(masked)
         metadata["passes_run"] += len(ctx.x)  # the backward passes

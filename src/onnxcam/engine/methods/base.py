@@ -20,6 +20,7 @@ from onnxcam.engine.postprocess import PostProcess, combine
 from onnxcam.engine.runner import Runner
 from onnxcam.engine.scoring import Scorer
 from onnxcam.engine.views import ModelViews
+from onnxcam.kernels import map_spread
 
 
 @dataclass
@@ -46,6 +47,12 @@ class Context:
             return self.batch_size
         ratio = np.prod(self.x.shape[1:]) / np.prod(item_shape)
         return int(max(self.batch_size, min(1024, self.batch_size * ratio)))
+
+    @cached_property
+    def spread(self) -> tuple[np.ndarray, np.ndarray]:
+        """(N, K) whether each layer map is constant, and its spatial std (kernels.map_spread),
+        computed once for the channel choices that read them."""
+        return map_spread(self.activations)
 
     @cached_property
     def scorer(self) -> Scorer:

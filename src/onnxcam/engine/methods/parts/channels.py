@@ -17,12 +17,12 @@ def constant_channels(activations: np.ndarray) -> np.ndarray:
     return map_spread(activations)[0]
 
 
-def top_std_channels(activations: np.ndarray, max_channels: int | None) -> np.ndarray:
-    """(N, K) True for the max_channels channels of largest spatial std per image (ties: low k)."""
-    n, k = activations.shape[:2]
+def top_std_channels(std: np.ndarray, max_channels: int | None) -> np.ndarray:
+    """(N, K) True for the max_channels channels of largest spatial std (N, K) per image (ties:
+    low k)."""
+    n, k = std.shape
     if max_channels is None or max_channels >= k:
         return np.ones((n, k), bool)
-    std = map_spread(activations)[1]
     order = np.argsort(-std, axis=1, kind="stable")[:, :max_channels]
     chosen = np.zeros((n, k), bool)
     np.put_along_axis(chosen, order, True, axis=1)

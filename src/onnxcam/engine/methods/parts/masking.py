@@ -18,7 +18,6 @@ from onnxcam.engine.methods.base import ChannelWeightMethod, Context, passes_of
 from onnxcam.engine.methods.parts.channels import (
     MASK_EPS,
     channel_softmax,
-    constant_channels,
     distinct_maps,
     top_std_channels,
 )
@@ -119,14 +118,14 @@ class MaskScoring(ChannelWeightMethod):
         return MaskedInputs(ctx, images, channels, self.profile_settings)
 
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
-        return self.score_channels(ctx, top_std_channels(ctx.activations, self.max_channels))
+        return self.score_channels(ctx, top_std_channels(ctx.spread[1], self.max_channels))
 
     def score_channels(self, ctx: Context, chosen: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         """Weights (N, K) from the masked passes of the chosen (N, K) channels."""
         p = self.profile_settings
         acts = ctx.activations
         n_images, n_channels = acts.shape[:2]
-        constant = constant_channels(acts)
+        constant = ctx.spread[0]
         valid = chosen & ~constant
         images, channels = np.nonzero(valid)
         if self.shares_masks:
