@@ -30,15 +30,20 @@ def _attribute(node: onnx.NodeProto, name: str, default: int) -> int:
 
 
 def node_macs(node: onnx.NodeProto, shapes: dict[str, list[int]]) -> int:
+    """One node's MACs from its tensors' shapes (0 for ops without products); a shape that
+    inference left unknown is an error, not a count of 0."""
+    if node.op_type not in ("Conv", "ConvTranspose", "Gemm", "MatMul"):
+        return 0
+    for name in (*node.input[:2], node.output[0]):
+        if not shapes.get(name) or min(shapes[name]) <= 0:
+            raise ValueError(f"{node.op_type} {node.name!r}: no static shape for {name!r}")
     if node.op_type in ("Conv", "ConvTranspose"):
         weight = shapes[node.input[1]]
         positions = shapes[node.output[0] if node.op_type == "Conv" else node.input[0]]
         return int(np.prod(positions)) * int(np.prod(weight[1:]))
-    if node.op_type in ("Gemm", "MatMul"):
-        a, b = shapes[node.input[0]], shapes[node.input[1]]
-        transposed = node.op_type == "Gemm" and _attribute(node, "transB", 0)
-        return int(np.prod(a)) * (b[0] if transposed else b[-1])
-    return 0
+    a, b = shapes[node.input[0]], shapes[node.input[1]]  # Gemm or MatMul
+    transposed = node.op_type == "Gemm" and _attribute(node, "transB", 0)
+    return int(np.prod(a)) * (b[0] if transposed else b[-1])
 
 
 def macs(

@@ -199,6 +199,7 @@ def test_the_package_lists_its_public_names_and_each_resolves():
         "print(all(getattr(onnxcam, n) is not None for n in names))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
     listed, resolved = done.stdout.splitlines()
     assert resolved == "True", done.stderr
     assert "'io'" in listed and "'Explainer'" in listed and "'__version__'" in listed

@@ -1,8 +1,8 @@
 """Per-map spread, in one pass over each map: whether it is constant (max <= min) and its
 standard deviation (population, in float64). Channel choices read both off every layer map,
 where NumPy's reductions over short rows cost several times the arithmetic. The sums may be
-reassociated (vectorised): the maps are finite (the forward pass checks them), and equal maps
-still get equal values."""
+reassociated (vectorised), and equal maps still get equal values. Maps must be finite (the
+forward pass checks a layer's): past the first value, min and max skip a NaN."""
 
 from __future__ import annotations
 

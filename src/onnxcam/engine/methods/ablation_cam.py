@@ -69,9 +69,11 @@ class AblationCAM(ChannelWeightMethod):
         n_images, n_channels = acts.shape[:2]
         flat = acts.reshape(n_images, n_channels, -1)
         unchanged = (flat == self.value).all(axis=-1)  # ablating changes nothing: weight 0
-        images, channels = np.nonzero(
-            top_std_channels(ctx.spread[1], self.max_channels) & ~unchanged
-        )
+        if self.max_channels is None:  # every channel: no spread needed
+            images, channels = np.nonzero(~unchanged)
+        else:
+            chosen = top_std_channels(ctx.spread[1], self.max_channels)
+            images, channels = np.nonzero(chosen & ~unchanged)
 
         scorer: Scorer
         if self.mode == "tail":  # an ablated channel's mean over positions is `value`
