@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
+
 from onnxcam import Explainer
 from onnxcam.engine import warmup
 from onnxcam.engine.runner import Runner
@@ -40,11 +42,26 @@ def test_construction_opens_and_runs_the_tail_graphs(resnet_onnx, monkeypatch):
     assert "tail" in views.__dict__  # opened, for the methods that run it
 
 
+def test_without_warming_nothing_runs_until_the_first_call(resnet_onnx, monkeypatch):
+    """warm=False (one-shot callers): no session runs and no tail graph opens at
+    construction; the first call opens what its method needs and gives the warmed maps."""
+    runs = []
+    real = Runner.run_batch
+    monkeypatch.setattr(
+        Runner, "run_batch", lambda self, *a, **k: runs.append(self) or real(self, *a, **k)
+    )
+    cold = Explainer(resnet_onnx, layer="layer3", progress=False, warm=False)
+    assert runs == [] and "tail" not in cold.views.__dict__
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    got = cold.explain(x, "ablation-cam")
+    want = Explainer(resnet_onnx, layer="layer3", progress=False).explain(x, "ablation-cam")
+    np.testing.assert_array_equal(got.maps, want.maps)
+
+
 def test_warming_compiles_every_per_call_kernel():
     """In a fresh process, each kernel behind onnxcam.kernels' public functions has been
     loaded or compiled once warm_kernels has run, so no first explain call pays for it."""
     script = """
-import subprocess
 import sys
 from numba.core.registry import CPUDispatcher
 from onnxcam import kernels

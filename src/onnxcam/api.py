@@ -68,6 +68,10 @@ class Explainer:
     output: the explained output's name (default: the first); output_kind: what it holds where
     its shape cannot tell (engine/graph/outputs.py): class scores are explained for a class, a
     dense map for a region, a detector's raw output for a box (engine/targets.py).
+    warm: open the graphs the methods share and run each session a few times at construction,
+    so that the first call costs what later ones do (a server's first request); a caller that
+    explains once (`onnxcam.explain`, the command line's explain and evaluate) turns it off and
+    pays only for what its method opens.
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class Explainer:
         labels: str | Path | list[str] | None = None,
         output: str | None = None,
         output_kind: str | None = None,
+        warm: bool = True,
     ) -> None:
         provider, batch_size, threads = checked_run_options(provider, batch_size, threads)
         self.labels = read_labels(labels) if isinstance(labels, (str, Path)) else labels
@@ -139,7 +144,8 @@ class Explainer:
         self.provider = self.runner.provider
         self.batch_size = batch_size
         self.progress = progress
-        self._warm()
+        if warm:
+            self._warm()
 
     def _warm(self) -> None:
         """What the first call would otherwise pay: the kernels loaded, the BLAS libraries
@@ -453,6 +459,6 @@ def explain(
 ) -> Explanation:
     """One-shot form of Explainer(model, ...).explain(x, ...)."""
     explainer = Explainer(
-        model, layer=layer, provider=provider, batch_size=batch_size, output=output
+        model, layer=layer, provider=provider, batch_size=batch_size, output=output, warm=False
     )
     return explainer.explain(x, method=method, target=target, **options)

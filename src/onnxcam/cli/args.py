@@ -137,11 +137,13 @@ def run_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def explainer_from_args(args: argparse.Namespace):
-    """The Explainer that the run options ask for."""
+    """The Explainer that the run options ask for, for one command's calls: not warmed (the
+    first call opens what its method needs)."""
     from onnxcam.api import Explainer
 
     labels = getattr(args, "labels", None)
-    return Explainer(args.model, progress=not args.quiet, labels=labels, **run_options(args))
+    options = run_options(args)
+    return Explainer(args.model, progress=not args.quiet, labels=labels, warm=False, **options)
 
 
 def inputs_from_args(args: argparse.Namespace, explainer):
