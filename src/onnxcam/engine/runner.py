@@ -224,6 +224,8 @@ class Runner:
             )
             for i in _starts(len(x), batch_size)
         ]
+        if len(parts) == 1:  # ORT's own arrays: no copy
+            return parts[0]
         return [np.concatenate([p[j] for p in parts]) for j in range(len(outputs))]
 
     def map_batches(
