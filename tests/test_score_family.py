@@ -93,6 +93,18 @@ def test_top_std_ties_prefer_lower_channels():
     ]
 
 
+def test_top_std_channels_keep_what_a_stable_sort_keeps():
+    rng = np.random.default_rng(3)
+    for trial in range(200):
+        n, k = int(rng.integers(1, 4)), int(rng.integers(2, 40))
+        std = rng.integers(0, 4, (n, k)).astype(float) if trial % 2 else rng.random((n, k))
+        keep = int(rng.integers(1, k))
+        want = np.zeros((n, k), bool)
+        order = np.argsort(-std, axis=1, kind="stable")[:, :keep]
+        np.put_along_axis(want, order, True, axis=1)
+        assert np.array_equal(top_std_channels(std, keep), want)
+
+
 def test_channels_with_equal_normalised_maps_share_a_pass(explainer):
     x = X.copy()
     x[:, 3] = 2 * x[:, 1]  # the same map after min-max (exactly): the same masked input
