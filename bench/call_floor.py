@@ -3,7 +3,8 @@ ONNX Runtime's first runs of a fresh session (before construction settled them),
 a method that does nothing against the bare forward pass, and Eigen-CAM's decomposition alone,
 right after a forward pass, and right after sweeping 32 MB instead; then Faster Score-CAM's
 ONNX Runtime runs timed one by one inside its calls and inside its reference (the same runs, as
-bench/latency.py makes it), to tell their time from the work around them.
+bench/latency.py makes it), to tell their time from the work around them, and the steps of its
+calls outside ORT timed one by one (the masked inputs, the channel choice, the combination).
 
     cd bench && PYTHONPATH=../src python call_floor.py [--calls 300]
 """
@@ -22,8 +23,10 @@ import onnxcam
 import onnxcam.api as api
 from onnxcam.demo import efficientnet_lite0_onnx
 from onnxcam.engine import blas, warmup
+from onnxcam.engine.methods import base
 from onnxcam.engine.methods.base import MethodOutput
 from onnxcam.engine.methods.eigen_cam import first_component
+from onnxcam.engine.methods.parts import masking
 from onnxcam.engine.runner import Runner
 
 
@@ -110,6 +113,7 @@ def main() -> None:
     )
 
     runs_inside(explainer, x, args.calls // 3)
+    steps_inside(explainer, x, args.calls // 3)
 
 
 def runs_inside(explainer: onnxcam.Explainer, x: np.ndarray, calls: int) -> None:
@@ -153,6 +157,66 @@ def runs_inside(explainer: onnxcam.Explainer, x: np.ndarray, calls: int) -> None
         call_ort_ms=ms(float(np.median(spent["call"][skip:]))),
         reference_ms=ms(float(np.median(whole["reference"][skip:]))),
         reference_ort_ms=ms(float(np.median(spent["reference"][skip:]))),
+    )
+
+
+#: Faster Score-CAM's steps outside ORT: (module, function) as its call looks them up.
+STEPS = (
+    (masking, "masked_inputs"),
+    (masking, "top_std_channels"),
+    (masking, "distinct_maps"),
+    (masking, "channel_softmax"),
+    (base, "map_spread"),
+    (base, "combine"),
+)
+
+
+def steps_inside(explainer: onnxcam.Explainer, x: np.ndarray, calls: int) -> None:
+    """Median ms per Faster Score-CAM call of each step around its ORT runs, and the rest."""
+    spent = {name: [] for _, name in STEPS}
+
+    def timed(function, name):
+        def step(*args, **kwargs):
+            started = time.perf_counter()
+            result = function(*args, **kwargs)
+            spent[name][-1] += time.perf_counter() - started
+            return result
+
+        return step
+
+    originals = [(module, name, getattr(module, name)) for module, name in STEPS]
+    for module, name, function in originals:
+        setattr(module, name, timed(function, name))
+    ort, whole = [], []
+    run = Runner._run
+
+    def timed_run(self, outputs, inputs):
+        started = time.perf_counter()
+        result = run(self, outputs, inputs)
+        ort[-1] += time.perf_counter() - started
+        return result
+
+    Runner._run = timed_run
+    try:
+        for _ in range(calls):
+            for times in (*spent.values(), ort):
+                times.append(0.0)
+            started = time.perf_counter()
+            explainer.explain(x, "faster-score-cam")
+            whole.append(time.perf_counter() - started)
+    finally:
+        Runner._run = run
+        for module, name, function in originals:
+            setattr(module, name, function)
+    skip = calls // 10
+    steps = {name: np.array(times[skip:]) for name, times in spent.items()}
+    outside = np.array(whole[skip:]) - np.array(ort[skip:])
+    rest = outside - sum(steps.values())
+    emit(
+        "faster_score_cam_steps",
+        outside_ort_ms=ms(float(np.median(outside))),
+        **{f"{name}_ms": ms(float(np.median(times))) for name, times in steps.items()},
+        rest_ms=ms(float(np.median(rest))),
     )
 
 
