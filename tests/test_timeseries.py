@@ -46,7 +46,9 @@ def test_every_method_same_map_from_torch_and_keras(method, gunpoint, gunpoint_f
     assert keras.input_layout == "channels_last" and keras.layer == "relu3"
     from_keras = keras.explain(channels_last(x), method=method, **options)
     assert from_torch.maps.shape == from_keras.maps.shape == (3, gunpoint.length)
-    assert from_torch.maps.max() == pytest.approx(1, abs=1e-6)
+    # some map varies: its min-max (eps 1e-8) peaks at span / (span + eps), 0.99999 for a raw
+    # span of 1e-3 (Group-CAM's, where this model's training leaves its group scores close)
+    assert from_torch.maps.max() > 0.99
     np.testing.assert_allclose(from_keras.maps, from_torch.maps, atol=1e-4)
     np.testing.assert_array_equal(from_keras.targets, from_torch.targets)
 
