@@ -124,7 +124,7 @@ def contention(processes: int = 2):
             w.join()
 
 
-def first_call(path: str, method: str, queue) -> None:
+def first_call(path: str, method: str) -> tuple[float, float]:
     """In a fresh process: build the Explainer, time its first call and its next ones."""
     x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     explainer = onnxcam.Explainer(path, progress=False)
@@ -136,17 +136,13 @@ def first_call(path: str, method: str, queue) -> None:
         started = time.perf_counter()
         explainer.explain(x, method)
         warm.append(time.perf_counter() - started)
-    queue.put((first, float(np.median(warm))))
+    return first, float(np.median(warm))
 
 
 def fresh_first_call(path: str, method: str) -> tuple[float, float]:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=first_call, args=(path, method, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
+    """`first_call` in a spawned process (not forked: GNU OpenMP must not fork)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(first_call, (path, method))
 
 
 def ms(seconds: float) -> float:

@@ -24,7 +24,7 @@ from scorecam import emit
 METHODS = ("eigen-cam", "grad-cam", "score-cam")
 
 
-def once(path: str, method: str, warm: bool, queue) -> None:
+def once(path: str, method: str, warm: bool) -> tuple[float, float]:
     """In a fresh process: the Explainer built, then one call; seconds of each."""
     import onnxcam
 
@@ -33,17 +33,13 @@ def once(path: str, method: str, warm: bool, queue) -> None:
     explainer = onnxcam.Explainer(path, progress=False, warm=warm)
     built = time.perf_counter()
     explainer.explain(x, method)
-    queue.put((built - started, time.perf_counter() - built))
+    return built - started, time.perf_counter() - built
 
 
 def in_fresh_process(path: str, method: str, warm: bool) -> tuple[float, float]:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=once, args=(path, method, warm, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
+    """`once` in a spawned process (not forked: GNU OpenMP must not fork)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(once, (path, method, warm))
 
 
 def main() -> None:
