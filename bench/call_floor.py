@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import sys
 import time
+from collections.abc import Iterator
 
 import numpy as np
 from scorecam import emit
@@ -116,18 +118,30 @@ def main() -> None:
     steps_inside(explainer, x, args.calls // 3)
 
 
+@contextlib.contextmanager
+def timing(owner: object, name: str, times: list[float]) -> Iterator[None]:
+    """While the context lasts, owner.name adds the seconds of each of its calls to times[-1]."""
+    function = getattr(owner, name)
+
+    @functools.wraps(function)
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            times[-1] += time.perf_counter() - started
+
+    setattr(owner, name, timed)
+    try:
+        yield
+    finally:
+        setattr(owner, name, function)
+
+
 def runs_inside(explainer: onnxcam.Explainer, x: np.ndarray, calls: int) -> None:
     """Faster Score-CAM's calls against its reference, interleaved, with every ORT run timed."""
-    views, run = explainer.views, Runner._run
+    views = explainer.views
     block = np.repeat(x, explainer.batch_size, 0)
-    spent = {"call": [], "reference": []}
-    inside = ["call"]
-
-    def timed(self, outputs, inputs):
-        started = time.perf_counter()
-        result = run(self, outputs, inputs)
-        spent[inside[0]][-1] += time.perf_counter() - started
-        return result
 
     def reference():  # one forward pass, then 10 masked rows at the call's batch size
         explainer.runner.run_batch(x, [explainer.logits_name, views.layer_output])
@@ -135,28 +149,27 @@ def runs_inside(explainer: onnxcam.Explainer, x: np.ndarray, calls: int) -> None
             rows = min(explainer.batch_size, 10 - start)
             explainer.runner.run_batch(block[:rows], [explainer.logits_name])
 
+    ort: list[float] = []
     whole = {"call": [], "reference": []}
-    Runner._run = timed
-    try:
+    inside = {"call": [], "reference": []}
+    with timing(Runner, "_run", ort):
         for _ in range(calls):
             for name, work in (
                 ("call", lambda: explainer.explain(x, "faster-score-cam")),
                 ("reference", reference),
             ):
-                inside[0] = name
-                spent[name].append(0.0)
+                ort.append(0.0)
                 started = time.perf_counter()
                 work()
                 whole[name].append(time.perf_counter() - started)
-    finally:
-        Runner._run = run
+                inside[name].append(ort[-1])
     skip = calls // 10
     emit(
         "faster_score_cam_runs",
         call_ms=ms(float(np.median(whole["call"][skip:]))),
-        call_ort_ms=ms(float(np.median(spent["call"][skip:]))),
+        call_ort_ms=ms(float(np.median(inside["call"][skip:]))),
         reference_ms=ms(float(np.median(whole["reference"][skip:]))),
-        reference_ort_ms=ms(float(np.median(spent["reference"][skip:]))),
+        reference_ort_ms=ms(float(np.median(inside["reference"][skip:]))),
     )
 
 
@@ -173,41 +186,19 @@ STEPS = (
 
 def steps_inside(explainer: onnxcam.Explainer, x: np.ndarray, calls: int) -> None:
     """Median ms per Faster Score-CAM call of each step around its ORT runs, and the rest."""
-    spent = {name: [] for _, name in STEPS}
-
-    def timed(function, name):
-        def step(*args, **kwargs):
-            started = time.perf_counter()
-            result = function(*args, **kwargs)
-            spent[name][-1] += time.perf_counter() - started
-            return result
-
-        return step
-
-    originals = [(module, name, getattr(module, name)) for module, name in STEPS]
-    for module, name, function in originals:
-        setattr(module, name, timed(function, name))
-    ort, whole = [], []
-    run = Runner._run
-
-    def timed_run(self, outputs, inputs):
-        started = time.perf_counter()
-        result = run(self, outputs, inputs)
-        ort[-1] += time.perf_counter() - started
-        return result
-
-    Runner._run = timed_run
-    try:
+    spent: dict[str, list[float]] = {name: [] for _, name in STEPS}
+    ort: list[float] = []
+    whole = []
+    with contextlib.ExitStack() as stack:
+        for module, name in STEPS:
+            stack.enter_context(timing(module, name, spent[name]))
+        stack.enter_context(timing(Runner, "_run", ort))
         for _ in range(calls):
             for times in (*spent.values(), ort):
                 times.append(0.0)
             started = time.perf_counter()
             explainer.explain(x, "faster-score-cam")
             whole.append(time.perf_counter() - started)
-    finally:
-        Runner._run = run
-        for module, name, function in originals:
-            setattr(module, name, function)
     skip = calls // 10
     steps = {name: np.array(times[skip:]) for name, times in spent.items()}
     outside = np.array(whole[skip:]) - np.array(ort[skip:])
