@@ -10,7 +10,6 @@ import numpy as np
 from onnxcam.engine.graph import CHANNEL_SCALE
 from onnxcam.engine.methods.base import ChannelWeightMethod, Context, passes_of
 from onnxcam.engine.methods.parts.activations import SAFE_SCORE, ActivationEdits, tail_route
-from onnxcam.engine.methods.parts.channels import top_std_channels
 from onnxcam.engine.methods.registry import register
 from onnxcam.engine.options import OptionError, choice, integer, number
 from onnxcam.engine.runner import Perturbation
@@ -69,11 +68,7 @@ class AblationCAM(ChannelWeightMethod):
         n_images, n_channels = acts.shape[:2]
         flat = acts.reshape(n_images, n_channels, -1)
         unchanged = (flat == self.value).all(axis=-1)  # ablating changes nothing: weight 0
-        if self.max_channels is None:  # every channel: no spread needed
-            images, channels = np.nonzero(~unchanged)
-        else:
-            chosen = top_std_channels(ctx.spread[1], self.max_channels)
-            images, channels = np.nonzero(chosen & ~unchanged)
+        images, channels = np.nonzero(ctx.top_std(self.max_channels) & ~unchanged)
 
         scorer: Scorer
         if self.mode == "tail":  # an ablated channel's mean over positions is `value`

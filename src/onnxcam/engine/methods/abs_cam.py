@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from onnxcam.engine.methods.base import Context, MethodOutput
-from onnxcam.engine.methods.parts.channels import top_std_channels
 from onnxcam.engine.methods.parts.gradients import backward_passes, layer_gradients, spatial_axes
 from onnxcam.engine.methods.parts.masking import MaskProfile, MaskScoring
 from onnxcam.engine.methods.registry import register
@@ -68,7 +67,7 @@ class AbsCAM(MaskScoring):
         metadata: dict[str, Any] = {"phase2": self.phase2, "reading": reading}
         if self.phase2 == "none":
             return weights, {**metadata, **backward_passes(ctx)}
-        chosen = top_std_channels(ctx.spread[1], self.max_channels) & (weights > 0)
+        chosen = ctx.top_std(self.max_channels) & (weights > 0)
         scores, masked = self.score_channels(ctx, chosen)
         metadata.update(masked)
         metadata["passes_run"] += len(ctx.x)  # the backward passes

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from onnxcam.engine.methods.parts.channels import top_std_channels
 from onnxcam.engine.options import Options
 from onnxcam.engine.postprocess import PostProcess, combine
 from onnxcam.engine.runner import Runner
@@ -53,6 +54,13 @@ class Context:
         """(N, K) whether each layer map is constant, and its spatial std (kernels.map_spread),
         computed once for the channel choices that read them."""
         return map_spread(self.activations)
+
+    def top_std(self, max_channels: int | None) -> np.ndarray:
+        """(N, K) the max_channels channels of largest spatial std per image (`top_std_channels`);
+        every channel for None, without computing the spread."""
+        if max_channels is None:
+            return np.ones(self.activations.shape[:2], bool)
+        return top_std_channels(self.spread[1], max_channels)
 
     @cached_property
     def scorer(self) -> Scorer:

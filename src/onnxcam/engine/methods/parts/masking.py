@@ -19,7 +19,6 @@ from onnxcam.engine.methods.parts.channels import (
     MASK_EPS,
     channel_softmax,
     distinct_maps,
-    top_std_channels,
 )
 from onnxcam.engine.options import integer
 from onnxcam.engine.postprocess import PostProcess
@@ -118,7 +117,7 @@ class MaskScoring(ChannelWeightMethod):
         return MaskedInputs(ctx, images, channels, self.profile_settings)
 
     def channel_weights(self, ctx: Context) -> tuple[np.ndarray, dict[str, Any]]:
-        return self.score_channels(ctx, top_std_channels(ctx.spread[1], self.max_channels))
+        return self.score_channels(ctx, ctx.top_std(self.max_channels))
 
     def score_channels(self, ctx: Context, chosen: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         """Weights (N, K) from the masked passes of the chosen (N, K) channels."""
