@@ -176,7 +176,7 @@ def runs_inside(explainer: onnxcam.Explainer, x: np.ndarray, calls: int) -> None
 #: Faster Score-CAM's steps outside ORT: (module, function) as its call looks them up.
 STEPS = (
     (masking, "masked_inputs"),
-    (masking, "top_std_channels"),
+    (base, "top_std_channels"),
     (masking, "distinct_maps"),
     (masking, "channel_softmax"),
     (base, "map_spread"),

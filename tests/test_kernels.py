@@ -79,6 +79,21 @@ def test_minmax_normalize_matches_reference_and_flags_constant_maps():
     assert got[0].min() == 0 and abs(got[0].max() - 1) < 1e-6
 
 
+@pytest.mark.parametrize("length", [2, 5, 127, 128, 129, 300, 224 * 224])
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_minmax_normalize_finds_extremes_anywhere(length, where):
+    """The min and max are reduced in rows of lanes plus a remainder: an extreme in the first
+    row, inside, or in the remainder must be found all the same."""
+    maps = rng.uniform(-1, 1, (2, length)).astype(np.float32)
+    at = {"first": 0, "middle": length // 2, "last": length - 1}[where]
+    maps[0, at], maps[1, at] = 5.0, -5.0
+    got, constant = minmax_normalize(maps, eps=0.0)
+    want, _ = minmax_normalize_reference(maps, eps=0.0)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert got[0, at] == pytest.approx(1.0) and got[1, at] == 0.0
+    assert not constant.any()
+
+
 def test_minmax_normalize_without_eps_keeps_constant_maps_finite():
     got, constant = minmax_normalize(np.ones((2, 3, 3), np.float32), eps=0.0)
     assert constant.all() and np.all(got == 0)

@@ -11,14 +11,8 @@ import numpy as np
 from numba import prange
 
 from onnxcam.kernels._jit import jit
-from onnxcam.kernels.normalize import minmax_normalize_reference
-from onnxcam.kernels.resize import (
-    as_2d_maps,
-    normalize_in_place,
-    resize_one,
-    resize_reference,
-    tables_2d,
-)
+from onnxcam.kernels.normalize import minmax_normalize_reference, normalize_in_place
+from onnxcam.kernels.resize import as_2d_maps, resize_one, resize_reference, tables_2d
 
 
 @jit(parallel=True)

@@ -15,6 +15,7 @@ import numpy as np
 from numba import prange
 
 from onnxcam.kernels._jit import jit, threads_for
+from onnxcam.kernels.normalize import normalize_in_place
 
 
 def axis_table(n_in: int, n_out: int, align_corners: bool) -> tuple[np.ndarray, ...]:
@@ -68,24 +69,6 @@ def resize_one(src, y0, y1, ly, x0, x1, lx, out):  # pragma: no cover - compiled
         for o in range(W):
             a = rows[r0, o]
             out[i, o] = a + lam * (rows[r1, o] - a)
-
-
-@jit(inline="always")
-def normalize_in_place(m, eps):  # pragma: no cover - compiled
-    """Min-max normalise one 2-D map in place; a constant map becomes zeros."""
-    lo = m[0, 0]
-    hi = m[0, 0]
-    for i in range(m.shape[0]):
-        for j in range(m.shape[1]):
-            v = m[i, j]
-            lo = min(lo, v)
-            hi = max(hi, v)
-    span = hi - lo
-    scale = np.float32(1.0) / (span + eps) if span > 0 else np.float32(0.0)
-    for i in range(m.shape[0]):
-        for j in range(m.shape[1]):
-            m[i, j] = (m[i, j] - lo) * scale
-    return span <= 0
 
 
 @jit(parallel=True)
