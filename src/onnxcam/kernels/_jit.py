@@ -34,7 +34,9 @@ def cache_dir_is_writable(directory: Path | None = None) -> bool:
 
 CACHE = cache_dir_is_writable()
 
-#: Decorator for kernels: no Python objects, GIL released so ORT and kernels overlap.
+#: Decorator for kernels: no Python objects, GIL released so ORT and kernels overlap. A kernel
+#: called from Python is named with a leading underscore behind its public wrapper (warm_kernels
+#: loads each of those); a helper called only from other kernels is not.
 jit = partial(numba.njit, cache=CACHE, nogil=True)
 
 

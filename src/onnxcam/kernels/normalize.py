@@ -34,7 +34,7 @@ def min_max(values):  # pragma: no cover - compiled
 
 
 @jit
-def _offset_scale(values, eps):  # pragma: no cover - compiled
+def offset_scale(values, eps):  # pragma: no cover - compiled
     """(min, 1 / (max - min + eps) or 0 for a constant array, whether it is constant)."""
     lo, hi = min_max(values)
     span = hi - lo
@@ -47,7 +47,7 @@ def normalize_into(values, eps, out):  # pragma: no cover - compiled
     """out = (values - min) / (max - min + eps) for contiguous 1-D arrays, zeros for a constant
     one; returns whether it was constant. out must not be values: the loop runs on SIMD
     registers only where the two do not overlap (normalize_in_place for that)."""
-    lo, scale, constant = _offset_scale(values, eps)
+    lo, scale, constant = offset_scale(values, eps)
     for i in range(values.size):
         out[i] = (values[i] - lo) * scale
     return constant
@@ -57,7 +57,7 @@ def normalize_into(values, eps, out):  # pragma: no cover - compiled
 def normalize_in_place(values, eps):  # pragma: no cover - compiled
     """`normalize_into` of a contiguous array of any rank into itself."""
     flat = values.reshape(values.size)
-    lo, scale, constant = _offset_scale(flat, eps)
+    lo, scale, constant = offset_scale(flat, eps)
     for i in range(flat.size):
         flat[i] = (flat[i] - lo) * scale
     return constant
