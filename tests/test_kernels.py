@@ -22,7 +22,7 @@ from onnxcam.kernels import (
 from onnxcam.kernels._jit import cache_dir_is_writable
 from onnxcam.kernels.combine import weighted_sum_reference
 from onnxcam.kernels.masks import masked_inputs_reference
-from onnxcam.kernels.normalize import minmax_normalize_reference
+from onnxcam.kernels.normalize import min_max, minmax_normalize_reference
 from onnxcam.kernels.resize import resize_reference
 from onnxcam.kernels.spread import map_spread_reference
 
@@ -82,8 +82,8 @@ def test_minmax_normalize_matches_reference_and_flags_constant_maps():
 @pytest.mark.parametrize("length", [2, 5, 127, 128, 129, 300, 224 * 224])
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
 def test_minmax_normalize_finds_extremes_anywhere(length, where):
-    """The min and max are reduced in rows of lanes plus a remainder: an extreme in the first
-    row, inside, or in the remainder must be found all the same."""
+    """The min and max are vectorised reductions (blocks plus a remainder): an extreme at the
+    start, inside, or at the end must be found all the same."""
     maps = rng.uniform(-1, 1, (2, length)).astype(np.float32)
     at = {"first": 0, "middle": length // 2, "last": length - 1}[where]
     maps[0, at], maps[1, at] = 5.0, -5.0
@@ -92,6 +92,14 @@ def test_minmax_normalize_finds_extremes_anywhere(length, where):
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert got[0, at] == pytest.approx(1.0) and got[1, at] == 0.0
     assert not constant.any()
+
+
+@pytest.mark.parametrize("at", [0, 7, 1000])
+def test_min_max_skips_nan(at):
+    values = rng.uniform(-1, 1, 1001).astype(np.float32)
+    values[500], values[600] = 3.0, -3.0
+    values[at] = np.nan
+    assert min_max(values) == (-3.0, 3.0)
 
 
 def test_minmax_normalize_without_eps_keeps_constant_maps_finite():

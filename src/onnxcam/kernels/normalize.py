@@ -5,31 +5,17 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from onnxcam.kernels._intrinsics import fmax, fmin
 from onnxcam.kernels._jit import jit, threads_for
-
-#: Lanes of the running minimum and maximum: a reduction into one scalar runs one element at a
-#: time, one into a row of lanes runs on whole SIMD registers (several times faster).
-LANES = 128
 
 
 @jit
 def min_max(values):  # pragma: no cover - compiled
-    """(min, max) of a non-empty contiguous 1-D array."""
-    n = values.size
-    width = min(n, LANES)
-    full = n - n % width
-    grid = values[:full].reshape(full // width, width)
-    lo = grid[0].copy()
-    hi = grid[0].copy()
-    for i in range(1, grid.shape[0]):
-        row = grid[i]
-        for j in range(width):
-            lo[j] = min(lo[j], row[j])
-            hi[j] = max(hi[j], row[j])
-    low, high = lo.min(), hi.max()
-    for t in range(full, n):
-        low = min(low, values[t])
-        high = max(high, values[t])
+    """(min, max) of a non-empty contiguous 1-D array, NaNs skipped."""
+    low = high = values[0]
+    for i in range(1, values.size):
+        low = fmin(low, values[i])
+        high = fmax(high, values[i])
     return low, high
 
 
