@@ -1,7 +1,8 @@
 """Faster Score-CAM's masked inputs on their own: the kernel that builds 10 of them at 224 x 224
 from a (1280, 7, 7) layer, on one Numba thread (as a call builds them beside ORT) and on all, and
-two of its parts alone: NumPy's multiply of the input by a mask into the same 6 MB (the write
-floor) and the 10 resizes (`kernels.resize`, which also allocates their 2 MB).
+three of its parts alone: NumPy's multiply of the input by a mask into the same 6 MB (the write
+floor), the 10 resizes (`kernels.resize`, which also allocates their 2 MB), and the min and max
+of one 224 x 224 mask (`kernels.normalize.min_max`) against NumPy's min and max.
 
     cd bench && PYTHONPATH=../src python masked_kernel.py [--repeats 300]
 """
@@ -17,6 +18,7 @@ from scorecam import emit
 
 from onnxcam.kernels import masked_inputs, resize
 from onnxcam.kernels._jit import one_thread
+from onnxcam.kernels.normalize import min_max
 
 ITEMS, SIZE, LAYER = 10, (224, 224), (1280, 7, 7)
 
@@ -55,6 +57,8 @@ def main() -> None:
         one = median_ms(build, args.repeats)
         floor = median_ms(multiply, args.repeats)
         resizes = median_ms(lambda: resize(maps, SIZE), args.repeats)
+        extremes = median_ms(lambda: min_max(mask.reshape(-1)), args.repeats)
+        numpy_extremes = median_ms(lambda: (mask.min(), mask.max()), args.repeats)
     emit(
         "masked_kernel",
         items=ITEMS,
@@ -62,6 +66,8 @@ def main() -> None:
         all_threads_ms=all_threads,
         numpy_multiply_ms=floor,
         resizes_ms=resizes,
+        min_max_us=round(extremes * 1e3, 1),
+        numpy_min_max_us=round(numpy_extremes * 1e3, 1),
         one_thread_over_multiply=round(one / floor, 2),
     )
 
