@@ -79,11 +79,11 @@ def test_minmax_normalize_matches_reference_and_flags_constant_maps():
     assert got[0].min() == 0 and abs(got[0].max() - 1) < 1e-6
 
 
-@pytest.mark.parametrize("length", [2, 5, 127, 128, 129, 300, 224 * 224])
+@pytest.mark.parametrize("length", [2, 5, 63, 64, 65, 127, 128, 129, 300, 224 * 224])
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
 def test_minmax_normalize_finds_extremes_anywhere(length, where):
-    """The min and max are vectorised reductions (blocks plus a remainder): an extreme at the
-    start, inside, or at the end must be found all the same."""
+    """The min and max run in lanes (rows of LANES values, then the remainder): an extreme at
+    the start, inside, or in the remainder must be found all the same."""
     maps = rng.uniform(-1, 1, (2, length)).astype(np.float32)
     at = {"first": 0, "middle": length // 2, "last": length - 1}[where]
     maps[0, at], maps[1, at] = 5.0, -5.0

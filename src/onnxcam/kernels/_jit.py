@@ -2,6 +2,8 @@
 
 Caching is decided once, at import: compiled kernels are cached on disk only where the cache
 directory is writable (a read-only site-packages must never make `import onnxcam` fail).
+Numba checks a cached kernel against its own file only: after editing a kernel that others
+call from other files (normalize.py, resize.py, _intrinsics.py), clear kernels/__pycache__.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ def cache_dir_is_writable(directory: Path | None = None) -> bool:
 
 CACHE = cache_dir_is_writable()
 
-#: Decorator for kernels: no Python objects, GIL released so ORT and kernels overlap. A kernel
-#: called from Python is named with a leading underscore behind its public wrapper (warm_kernels
-#: loads each of those); a helper called only from other kernels is not.
+#: Decorator for kernels: no Python objects, GIL released so ORT and kernels overlap. The kernels
+#: behind onnxcam.kernels' public functions carry a leading underscore (warm_kernels loads each
+#: of those); the helpers that those kernels call (min_max, normalize_into, ...) carry none.
 jit = partial(numba.njit, cache=CACHE, nogil=True)
 
 

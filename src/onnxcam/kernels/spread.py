@@ -2,13 +2,12 @@
 standard deviation (population, in float64). Channel choices read both off every layer map,
 where NumPy's reductions over short rows cost several times the arithmetic. The sums may be
 reassociated (vectorised), and equal maps still get equal values. Maps must be finite (the
-forward pass checks a layer's): min and max skip a NaN."""
+forward pass checks a layer's): past the first value, min and max skip a NaN."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from onnxcam.kernels._intrinsics import fmax, fmin
 from onnxcam.kernels._jit import jit
 
 
@@ -21,8 +20,8 @@ def _spread_rows(x, constant, std):  # pragma: no cover - compiled
         total = 0.0
         for i in range(n):
             v = x[m, i]
-            lo = fmin(lo, v)
-            hi = fmax(hi, v)
+            lo = min(lo, v)
+            hi = max(hi, v)
             total += v
         mean = total / n
         squares = 0.0
