@@ -1,6 +1,7 @@
 """What an explain call costs besides its method's work, on EfficientNet-Lite0 and one image:
 ONNX Runtime's first runs of a fresh session (before construction settled them), the call with
-a method that does nothing against the bare forward pass, and Eigen-CAM's decomposition alone,
+a method that does nothing against the bare forward pass (each with the ORT run inside it
+timed, to tell ORT's time from the call's own), and Eigen-CAM's decomposition alone,
 right after a forward pass, and right after sweeping 32 MB instead; then Faster Score-CAM's
 ONNX Runtime runs timed one by one inside its calls and inside its reference (the same runs, as
 bench/latency.py makes it), to tell their time from the work around them, and the steps of its
@@ -16,7 +17,7 @@ import contextlib
 import functools
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from scorecam import emit
@@ -85,17 +86,18 @@ def main() -> None:
     views = explainer.views
     create = api.create
     api.create = lambda method, **options: Nothing()
-    calls, bares = [], []
-    for _ in range(args.calls):  # interleaved, as bench/latency.py
-        started = time.perf_counter()
-        explainer.explain(x, "nothing")
-        calls.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        forward()
-        bares.append(time.perf_counter() - started)
+    whole, inside = interleaved(
+        {"call": lambda: explainer.explain(x, "nothing"), "forward": forward}, args.calls, skip=0
+    )
     api.create = create
-    call, bare = ms(float(np.median(calls))), ms(float(np.median(bares)))
-    emit("call_floor", call_ms=call, forward_ms=bare, floor_ms=round(call - bare, 3))
+    emit(
+        "call_floor",
+        call_ms=whole["call"],
+        forward_ms=whole["forward"],
+        floor_ms=round(whole["call"] - whole["forward"], 3),
+        call_ort_ms=inside["call"],
+        forward_ort_ms=inside["forward"],
+    )
 
     _, acts = forward()
     big = np.ones(8_000_000, np.float32)
@@ -138,6 +140,29 @@ def timing(owner: object, name: str, times: list[float]) -> Iterator[None]:
         setattr(owner, name, function)
 
 
+def interleaved(
+    works: dict[str, Callable[[], object]], calls: int, skip: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Each work `calls` times, interleaved: median ms per work of the whole run and of the ORT
+    runs inside it, over the calls after the first `skip`."""
+    ort: list[float] = []
+    whole: dict[str, list[float]] = {name: [] for name in works}
+    inside: dict[str, list[float]] = {name: [] for name in works}
+    with timing(Runner, "_run", ort):
+        for _ in range(calls):
+            for name, work in works.items():
+                ort.append(0.0)
+                started = time.perf_counter()
+                work()
+                whole[name].append(time.perf_counter() - started)
+                inside[name].append(ort[-1])
+
+    def medians(times: dict[str, list[float]]) -> dict[str, float]:
+        return {name: ms(float(np.median(values[skip:]))) for name, values in times.items()}
+
+    return medians(whole), medians(inside)
+
+
 def runs_inside(explainer: onnxcam.Explainer, x: np.ndarray, calls: int) -> None:
     """Faster Score-CAM's calls against its reference, interleaved, with every ORT run timed."""
     views = explainer.views
@@ -149,27 +174,17 @@ def runs_inside(explainer: onnxcam.Explainer, x: np.ndarray, calls: int) -> None
             rows = min(explainer.batch_size, 10 - start)
             explainer.runner.run_batch(block[:rows], [explainer.logits_name])
 
-    ort: list[float] = []
-    whole = {"call": [], "reference": []}
-    inside = {"call": [], "reference": []}
-    with timing(Runner, "_run", ort):
-        for _ in range(calls):
-            for name, work in (
-                ("call", lambda: explainer.explain(x, "faster-score-cam")),
-                ("reference", reference),
-            ):
-                ort.append(0.0)
-                started = time.perf_counter()
-                work()
-                whole[name].append(time.perf_counter() - started)
-                inside[name].append(ort[-1])
-    skip = calls // 10
+    whole, inside = interleaved(
+        {"call": lambda: explainer.explain(x, "faster-score-cam"), "reference": reference},
+        calls,
+        skip=calls // 10,
+    )
     emit(
         "faster_score_cam_runs",
-        call_ms=ms(float(np.median(whole["call"][skip:]))),
-        call_ort_ms=ms(float(np.median(inside["call"][skip:]))),
-        reference_ms=ms(float(np.median(whole["reference"][skip:]))),
-        reference_ort_ms=ms(float(np.median(inside["reference"][skip:]))),
+        call_ms=whole["call"],
+        call_ort_ms=inside["call"],
+        reference_ms=whole["reference"],
+        reference_ort_ms=inside["reference"],
     )
 
 

@@ -22,7 +22,7 @@ from onnxcam.kernels import (
 from onnxcam.kernels._jit import cache_dir_is_writable
 from onnxcam.kernels.combine import weighted_sum_reference
 from onnxcam.kernels.masks import masked_inputs_reference
-from onnxcam.kernels.normalize import min_max, minmax_normalize_reference
+from onnxcam.kernels.normalize import LANES, min_max, minmax_normalize_reference
 from onnxcam.kernels.resize import resize_reference
 from onnxcam.kernels.spread import map_spread_reference
 
@@ -79,7 +79,9 @@ def test_minmax_normalize_matches_reference_and_flags_constant_maps():
     assert got[0].min() == 0 and abs(got[0].max() - 1) < 1e-6
 
 
-@pytest.mark.parametrize("length", [2, 5, 63, 64, 65, 127, 128, 129, 300, 224 * 224])
+@pytest.mark.parametrize(
+    "length", [2, 5, LANES - 1, LANES, LANES + 1, 2 * LANES + 1, 300, 224 * 224]
+)
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
 def test_minmax_normalize_finds_extremes_anywhere(length, where):
     """The min and max run in lanes (rows of LANES values, then the remainder): an extreme at
@@ -94,9 +96,9 @@ def test_minmax_normalize_finds_extremes_anywhere(length, where):
     assert not constant.any()
 
 
-@pytest.mark.parametrize("at", [0, 7, 1000])
+@pytest.mark.parametrize("at", [0, 7, 15 * LANES + 40])  # first lane, first row, remainder
 def test_min_max_skips_nan(at):
-    values = rng.uniform(-1, 1, 1001).astype(np.float32)
+    values = rng.uniform(-1, 1, 15 * LANES + 41).astype(np.float32)
     values[500], values[600] = 3.0, -3.0
     values[at] = np.nan
     assert min_max(values) == (-3.0, 3.0)

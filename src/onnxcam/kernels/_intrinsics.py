@@ -1,7 +1,7 @@
 """LLVM's minnum and maxnum for kernels: the smaller and larger of two floats of one type, the
 other one where either is NaN. LLVM vectorises an elementwise minnum (on AVX2: vminps and a NaN
-fix-up) under every LLVM that Numba 0.59 to 0.68 ship; Numba's built-in float min and max, a
-compare and select with NaN checks, stayed scalar under LLVM 22 (Numba 0.68) even elementwise
+fix-up) under both LLVMs tried, 14 (Numba 0.59) and 22 (Numba 0.68); Numba's built-in float min
+and max, a compare and select with NaN checks, stayed scalar under LLVM 22 even elementwise
 (bench/README.md, "Latency of one-image calls")."""
 
 from __future__ import annotations
